@@ -1,0 +1,153 @@
+"""Reference incremental generation for ``WaveNetDecoder`` (the fast-WaveNet queue algorithm).
+
+Each dilated layer keeps a ring buffer of its last (K - 1) * d inputs, so a new sample
+costs O(layers) instead of O(receptive field). Conditioning is projected once per frame
+for all layers up front. This eager PyTorch path is the ground truth that every faster
+backend is tested against; it is itself tested against the teacher-forced forward pass.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from decoders.wavenet import WaveNetDecoder, gate
+
+
+def _flat_taps(conv: torch.nn.Conv1d) -> torch.Tensor:
+    """Conv1d weight (out, in, K) -> (out, K * in), taps oldest first."""
+    w = conv.weight
+    return w.permute(0, 2, 1).reshape(w.shape[0], -1)
+
+
+class CachedDecoder:
+    """Incremental state of a batch of B notes for one decoder.
+
+    Args:
+        decoder: the trained decoder (its parameters are read, not copied).
+        cond: (B, cond_channels, F) frame-rate conditioning.
+    """
+
+    def __init__(self, decoder: WaveNetDecoder, cond: torch.Tensor) -> None:
+        self.decoder = decoder
+        self.hop = decoder.hop
+        self.k = decoder.kernel_size
+        self.frames = cond.shape[-1]
+        b = cond.shape[0]
+        r = decoder.start.out_channels
+        dev, dt = cond.device, cond.dtype
+        with torch.no_grad():
+            # (B, F, 2R) per layer: cond map plus the dilated conv's bias, once per frame.
+            self.cond_layers = [
+                (c(cond) + dil.bias[None, :, None]).transpose(1, 2).contiguous()
+                for c, dil in zip(decoder.cond, decoder.dilated)
+            ]
+            self.cond_out = (decoder.cond_out(cond) + decoder.out1.bias[None, :, None]).transpose(1, 2).contiguous()
+            self.w_start = decoder.start.weight[:, 0, :]  # (R, K)
+            self.w_dilated = [_flat_taps(c) for c in decoder.dilated]
+            # res and skip share their input: one (R + S, R) matmul.
+            self.w_resskip = [torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]) for rc, sc in zip(decoder.res, decoder.skip)]
+            self.b_resskip = [torch.cat([rc.bias, sc.bias]) for rc, sc in zip(decoder.res, decoder.skip)]
+        self.queue_start = torch.zeros(b, self.k - 1, device=dev, dtype=dt)
+        self.queues = [torch.zeros(b, r, (self.k - 1) * d, device=dev, dtype=dt) for d in decoder.dilations]
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        """Advance one sample.
+
+        Args:
+            x: (B,) network input of sample t - 1 (mu-law code / 128; zero at t = 0).
+        Returns:
+            (B, 256) logits for sample t.
+        """
+        dec, t, k = self.decoder, self.t, self.k
+        frame = min(t // self.hop, self.frames - 1)
+        r = dec.start.out_channels
+        taps = torch.cat([self.queue_start, x[:, None]], dim=1)  # (B, K)
+        h = F.linear(taps, self.w_start, dec.start.bias)
+        self.queue_start = taps[:, 1:]
+        s = F.linear(h, dec.skip_start.weight[:, :, 0], dec.skip_start.bias)
+        last = len(dec.dilations) - 1
+        for i, d in enumerate(dec.dilations):
+            q = self.queues[i]
+            m = q.shape[-1]
+            pos = t % m
+            idx = [(pos + j * d) % m for j in range(k - 1)]  # h[t-(K-1)d], ..., h[t-d]
+            past = q[:, :, idx].permute(0, 2, 1).reshape(q.shape[0], -1)
+            q[:, :, pos] = h
+            z = F.linear(torch.cat([past, h], dim=1), self.w_dilated[i]) + self.cond_layers[i][:, frame]
+            g = gate(z, dec.gate_order)
+            rs = F.linear(g, self.w_resskip[i], self.b_resskip[i])
+            if i < last:  # the last residual output feeds nothing
+                h = h + rs[:, :r]
+            s = s + rs[:, r:]
+        y = F.linear(F.relu(s), dec.out1.weight[:, :, 0]) + self.cond_out[:, frame]
+        self.t += 1
+        return F.linear(F.relu(y), dec.out.weight[:, :, 0], dec.out.bias)
+
+
+def sample_classes(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(B, 256) logits -> (B,) class indices, by argmax or a seeded categorical draw."""
+    if greedy or temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def teacher_forced_logits(decoder: WaveNetDecoder, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    """Cached path fed with the true inputs instead of samples.
+
+    Args:
+        x: (B, T) network input (mu-law code / 128) of the target samples.
+        cond: (B, cond_channels, F).
+    Returns:
+        (B, 256, T), to compare with ``decoder(x[:, None], cond)``.
+    """
+    state = CachedDecoder(decoder, cond)
+    prev = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+    out = []
+    for t in range(x.shape[1]):
+        out.append(state.step(prev))
+        prev = x[:, t]
+    return torch.stack(out, dim=-1)
+
+
+def generate(
+    decoder: WaveNetDecoder,
+    cond: torch.Tensor,
+    n_samples: int,
+    *,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """Sample ``n_samples`` classes for each of B notes with the reference cached loop.
+
+    Args:
+        cond: (B, cond_channels, F) with F * hop >= n_samples.
+        progress: called with the number of new time steps, every so often.
+    Returns:
+        (B, n_samples) int64 mu-law classes 0..255.
+    """
+    state = CachedDecoder(decoder, cond)
+    b = cond.shape[0]
+    out = torch.empty(b, n_samples, dtype=torch.long, device=cond.device)
+    x = torch.zeros(b, device=cond.device, dtype=cond.dtype)
+    for t in range(n_samples):
+        cls = sample_classes(state.step(x), temperature, greedy, generator)
+        out[:, t] = cls
+        x = (cls.to(x.dtype) - 128.0) / 128.0
+        if progress is not None and (t + 1) % 256 == 0:
+            progress(256)
+    if progress is not None and n_samples % 256:
+        progress(n_samples % 256)
+    return out

@@ -1,0 +1,95 @@
+"""The NSynth WaveNet autoencoder: temporal encoder + pitch embedding + WaveNet decoder.
+
+Audio in [-1, 1) enters both networks as its mu-law code / 128 (Magenta's
+``rescale_inputs``). The decoder is conditioned on the latent frames, joined with a
+learned pitch embedding when the config enables pitch conditioning.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from decoders.wavenet import WaveNetDecoder
+from encoders.temporal import TemporalEncoder, pad_to_hop
+from nsynth.config import ModelConfig
+from nsynth.mulaw import audio_to_input, quantize
+
+
+class NSynthAutoencoder(nn.Module):
+    """Built from a ``ModelConfig``; see ``encode``, ``logits`` and ``loss``."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        enc, dec = config.encoder, config.decoder
+        self.encoder = TemporalEncoder(
+            layers=enc.layers, width=enc.width, kernel_size=enc.kernel_size,
+            dilation_cycle=enc.dilation_cycle, latent_dim=config.latent_dim, hop=config.hop,
+        )
+        self.pitch_embedding = nn.Embedding(128, config.pitch_dim) if config.pitch_conditioning else None
+        self.decoder = WaveNetDecoder(
+            layers=dec.layers, residual_channels=dec.residual_channels, skip_channels=dec.skip_channels,
+            kernel_size=dec.kernel_size, dilation_cycle=dec.dilation_cycle, cond_channels=config.cond_dim,
+            hop=config.hop, gate_order=dec.gate,
+        )
+
+    @property
+    def receptive_field(self) -> int:
+        return self.decoder.receptive_field
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, T) float audio -> (B, latent_dim, ceil(T / hop)) embeddings.
+
+        T need not be a multiple of hop: the end is zero-padded to the next multiple.
+        """
+        x = pad_to_hop(audio_to_input(_batch_audio(audio))[:, None], self.config.hop)
+        return self.encoder(x)
+
+    def conditioning(self, embeddings: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, latent_dim, F) embeddings + (B,) MIDI pitch -> (B, cond_dim, F) decoder conditioning."""
+        if embeddings.dim() != 3 or embeddings.shape[1] != self.config.latent_dim:
+            raise ValueError(
+                f"embeddings must be (B, {self.config.latent_dim}, frames), got {tuple(embeddings.shape)}"
+            )
+        if self.pitch_embedding is None:
+            return embeddings
+        if pitch is None:
+            raise ValueError("this model is pitch-conditioned: give a MIDI pitch (0-127) per note")
+        pitch = torch.as_tensor(pitch, device=embeddings.device).long().reshape(-1)
+        if pitch.numel() == 1:
+            pitch = pitch.expand(embeddings.shape[0])
+        if pitch.numel() != embeddings.shape[0] or bool(((pitch < 0) | (pitch > 127)).any()):
+            raise ValueError(f"pitch must be one MIDI number 0-127 per note, got {pitch.tolist()}")
+        p = self.pitch_embedding(pitch)[:, :, None].expand(-1, -1, embeddings.shape[-1])
+        return torch.cat([embeddings, p.to(embeddings.dtype)], dim=1)
+
+    def logits(self, audio: torch.Tensor, embeddings: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced logits.
+
+        Args:
+            audio: (B, T) float audio in [-1, 1), the target samples.
+            embeddings: (B, latent_dim, F) with F * hop >= T.
+            pitch: (B,) MIDI pitch, for pitch-conditioned models.
+        Returns:
+            (B, 256, T) logits over mu-law classes (class = code + 128).
+        """
+        x = audio_to_input(_batch_audio(audio))[:, None]
+        return self.decoder(x, self.conditioning(embeddings, pitch))
+
+    def forward(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) audio -> (B, 256, T) logits, encoding the same audio (autoencoding)."""
+        return self.logits(audio, self.encode(audio), pitch)
+
+    def loss(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean cross-entropy (nats) of predicting each sample's mu-law class."""
+        return F.cross_entropy(self(audio, pitch), quantize(_batch_audio(audio)))
+
+
+def _batch_audio(audio: torch.Tensor) -> torch.Tensor:
+    if audio.dim() == 1:
+        audio = audio[None]
+    if audio.dim() != 2:
+        raise ValueError(f"audio must be (B, T), got {tuple(audio.shape)}")
+    return audio

@@ -1,0 +1,58 @@
+"""8-bit mu-law companding, exactly as Magenta's ``wavenet/utils.py`` defines it.
+
+Codes are signed integers q in [-128, 127]; classes (softmax indices) are q + 128.
+The model sees q / 128 (Magenta's ``rescale_inputs``), for encoder and decoder alike.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+MU = 255
+
+
+def mu_law_encode(x: torch.Tensor) -> torch.Tensor:
+    """Float audio (any shape) -> signed codes q in [-128, 127], same dtype as ``x``.
+
+    ``floor(sign(x) * ln(1 + 255|x|) / ln(256) * 128)``; inputs outside [-1, 1) are
+    clipped, which is the same as clamping q (x = 1 would give the invalid code 128).
+    """
+    y = torch.sign(x) * torch.log1p(MU * torch.abs(x)) / math.log1p(MU)
+    return torch.floor(y * 128).clamp_(-128, 127)
+
+
+def mu_law_decode(q: torch.Tensor) -> torch.Tensor:
+    """Signed codes -> float audio: ``(q + 0.5) * 2 / 256`` expanded; q = 0 maps to exactly 0."""
+    q = q.to(torch.float32)
+    y = (q + 0.5) * 2.0 / (MU + 1)
+    out = torch.sign(y) / MU * (torch.pow(1.0 + MU, torch.abs(y)) - 1.0)
+    return torch.where(q == 0, torch.zeros_like(out), out)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Float audio -> class indices 0..255 (int64)."""
+    return mu_law_encode(x).long() + 128
+
+
+def dequantize(classes: torch.Tensor) -> torch.Tensor:
+    """Class indices 0..255 -> float32 audio."""
+    return mu_law_decode(classes - 128)
+
+
+def classes_to_input(classes: torch.Tensor) -> torch.Tensor:
+    """Class indices -> the value the network sees (q / 128), float32."""
+    return (classes.to(torch.float32) - 128.0) / 128.0
+
+
+def audio_to_input(x: torch.Tensor) -> torch.Tensor:
+    """Float audio -> the value the network sees: mu_law(x) / 128."""
+    return mu_law_encode(x.to(torch.float32)) / 128.0
+
+
+def max_roundtrip_error(x: np.ndarray) -> float:
+    """Largest |x - decode(encode(x))| over ``x`` (a diagnostic used by tests and docs)."""
+    t = torch.as_tensor(x, dtype=torch.float32)
+    return float((mu_law_decode(mu_law_encode(t)) - t.clamp(-1, 1)).abs().max())
