@@ -1,0 +1,26 @@
+"""nsynth: neural timbre synthesis with the NSynth WaveNet autoencoder.
+
+Quick use::
+
+    import nsynth
+    model = nsynth.load_model("model.safetensors")
+    z = nsynth.encode(audio, sr, model=model)                  # (frames, 16)
+    notes = nsynth.interpolate(a, b, steps=5, sr=sr, model=model)
+"""
+
+from nsynth.api import decode, encode, reconstruct, resolve_pitch
+from nsynth.audio import load_audio, save_audio
+from nsynth.config import PRESETS, DecoderConfig, EncoderConfig, ModelConfig, get_preset
+from nsynth.errors import AudioError, CheckpointError, NSynthError, OutputExistsError
+from nsynth.interpolation import interpolate
+from nsynth.model import NSynthAutoencoder
+from nsynth.weights import build_model, load_model, read_info, save_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioError", "CheckpointError", "DecoderConfig", "EncoderConfig", "ModelConfig", "NSynthAutoencoder",
+    "NSynthError", "OutputExistsError", "PRESETS", "build_model", "decode", "encode", "get_preset",
+    "interpolate", "load_audio", "load_model", "read_info", "reconstruct", "resolve_pitch", "save_audio",
+    "save_model",
+]

@@ -1,0 +1,110 @@
+"""The public Python API: encode, decode and reconstruct notes (numpy in, numpy out).
+
+Every function takes an optional ``model``; without one, the packaged default model is
+loaded (once per process). Audio is (T,) float; embeddings are (frames, latent_dim).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import numpy as np
+
+from nsynth.audio import resample
+from nsynth.errors import NSynthError
+from nsynth.generation import encode_audio, generate_audio
+from nsynth.model import NSynthAutoencoder
+from nsynth.pitch import estimate_pitch
+from nsynth.weights import load_model
+
+
+@functools.lru_cache(maxsize=1)
+def _default_model() -> NSynthAutoencoder:
+    return load_model(None)
+
+
+def _model(model: NSynthAutoencoder | None) -> NSynthAutoencoder:
+    return model if model is not None else _default_model()
+
+
+def _at_model_rate(model: NSynthAutoencoder, audio: np.ndarray, sr: int | None) -> np.ndarray:
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1 or audio.size == 0:
+        raise NSynthError(f"audio must be a non-empty mono (T,) array, got shape {audio.shape}")
+    if not np.isfinite(audio).all():
+        raise NSynthError("audio contains NaN or infinite samples")
+    rate = model.config.sample_rate
+    return resample(audio, sr, rate) if sr is not None and sr != rate else audio
+
+
+def encode(audio: np.ndarray, sr: int | None = None, *, model: NSynthAutoencoder | None = None) -> np.ndarray:
+    """(T,) audio at ``sr`` (default: the model rate) -> (ceil(T' / hop), latent_dim) float32.
+
+    T' is the length at the model rate; the end is zero-padded to a whole frame.
+    """
+    m = _model(model)
+    return encode_audio(m, _at_model_rate(m, audio, sr))[0]
+
+
+def resolve_pitch(
+    audio: np.ndarray, pitch: int | str | None, *, model: NSynthAutoencoder | None = None, name: str = "audio"
+) -> int | None:
+    """The MIDI pitch to condition on: ``pitch`` if given, estimated when 'auto'/None,
+    and None for models without pitch conditioning. ``audio`` is at the model rate."""
+    m = _model(model)
+    if not m.config.pitch_conditioning:
+        return None
+    if pitch is None or pitch == "auto":
+        return estimate_pitch(audio, m.config.sample_rate, name).midi
+    p = int(pitch)
+    if not 0 <= p <= 127:
+        raise NSynthError(f"pitch {p} is not a MIDI note number 0-127")
+    return p
+
+
+def decode(
+    embeddings: np.ndarray,
+    pitch: int | None = None,
+    *,
+    model: NSynthAutoencoder | None = None,
+    length: int | None = None,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    seed: int | None = 0,
+    progress: bool = True,
+) -> np.ndarray:
+    """(frames, latent_dim) embeddings (+ MIDI pitch) -> (length,) audio at the model rate.
+
+    ``length`` defaults to frames * hop samples.
+    """
+    m = _model(model)
+    return generate_audio(
+        m, [embeddings], None if pitch is None else [pitch], None if length is None else [length],
+        temperature=temperature, greedy=greedy, seed=seed, progress=progress,
+    )[0]
+
+
+def reconstruct(
+    audio: np.ndarray | Sequence[np.ndarray],
+    sr: int | None = None,
+    pitch: int | str | Sequence[int | str] | None = "auto",
+    *,
+    model: NSynthAutoencoder | None = None,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    seed: int | None = 0,
+    progress: bool = True,
+) -> list[np.ndarray]:
+    """Encode and re-synthesise notes as one batch; each output has its input's length
+    (at the model rate). ``pitch``: one value for all notes, or one per note ('auto' estimates)."""
+    m = _model(model)
+    notes = [_at_model_rate(m, a, sr) for a in ([audio] if isinstance(audio, np.ndarray) else audio)]
+    pitches = list(pitch) if isinstance(pitch, (list, tuple)) else [pitch] * len(notes)
+    if len(pitches) != len(notes):
+        raise NSynthError(f"{len(pitches)} pitches for {len(notes)} notes")
+    resolved = [resolve_pitch(a, p, model=m) for a, p in zip(notes, pitches)]
+    return generate_audio(
+        m, encode_audio(m, notes), resolved if m.config.pitch_conditioning else None, [a.size for a in notes],
+        temperature=temperature, greedy=greedy, seed=seed, progress=progress,
+    )

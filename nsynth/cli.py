@@ -1,0 +1,293 @@
+"""The ``nsynth`` command line: a thin layer over the Python API.
+
+Each command parses its options, checks paths (refusing to overwrite without --force)
+and calls public functions. User errors (``NSynthError``) become one line on stderr and
+exit status 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import numpy as np
+
+EXIT_USER_ERROR = 1
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        from nsynth.errors import NSynthError
+
+        try:
+            return super().invoke(ctx)
+        except NSynthError as e:
+            click.echo(f"nsynth: error: {e}", err=True)
+            ctx.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            click.echo("nsynth: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nsynth")
+def main() -> None:
+    """Neural timbre synthesis with the NSynth WaveNet autoencoder."""
+
+
+def _model_options(f: Callable) -> Callable:
+    """--checkpoint and --device."""
+    f = click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]),
+                     help="Where to run the model.")(f)
+    return click.option("--checkpoint", "-c", type=click.Path(dir_okay=False, path_type=Path),
+                        help="Weights file (.safetensors); default: the model shipped with nsynth.")(f)
+
+
+def _generation_options(f: Callable) -> Callable:
+    """Options of every command that synthesises audio."""
+    opts = [
+        click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sampler: same seed, same audio."),
+        click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
+                     help="Softmax temperature of sampling (0 = greedy)."),
+        click.option("--greedy", is_flag=True, help="Take the most likely class instead of sampling."),
+        click.option("--format", "fmt", default="pcm16", show_default=True, type=click.Choice(["pcm16", "float"]),
+                     help="Output WAV sample format."),
+        click.option("--force", is_flag=True, help="Overwrite existing outputs."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return _model_options(f)
+
+
+def _load(checkpoint: Path | None, device: str):
+    from nsynth.generation import resolve_device
+    from nsynth.weights import load_model
+
+    return load_model(checkpoint, resolve_device(device))
+
+
+def _pitch_arg(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        p = int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a MIDI number or 'auto'") from None
+    if not 0 <= p <= 127:
+        raise click.BadParameter(f"{p} is not a MIDI note number 0-127")
+    return p
+
+
+def _pitch_option(default: str | None) -> Callable:
+    return click.option("--pitch", default=default, callback=lambda c, p, v: None if v is None else _pitch_arg(v),
+                        help="MIDI pitch 0-127" + (" or 'auto' (estimate from the audio)." if default else "."))
+
+
+class _Failures:
+    """Collects per-file errors so good files beside a bad one are still processed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, fn: Callable[[], Any]) -> Any:
+        from nsynth.errors import NSynthError
+
+        try:
+            return fn()
+        except NSynthError as e:
+            click.echo(f"nsynth: error: {e}", err=True)
+            self.count += 1
+            return None
+
+    def exit(self, total: int) -> None:
+        if self.count:
+            click.echo(f"nsynth: {self.count} of {total} input(s) failed", err=True)
+            sys.exit(EXIT_USER_ERROR)
+
+
+def _unique_stems(files: tuple[Path, ...], suffix: str, out_dir: Path) -> list[Path]:
+    from nsynth.errors import NSynthError
+
+    outs = [out_dir / (f.stem + suffix) for f in files]
+    seen: dict[Path, Path] = {}
+    for f, o in zip(files, outs):
+        if o in seen:
+            raise NSynthError(f"{f} and {seen[o]} would both write {o}; rename one")
+        seen[o] = f
+    return outs
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for <stem>.npy embeddings.")
+@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@_model_options
+def encode(files: tuple[Path, ...], out_dir: Path, force: bool, checkpoint: Path | None, device: str) -> None:
+    """Encode audio FILES to DIR/<stem>.npy, float32 (frames, 16)."""
+    from nsynth.api import encode as api_encode
+    from nsynth.audio import load_audio
+    from nsynth.files import atomic_path, check_outputs
+
+    outs = _unique_stems(files, ".npy", out_dir)
+    check_outputs(outs, force)
+    model = _load(checkpoint, device)
+    failed = _Failures()
+    for f, o in zip(files, outs):
+        audio = failed(lambda: load_audio(f, model.config.sample_rate))
+        if audio is None:
+            continue
+        emb = api_encode(audio, model=model)
+        with atomic_path(o, force=force) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, emb)
+        click.echo(f"{o}  {emb.shape[0]} frames")
+    failed.exit(len(files))
+
+
+@main.command()
+@click.argument("embeddings", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@_pitch_option(None)
+@_generation_options
+def decode(embeddings: tuple[Path, ...], out_dir: Path, pitch: int | None, checkpoint: Path | None, device: str,
+           seed: int, temperature: float, greedy: bool, fmt: str, force: bool) -> None:
+    """Synthesise EMB.npy files (frames, 16) to DIR/<stem>.wav, as one batch."""
+    from nsynth.audio import save_audio
+    from nsynth.errors import NSynthError
+    from nsynth.files import check_outputs
+    from nsynth.generation import generate_audio
+
+    outs = _unique_stems(embeddings, ".wav", out_dir)
+    check_outputs(outs, force)
+    model = _load(checkpoint, device)
+    if model.config.pitch_conditioning and pitch is None:
+        raise NSynthError("this model is pitch-conditioned: give --pitch MIDI")
+    failed = _Failures()
+    loaded = [(o, failed(lambda e=e: _read_embedding(e, model.config.latent_dim))) for e, o in zip(embeddings, outs)]
+    loaded = [(o, z) for o, z in loaded if z is not None]
+    if loaded:
+        audio = generate_audio(model, [z for _, z in loaded], [pitch] * len(loaded) if pitch is not None else None,
+                               temperature=temperature, greedy=greedy, seed=seed)
+        for (o, _), a in zip(loaded, audio):
+            save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
+            click.echo(str(o))
+    failed.exit(len(embeddings))
+
+
+def _read_embedding(path: Path, latent_dim: int) -> np.ndarray:
+    from nsynth.errors import NSynthError
+
+    if not path.is_file():
+        raise NSynthError(f"{path}: no such file")
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise NSynthError(f"{path}: not a .npy array ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(z, np.ndarray) or z.ndim != 2 or z.shape[1] != latent_dim or z.shape[0] == 0:
+        raise NSynthError(f"{path}: expected shape (frames, {latent_dim}), got {getattr(z, 'shape', None)}")
+    if not np.issubdtype(z.dtype, np.floating) or not np.isfinite(z).all():
+        raise NSynthError(f"{path}: embeddings must be finite floats")
+    return z.astype(np.float32)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@_pitch_option("auto")
+@_generation_options
+def reconstruct(files: tuple[Path, ...], out_dir: Path, pitch: int | str, checkpoint: Path | None, device: str,
+                seed: int, temperature: float, greedy: bool, fmt: str, force: bool) -> None:
+    """Encode and re-synthesise audio FILES to DIR/<stem>.wav, as one batch."""
+    from nsynth.api import reconstruct as api_reconstruct
+    from nsynth.api import resolve_pitch
+    from nsynth.audio import load_audio, save_audio
+    from nsynth.files import check_outputs
+
+    outs = _unique_stems(files, ".wav", out_dir)
+    check_outputs(outs, force)
+    model = _load(checkpoint, device)
+    failed = _Failures()
+    notes = []
+    for f, o in zip(files, outs):
+        audio = failed(lambda: load_audio(f, model.config.sample_rate))
+        p = None if audio is None else failed(lambda: resolve_pitch(audio, pitch, model=model, name=str(f)))
+        if audio is not None and (p is not None or not model.config.pitch_conditioning):
+            if pitch == "auto" and p is not None:
+                click.echo(f"{f}: pitch {p} (estimated)", err=True)
+            notes.append((o, audio, p))
+    if notes:
+        audio = api_reconstruct([a for _, a, _ in notes], pitch=[p for _, _, p in notes], model=model,
+                                temperature=temperature, greedy=greedy, seed=seed)
+        for (o, _, _), a in zip(notes, audio):
+            save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
+            click.echo(str(o))
+    failed.exit(len(files))
+
+
+@main.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option("--steps", default=5, show_default=True, type=click.IntRange(min=2), help="Outputs from A to B.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder [default: <A>_to_<B>].")
+@_pitch_option("auto")
+@_generation_options
+def interpolate(a: Path, b: Path, steps: int, out_dir: Path | None, pitch: int | str, checkpoint: Path | None,
+                device: str, seed: int, temperature: float, greedy: bool, fmt: str, force: bool) -> None:
+    """Interpolate between notes A and B in the latent space.
+
+    Writes STEPS files from pure A (alpha 0) to pure B (alpha 1), named so they sort:
+    00_alpha0.00.wav ... 04_alpha1.00.wav. All steps are generated as one batch. Notes of
+    different lengths: the shorter is padded with silence to the longer.
+    """
+    from nsynth.api import resolve_pitch
+    from nsynth.audio import load_audio, save_audio
+    from nsynth.files import check_outputs
+    from nsynth.interpolation import alphas
+    from nsynth.interpolation import interpolate as api_interpolate
+
+    out_dir = out_dir or Path(f"{a.stem}_to_{b.stem}")
+    weights = alphas(steps)
+    width = max(2, len(str(steps - 1)))
+    outs = [out_dir / f"{i:0{width}d}_alpha{w:.2f}.wav" for i, w in enumerate(weights)]
+    check_outputs(outs, force)
+    model = _load(checkpoint, device)
+    rate = model.config.sample_rate
+    audio_a, audio_b = load_audio(a, rate), load_audio(b, rate)
+    p = resolve_pitch(audio_a, pitch, model=model, name=str(a))
+    if pitch == "auto" and p is not None:
+        click.echo(f"{a}: pitch {p} (estimated; override with --pitch)", err=True)
+    notes = api_interpolate(audio_a, audio_b, steps, pitch=p, model=model, temperature=temperature,
+                            greedy=greedy, seed=seed)
+    for o, note in zip(outs, notes):
+        save_audio(o, note, rate, fmt=fmt, force=force)
+        click.echo(str(o))
+
+
+@main.command()
+@click.argument("checkpoint", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def info(checkpoint: Path | None) -> None:
+    """Describe a weights file (default: the shipped model)."""
+    import json
+
+    from nsynth.weights import read_info
+
+    meta = read_info(checkpoint)
+    cfg = meta.config
+    click.echo(f"file:             {meta.path}")
+    click.echo(f"format version:   {meta.format_version}")
+    if "preset" in meta.metadata:
+        click.echo(f"preset:           {meta.metadata['preset']}")
+    click.echo(f"parameters:       {meta.n_parameters:,}")
+    click.echo(f"receptive field:  {cfg.decoder.receptive_field()} samples "
+               f"({1000 * cfg.decoder.receptive_field() / cfg.sample_rate:.1f} ms)")
+    click.echo(f"sample rate:      {cfg.sample_rate} Hz, hop {cfg.hop}, latent {cfg.latent_dim}")
+    click.echo(f"pitch conditioned: {cfg.pitch_conditioning}")
+    click.echo("config: " + json.dumps(cfg.to_dict(), indent=1))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,38 @@
+"""Safe output files: refuse to overwrite without ``force``, write atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from nsynth.errors import OutputExistsError
+
+
+def check_outputs(paths: Iterable[str | os.PathLike], force: bool) -> None:
+    """Raise before any work is done if an output exists and ``force`` is off."""
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise OutputExistsError(f"{existing[0]}: already exists{more}; use --force to overwrite")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it over ``path``.
+
+    A crash or error leaves ``path`` untouched (either absent or its old content).
+    """
+    path = Path(path)
+    check_outputs([path], force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,114 @@
+"""Encoding and sample-by-sample generation over numpy arrays: the heart of the Python API.
+
+Embeddings are numpy arrays of shape (frames, latent_dim), Magenta's convention; audio is
+(T,) float32 at the model rate. Generation runs B notes as one batch.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from decoders.cached import generate as cached_generate
+from nsynth.errors import NSynthError
+from nsynth.model import NSynthAutoencoder
+from nsynth.mulaw import dequantize
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise NSynthError("--device cuda: no CUDA GPU is available (use --device cpu or auto)")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise NSynthError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def encode_audio(model: NSynthAutoencoder, audio: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Encode notes: each (T,) float32 -> (ceil(T / hop), latent_dim) float32.
+
+    Notes of equal length are encoded together as one batch.
+    """
+    notes = [np.asarray(a, dtype=np.float32) for a in ([audio] if isinstance(audio, np.ndarray) else audio)]
+    device = next(model.parameters()).device
+    out: list[np.ndarray | None] = [None] * len(notes)
+    by_len: dict[int, list[int]] = {}
+    for i, a in enumerate(notes):
+        if a.ndim != 1 or a.size == 0:
+            raise NSynthError(f"audio must be a non-empty 1-D array, got shape {a.shape}")
+        by_len.setdefault(a.size, []).append(i)
+    with torch.inference_mode():
+        for idx in by_len.values():
+            batch = torch.from_numpy(np.stack([notes[i] for i in idx])).to(device)
+            emb = model.encode(batch).transpose(1, 2).float().cpu().numpy()
+            for j, i in enumerate(idx):
+                out[i] = emb[j]
+    return out  # type: ignore[return-value]
+
+
+def generate_audio(
+    model: NSynthAutoencoder,
+    embeddings: Sequence[np.ndarray],
+    pitch: Sequence[int] | None = None,
+    lengths: Sequence[int] | None = None,
+    *,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    seed: int | None = 0,
+    progress: bool = True,
+) -> list[np.ndarray]:
+    """Generate B notes as one batch.
+
+    Args:
+        embeddings: B arrays (frames_i, latent_dim); shorter ones are padded by repeating
+            their last frame, and their audio trimmed back.
+        pitch: B MIDI pitches (required for pitch-conditioned models, else ignored).
+        lengths: samples to return per note (default frames_i * hop).
+        seed: seeds the sampler; the same seed on the same machine gives the same audio.
+    Returns:
+        B float32 arrays (lengths_i,).
+    """
+    cfg = model.config
+    if not embeddings:
+        return []
+    frames = [int(np.asarray(e).shape[0]) for e in embeddings]
+    for e in embeddings:
+        e = np.asarray(e)
+        if e.ndim != 2 or e.shape[1] != cfg.latent_dim or e.shape[0] == 0:
+            raise NSynthError(f"embeddings must have shape (frames, {cfg.latent_dim}), got {e.shape}")
+        if not np.isfinite(e).all():
+            raise NSynthError("embeddings contain NaN or infinite values")
+    lengths = list(lengths) if lengths is not None else [f * cfg.hop for f in frames]
+    if len(lengths) != len(frames) or any(n < 1 or n > f * cfg.hop for n, f in zip(lengths, frames)):
+        raise NSynthError(f"lengths {lengths} do not fit the embeddings ({frames} frames of {cfg.hop})")
+    n_max = max(lengths)
+    f_max = -(-n_max // cfg.hop)
+    padded = [np.concatenate([e, np.repeat(e[-1:], max(0, f_max - len(e)), 0)])[:f_max] for e in map(np.asarray, embeddings)]
+    device = next(model.parameters()).device
+    emb = torch.from_numpy(np.stack(padded).astype(np.float32)).transpose(1, 2).to(device)
+    p = None
+    if cfg.pitch_conditioning:
+        if pitch is None:
+            raise NSynthError("this model is pitch-conditioned: give a MIDI pitch (--pitch)")
+        p = torch.as_tensor(list(pitch), device=device).long()
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+    b = len(embeddings)
+    with torch.inference_mode(), tqdm(
+        total=n_max * b, unit="sample", unit_scale=True, desc=f"generating {b} note{'s' * (b > 1)}",
+        disable=not progress, leave=False, dynamic_ncols=True,
+    ) as bar:
+        cond = model.conditioning(emb, p)
+        classes = cached_generate(
+            model.decoder, cond, n_max, temperature=temperature, greedy=greedy, generator=gen,
+            progress=lambda steps: bar.update(steps * b),
+        )
+        audio = dequantize(classes).cpu().numpy()
+    return [audio[i, :n].copy() for i, n in enumerate(lengths)]

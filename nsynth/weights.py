@@ -1,0 +1,149 @@
+"""The weights file: one ``.safetensors`` holding tensors, the model config and a format version.
+
+Loading never unpickles anything: safetensors stores raw tensors and a JSON header only.
+Loading is strict: missing, unexpected or mis-shaped tensors are an error naming them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from nsynth.config import ModelConfig, get_preset
+from nsynth.errors import CheckpointError
+from nsynth.files import atomic_path
+from nsynth.model import NSynthAutoencoder
+
+FORMAT = "nsynth-weights"
+FORMAT_VERSION = 1
+DEFAULT_WEIGHTS = "mini.safetensors"
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """What a weights file says about itself."""
+
+    path: str
+    config: ModelConfig
+    format_version: int
+    metadata: dict[str, str]
+    n_parameters: int
+
+
+def build_model(preset: str = "mini", **overrides) -> NSynthAutoencoder:
+    """A randomly initialised model of a named preset, with optional config overrides.
+
+    ``encoder=`` and ``decoder=`` take dicts of field overrides, e.g.
+    ``build_model("mini", decoder={"layers": 4})``.
+    """
+    return NSynthAutoencoder(get_preset(preset).replace(**overrides))
+
+
+def save_model(
+    model: NSynthAutoencoder,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """Write ``model`` (weights + config + format version) atomically to ``path``."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    meta = dict(metadata or {})
+    meta.update(format=FORMAT, format_version=str(FORMAT_VERSION), config=json.dumps(model.config.to_dict()))
+    with atomic_path(path, force=overwrite) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def default_weights_path() -> Path | None:
+    """The weights file shipped inside the package, or None if this install has none."""
+    p = Path(str(resources.files("nsynth") / "weights" / DEFAULT_WEIGHTS))
+    return p if p.is_file() else None
+
+
+def _resolve(path: str | os.PathLike | None) -> Path:
+    if path is None:
+        p = default_weights_path()
+        if p is None:
+            raise CheckpointError(
+                "no default model is installed yet: give a weights file with --checkpoint "
+                "(from `nsynth train` or `nsynth import-magenta`)"
+            )
+        return p
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"{p}: no such file")
+    if not p.is_file():
+        raise CheckpointError(f"{p}: not a file")
+    return p
+
+
+def read_info(path: str | os.PathLike | None = None) -> WeightsInfo:
+    """Read a weights file's header (config, version) without building the model."""
+    p = _resolve(path)
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+            n = sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{p}: not an nsynth weights file (not safetensors: {_short(e)})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{p}: safetensors file without nsynth metadata (not an nsynth weights file)")
+    try:
+        version = int(meta["format_version"])
+    except (KeyError, ValueError):
+        raise CheckpointError(f"{p}: missing or invalid format_version") from None
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{p}: format version {version} is newer than this nsynth supports ({FORMAT_VERSION})")
+    try:
+        config = ModelConfig.from_dict(json.loads(meta["config"]))
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{p}: invalid model config in metadata ({_short(e)})") from None
+    return WeightsInfo(str(p), config, version, meta, n)
+
+
+def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> NSynthAutoencoder:
+    """Rebuild a model from a weights file alone (the packaged default if ``path`` is None)."""
+    info = read_info(path)
+    model = NSynthAutoencoder(info.config)
+    expected = model.state_dict()
+    try:
+        with safe_open(info.path, framework="pt") as f:
+            keys = set(f.keys())
+            missing = sorted(set(expected) - keys)
+            unexpected = sorted(keys - set(expected))
+            if missing or unexpected:
+                raise CheckpointError(
+                    f"{info.path}: tensors do not match the config: missing {_names(missing)}, unexpected {_names(unexpected)}"
+                )
+            tensors = {k: f.get_tensor(k) for k in expected}
+    except SafetensorError as e:
+        raise CheckpointError(f"{info.path}: truncated or corrupt ({_short(e)})") from None
+    bad = [f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}" for k, v in tensors.items() if v.shape != expected[k].shape]
+    if bad:
+        raise CheckpointError(f"{info.path}: wrong tensor shapes: {'; '.join(bad[:3])}")
+    model.load_state_dict(tensors, strict=True)
+    return model.to(device).eval()
+
+
+def _numel(shape: list[int]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _names(names: list[str]) -> str:
+    if not names:
+        return "none"
+    return ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
+
+
+def _short(e: Exception) -> str:
+    return str(e).splitlines()[0][:200] if str(e) else type(e).__name__
