@@ -25,11 +25,15 @@ def mu_law_encode(x: torch.Tensor) -> torch.Tensor:
 
 
 def mu_law_decode(q: torch.Tensor) -> torch.Tensor:
-    """Signed codes -> float audio: ``(q + 0.5) * 2 / 256`` expanded; q = 0 maps to exactly 0."""
-    q = q.to(torch.float32)
+    """Signed codes -> float32 audio: ``(q + 0.5) * 2 / 256`` expanded; q = 0 maps to exactly 0.
+
+    Computed in float64 and rounded once, so each value is the float32 nearest the exact
+    one. Magenta's TF float32 ``pow`` lands up to one float32 step away on some codes.
+    """
+    q = q.to(torch.float64)
     y = (q + 0.5) * 2.0 / (MU + 1)
-    out = torch.sign(y) / MU * (torch.pow(1.0 + MU, torch.abs(y)) - 1.0)
-    return torch.where(q == 0, torch.zeros_like(out), out)
+    out = torch.sign(y) / MU * torch.expm1(torch.abs(y) * math.log1p(MU))
+    return torch.where(q == 0, torch.zeros_like(out), out).to(torch.float32)
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:

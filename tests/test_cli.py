@@ -1,0 +1,100 @@
+"""The command line, end to end, with a tiny random checkpoint made by the test."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from nsynth.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_help_lists_commands():
+    out = run("--help").output
+    for cmd in ("encode", "decode", "reconstruct", "interpolate", "info"):
+        assert cmd in out
+
+
+def test_interpolate_end_to_end(tmp_path, tiny_ckpt, wav_pair):
+    a, b = wav_pair
+    out = tmp_path / "morph"
+    r = run("interpolate", a, b, "-c", tiny_ckpt, "-o", out, "--steps", 5, "--seed", 3)
+    assert r.exit_code == 0, r.output
+    assert "pitch 69" in r.output  # A is a 440 Hz tone
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["00_alpha0.00.wav", "01_alpha0.25.wav", "02_alpha0.50.wav", "03_alpha0.75.wav", "04_alpha1.00.wav"]
+    first = sf.read(out / names[0])[0]
+    assert first.shape == (4000,)  # the longer note's length (A: 0.25 s; B: 0.2 s at 22.05 kHz)
+    assert np.abs(first).max() > 0
+    # refuses to overwrite, then --force regenerates the same audio for the same seed
+    r = run("interpolate", a, b, "-c", tiny_ckpt, "-o", out, "--steps", 5, "--seed", 3)
+    assert r.exit_code == 1 and "already exists" in r.output and "--force" in r.output
+    r = run("interpolate", a, b, "-c", tiny_ckpt, "-o", out, "--steps", 5, "--seed", 3, "--force", "--pitch", 69)
+    assert r.exit_code == 0
+    np.testing.assert_array_equal(sf.read(out / names[0])[0], first)
+
+
+def test_encode_decode_reconstruct(tmp_path, tiny_ckpt, wav_pair):
+    a, b = wav_pair
+    r = run("encode", a, b, "-o", tmp_path / "emb", "-c", tiny_ckpt)
+    assert r.exit_code == 0, r.output
+    za = np.load(tmp_path / "emb" / "a.npy")
+    assert za.shape == (63, 16) and za.dtype == np.float32  # 4000 samples / hop 64, rounded up
+    r = run("decode", tmp_path / "emb" / "a.npy", "--pitch", 60, "-o", tmp_path / "dec", "-c", tiny_ckpt)
+    assert r.exit_code == 0, r.output
+    assert sf.info(tmp_path / "dec" / "a.wav").frames == 63 * 64
+    r = run("reconstruct", a, "--pitch", 60, "-o", tmp_path / "rec", "-c", tiny_ckpt, "--format", "float")
+    assert r.exit_code == 0, r.output
+    info = sf.info(tmp_path / "rec" / "a.wav")
+    assert info.frames == 4000 and info.subtype == "FLOAT"
+
+
+def test_good_files_survive_bad_ones(tmp_path, tiny_ckpt, wav_pair):
+    a, _ = wav_pair
+    bad = tmp_path / "bad.wav"
+    bad.write_text("garbage")
+    r = run("encode", a, bad, tmp_path / "missing.wav", "-o", tmp_path / "emb", "-c", tiny_ckpt)
+    assert r.exit_code == 1
+    assert (tmp_path / "emb" / "a.npy").exists()
+    assert f"{bad}: not a readable audio file" in r.output
+    assert "missing.wav: no such file" in r.output
+    assert "2 of 3 input(s) failed" in r.output
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path, tiny_ckpt, wav_pair):
+    a, b = wav_pair
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(3000, np.float32), 16000)
+    garbage = tmp_path / "w.safetensors"
+    garbage.write_bytes(b"\x80\x04junk")
+    cases = [
+        (["interpolate", a, tmp_path / "nope.wav", "-c", tiny_ckpt, "-o", tmp_path / "o1"], "nope.wav: no such file"),
+        (["interpolate", a, b, "-c", garbage, "-o", tmp_path / "o2"], "not an nsynth weights file"),
+        (["interpolate", a, b, "-c", tmp_path / "none.safetensors"], "no such file"),
+        (["interpolate", silent, b, "-c", tiny_ckpt, "-o", tmp_path / "o3"], "no pitch found"),
+        (["info", a], "not an nsynth weights file"),
+        (["decode", a, "--pitch", 60, "-c", tiny_ckpt, "-o", tmp_path / "o4"], "not a .npy array"),
+        (["decode", tmp_path / "x.npy", "-c", tiny_ckpt, "-o", tmp_path / "o5"], "give --pitch"),
+    ]
+    for args, message in cases:
+        proc = subprocess.run([sys.executable, "-m", "nsynth.cli", *map(str, args)], capture_output=True, text=True)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if line.startswith("nsynth: error")]
+        assert len(lines) == 1
+    bad_pitch = run("interpolate", a, b, "-c", tiny_ckpt, "--pitch", 200)
+    assert bad_pitch.exit_code == 2 and "0-127" in bad_pitch.output
+
+
+def test_info(tiny_ckpt):
+    r = run("info", tiny_ckpt)
+    assert r.exit_code == 0
+    assert "receptive field:  10 samples" in r.output  # K=2, dilations 1,2,4,1: 1*(1+8)+1
+    assert "parameters:" in r.output and "format version:   1" in r.output

@@ -1,0 +1,107 @@
+"""The weights file: save -> load round trip, strictness, and never unpickling."""
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import nsynth
+from conftest import tiny_model
+from nsynth.errors import CheckpointError, OutputExistsError
+
+
+def test_save_load_gives_identical_outputs(tmp_path):
+    model = tiny_model(seed=3)
+    path = tmp_path / "m.safetensors"
+    nsynth.save_model(model, path)
+    loaded = nsynth.load_model(path)
+    assert loaded.config == model.config
+    audio = torch.rand(2, 200) * 2 - 1
+    pitch = torch.tensor([50, 70])
+    with torch.no_grad():
+        assert torch.equal(model(audio, pitch), loaded(audio, pitch))
+    info = nsynth.read_info(path)
+    assert info.format_version == 1
+    assert info.n_parameters == sum(p.numel() for p in model.parameters())
+
+
+def test_refuses_to_overwrite(tmp_path):
+    path = tmp_path / "m.safetensors"
+    path.write_text("precious")
+    with pytest.raises(OutputExistsError):
+        nsynth.save_model(tiny_model(), path)
+    assert path.read_text() == "precious"
+    nsynth.save_model(tiny_model(), path, overwrite=True)
+    assert nsynth.load_model(path) is not None
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp files left
+
+
+def _rewrite(src: Path, dst: Path, edit) -> None:
+    tensors = load_file(src)
+    from safetensors import safe_open
+
+    with safe_open(str(src), "pt") as f:
+        meta = f.metadata()
+    tensors, meta = edit(tensors, meta)
+    save_file(tensors, dst, metadata=meta)
+
+
+def test_strict_loading_names_the_problem(tmp_path, tiny_ckpt):
+    cases = {
+        "missing": (lambda t, m: ({k: v for k, v in t.items() if k != "decoder.out.bias"}, m), "missing decoder.out.bias"),
+        "unexpected": (lambda t, m: ({**t, "decoder.extra": torch.zeros(1)}, m), "unexpected decoder.extra"),
+        "shape": (lambda t, m: ({**t, "decoder.out.bias": torch.zeros(3)}, m), "decoder.out.bias (3,)"),
+        "version": (lambda t, m: (t, {**m, "format_version": "99"}), "newer"),
+        "config": (lambda t, m: (t, {**m, "config": json.dumps({"bogus": 1})}), "invalid model config"),
+        "foreign": (lambda t, m: (t, {}), "without nsynth metadata"),
+    }
+    for name, (edit, message) in cases.items():
+        dst = tmp_path / f"{name}.safetensors"
+        _rewrite(tiny_ckpt, dst, edit)
+        with pytest.raises(CheckpointError, match=message.replace("(", r"\(").replace(")", r"\)")) as e:
+            nsynth.load_model(dst)
+        assert str(dst) in str(e.value)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_never_unpickles(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = _Evil()
+    evil.marker = marker
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(pickle.dumps(evil))
+    with pytest.raises(CheckpointError, match="not an nsynth weights file"):
+        nsynth.load_model(path)
+    torch.save({"w": torch.zeros(2)}, tmp_path / "torch.pt")
+    with pytest.raises(CheckpointError):
+        nsynth.load_model(tmp_path / "torch.pt")
+    assert not marker.exists()
+
+
+def test_bad_files(tmp_path, tiny_ckpt):
+    text = tmp_path / "t.safetensors"
+    text.write_text("hello world, not weights")
+    trunc = tmp_path / "trunc.safetensors"
+    trunc.write_bytes(tiny_ckpt.read_bytes()[:-100])
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    for path in (text, trunc, empty, tmp_path / "missing.safetensors", tmp_path):
+        with pytest.raises(CheckpointError) as e:
+            nsynth.load_model(path)
+        assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_no_default_model_says_checkpoint_is_required(monkeypatch):
+    import nsynth.weights as w
+
+    monkeypatch.setattr(w, "DEFAULT_WEIGHTS", "does-not-exist.safetensors")
+    with pytest.raises(CheckpointError, match="--checkpoint"):
+        nsynth.load_model()
