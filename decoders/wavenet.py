@@ -12,7 +12,7 @@ and on the conditioning frame t // hop:
         h = h + res_i(g);  s = s + skip_i(g)
     logits = out(relu(out1(relu(s)) + cond_out(c)[frame]))
 
-The last layer's residual conv feeds nothing; it is kept so Magenta's weights map 1:1.
+The last layer's residual conv feeds nothing; it is kept (frozen) so Magenta's weights map 1:1.
 The head is S -> S -> 256, as in Magenta's graph.
 """
 
@@ -71,6 +71,9 @@ class WaveNetDecoder(nn.Module):
         self.out1 = nn.Conv1d(s, s, 1)
         self.cond_out = nn.Conv1d(cond_channels, s, 1)
         self.out = nn.Conv1d(s, N_CLASSES, 1)
+        # The last residual output feeds nothing: frozen, so it gets no gradient (as in Magenta)
+        # and data-parallel training does not wait for one.
+        self.res[-1].requires_grad_(False)
 
     @property
     def receptive_field(self) -> int:
@@ -97,7 +100,8 @@ class WaveNetDecoder(nn.Module):
         for i, d in enumerate(self.dilations):
             z = add_frame_bias(self.dilated[i](F.pad(h, ((k - 1) * d, 0))), self.cond[i](cond), self.hop)
             g = gate(z, self.gate_order)
-            h = h + self.res[i](g)
+            if i < len(self.dilations) - 1:
+                h = h + self.res[i](g)
             s = s + self.skip[i](g)
         y = add_frame_bias(self.out1(F.relu(s)), self.cond_out(cond), self.hop)
         return self.out(F.relu(y))

@@ -267,6 +267,131 @@ def interpolate(a: Path, b: Path, steps: int, out_dir: Path | None, pitch: int |
         click.echo(str(o))
 
 
+def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    from nsynth.data.soundfont import parse_range
+
+    if value is None:
+        return None
+    try:
+        return parse_range(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected numbers and ranges like 0-111 or 25,50,75") from None
+
+
+@main.command("render-soundfont")
+@click.argument("font", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--programs", default="0-111", show_default=True, callback=_int_list, help="GM programs (0-based).")
+@click.option("--pitches", default="21-108", show_default=True, callback=_int_list, help="MIDI pitches, e.g. 21-108:3.")
+@click.option("--velocities", default="25,50,75,100,127", show_default=True, callback=_int_list)
+@click.option("--hold", default=3.0, show_default=True, type=click.FloatRange(min=0.01), help="Seconds held.")
+@click.option("--release", default=1.0, show_default=True, type=click.FloatRange(min=0.0), help="Seconds after note-off.")
+@click.option("--valid-programs", default=None, callback=_int_list, help="Programs held out as the valid split.")
+@click.option("--valid-fraction", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.9),
+              help="Share of programs held out as the valid split (drawn with --seed).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--force", is_flag=True, help="Re-render notes that already exist.")
+def render_soundfont(font: Path, out_dir: Path, programs: list[int], pitches: list[int], velocities: list[int],
+                     hold: float, release: float, valid_programs: list[int] | None, valid_fraction: float, seed: int,
+                     force: bool) -> None:
+    """Render a SoundFont into an NSynth-style dataset (JSON/WAV layout, 16 kHz notes)."""
+    from nsynth.data.soundfont import render_soundfont as render
+
+    report = render(font, out_dir, programs=programs, pitches=pitches, velocities=velocities, hold=hold,
+                    release=release, valid_programs=valid_programs or (), valid_fraction=valid_fraction, seed=seed,
+                    force=force)
+    click.echo(f"{report.written} notes in {out_dir}")
+    for split, progs in report.splits.items():
+        click.echo(f"  {split}: programs {','.join(map(str, progs))}")
+    if report.silent:
+        click.echo(f"skipped {len(report.silent)} silent notes: {', '.join(report.silent[:10])}"
+                   + (" ..." if len(report.silent) > 10 else ""))
+    if report.missing_programs:
+        click.echo(f"programs not in the font: {','.join(map(str, report.missing_programs))}")
+
+
+@main.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--preset", default="mini", show_default=True, help="Model preset (mini, nsynth, magenta).")
+@click.option("--model-config", "model_config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help='JSON file of config overrides on the preset, e.g. {"decoder": {"layers": 10}}.')
+@click.option("--valid", "valid_path", type=click.Path(path_type=Path),
+              help="Held-out dataset [default: DATA/valid when DATA has train/ and valid/].")
+@click.option("--steps", default=20000, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("--crop", default=6144, show_default=True, type=click.IntRange(min=16), help="Samples per crop.")
+@click.option("--lr", default=None, type=float, help="Peak learning rate [default: 2e-4 nsynth/magenta, 1e-3 others].")
+@click.option("--schedule", type=click.Choice(["magenta", "cosine", "constant"]),
+              help="LR schedule [default: magenta for nsynth/magenta, cosine otherwise].")
+@click.option("--ema-decay", default=0.9999, show_default=True, type=click.FloatRange(0.0, 1.0))
+@click.option("--grad-clip", default=1.0, show_default=True, type=float)
+@click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option("--valid-every", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="DataLoader workers.")
+@click.option("--amp/--no-amp", default=None, help="bf16 autocast [default: on for CUDA].")
+@click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile [default: on for CUDA].")
+@click.option("--family", "families", multiple=True, help="Keep only these instrument families.")
+@click.option("--source", "sources", multiple=True, help="Keep only these sources.")
+@click.option("--pitch-range", default=None, help="Keep pitches LO-HI, e.g. 24-96.")
+@click.option("--velocities", default=None, callback=_int_list, help="Keep these velocities.")
+@click.option("--pitch-csv", type=click.Path(dir_okay=False, path_type=Path), help="CSV of path,pitch for folders.")
+@click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last checkpoint.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--seed", default=0, show_default=True, type=int)
+def train(data: Path, run_dir: Path, preset: str, model_config_path: Path | None, valid_path: Path | None,
+          steps: int, batch_size: int, crop: int, lr: float | None, schedule: str | None, ema_decay: float, grad_clip: float, checkpoint_every: int,
+          valid_every: int, workers: int, amp: bool | None, compile_: bool | None, families: tuple[str, ...],
+          sources: tuple[str, ...], pitch_range: str | None, velocities: list[int] | None, pitch_csv: Path | None,
+          resume: bool, device: str, seed: int) -> None:
+    """Train (or --resume) a model on DATA: an NSynth folder, TFRecords or a folder of audio."""
+    from nsynth.config import get_preset
+    from nsynth.data import NoteFilter, open_dataset
+    from nsynth.generation import resolve_device
+    from nsynth.training import TrainConfig
+    from nsynth.training import train as run_training
+
+    model_config = get_preset(preset)
+    if model_config_path is not None:
+        model_config = model_config.replace(**_read_json(model_config_path))
+    lo, hi = (None, None)
+    if pitch_range:
+        lo, hi = (int(v) for v in pitch_range.split("-"))
+    note_filter = NoteFilter(tuple(families), tuple(sources), lo, hi, tuple(velocities or ()))
+    train_path, valid_path = (data / "train", valid_path or data / "valid") if (data / "train").is_dir() and \
+        (data / "valid").is_dir() else (data, valid_path)
+    rate = model_config.sample_rate
+    train_ds = open_dataset(train_path, rate, note_filter, pitch_csv)
+    valid_ds = open_dataset(valid_path, rate, note_filter, pitch_csv) if valid_path else None
+    cuda = resolve_device(device).type == "cuda"
+    big = preset in ("nsynth", "magenta")
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, crop=crop, lr=lr or (2e-4 if big else 1e-3),
+                      schedule=schedule or ("magenta" if big else "cosine"), ema_decay=ema_decay, grad_clip=grad_clip,
+                      checkpoint_every=checkpoint_every, valid_every=valid_every, seed=seed, workers=workers,
+                      amp=cuda if amp is None else amp, compile=cuda if compile_ is None else compile_)
+    click.echo(f"training {preset} on {len(train_ds)} notes" + (f", validating on {len(valid_ds)}" if valid_ds else ""),
+               err=True)
+    result = run_training(model_config, train_ds, run_dir, cfg, valid_data=valid_ds, resume=resume, device=device,
+                          log=lambda m: click.echo(m, err=True))
+    click.echo(f"step {result.step}: loss {result.train_loss:.4f}"
+               + (f", valid {result.valid_loss:.4f}" if result.valid_loss is not None else "")
+               + f", {result.samples_per_s:,.0f} samples/s; weights: {run_dir / 'model.safetensors'}")
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    from nsynth.errors import NSynthError
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise NSynthError(f"{path}: cannot read JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise NSynthError(f"{path}: expected a JSON object")
+    return data
+
+
 @main.command()
 @click.argument("checkpoint", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def info(checkpoint: Path | None) -> None:

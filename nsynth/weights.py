@@ -54,9 +54,22 @@ def save_model(
     metadata: dict[str, str] | None = None,
 ) -> None:
     """Write ``model`` (weights + config + format version) atomically to ``path``."""
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    save_state_dict(model.state_dict(), model.config, path, overwrite=overwrite, metadata=metadata)
+
+
+def save_state_dict(
+    state: dict[str, torch.Tensor],
+    config: ModelConfig,
+    path: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """Write a model's tensors (e.g. EMA weights during training) as a weights file."""
+    tensors = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in state.items()}
     meta = dict(metadata or {})
-    meta.update(format=FORMAT, format_version=str(FORMAT_VERSION), config=json.dumps(model.config.to_dict()))
+    meta.update(format=FORMAT, format_version=str(FORMAT_VERSION), config=json.dumps(config.to_dict()))
     with atomic_path(path, force=overwrite) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 

@@ -1,0 +1,70 @@
+"""A dataset of notes: metadata per note plus a way to load its audio.
+
+Every reader (NSynth JSON/WAV, NSynth TFRecord, any folder of audio) yields ``Note``s
+and loads their audio as mono float32 at the model rate. Filters are shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+FAMILIES = ["bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal"]
+SOURCES = ["acoustic", "electronic", "synthetic"]
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note's metadata. ``key`` identifies it within its dataset (NSynth's note_str)."""
+
+    key: str
+    pitch: int | None
+    velocity: int | None = None
+    instrument: str | None = None
+    family: str | None = None
+    source: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class NoteFilter:
+    """Which notes to keep. Empty tuples / None mean 'all'."""
+
+    families: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    pitch_min: int | None = None
+    pitch_max: int | None = None
+    velocities: tuple[int, ...] = ()
+
+    def __call__(self, note: Note) -> bool:
+        if self.families and note.family not in self.families:
+            return False
+        if self.sources and note.source not in self.sources:
+            return False
+        if self.pitch_min is not None and (note.pitch is None or note.pitch < self.pitch_min):
+            return False
+        if self.pitch_max is not None and (note.pitch is None or note.pitch > self.pitch_max):
+            return False
+        return not (self.velocities and note.velocity not in self.velocities)
+
+
+class NoteDataset:
+    """Notes and a loader for their audio: ``len``, ``notes[i]``, ``load(i) -> (T,) float32``."""
+
+    def __init__(self, name: str, notes: Sequence[Note], loader: Callable[[int], np.ndarray], sample_rate: int) -> None:
+        self.name = name
+        self.notes = list(notes)
+        self._loader = loader
+        self.sample_rate = sample_rate
+
+    def __len__(self) -> int:
+        return len(self.notes)
+
+    def load(self, i: int) -> np.ndarray:
+        return self._loader(i)
+
+    def filter(self, keep: Callable[[Note], bool]) -> "NoteDataset":
+        idx = [i for i, n in enumerate(self.notes) if keep(n)]
+        return NoteDataset(self.name, [self.notes[i] for i in idx], lambda j: self._loader(idx[j]), self.sample_rate)
