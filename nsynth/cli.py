@@ -378,6 +378,28 @@ def train(data: Path, run_dir: Path, preset: str, model_config_path: Path | None
                + f", {result.samples_per_s:,.0f} samples/s; weights: {run_dir / 'model.safetensors'}")
 
 
+@main.command("import-magenta")
+@click.argument("prefix", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Weights file to write (.safetensors).")
+@click.option("--ema", is_flag=True, help="Take the ExponentialMovingAverage shadows instead of the raw weights.")
+@click.option("--dilation-cycle", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Magenta's num_stages (10 in h512_bo16); not stored in the checkpoint.")
+@click.option("--hop", default=512, show_default=True, type=click.IntRange(min=1), help="Encoder hop (ae_hop_length).")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT.")
+def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop: int, force: bool) -> None:
+    """Convert Magenta's NSynth TF checkpoint (e.g. wavenet-ckpt/model.ckpt-200000) without TensorFlow."""
+    from nsynth.files import check_outputs
+    from nsynth.magenta import convert
+
+    check_outputs([out], force)
+    r = convert(prefix, out, ema=ema, dilation_cycle=dilation_cycle, hop=hop, force=force)
+    n = sum(p.numel() for p in r.model.parameters())
+    click.echo(f"{out}: {len(r.used)} variables, {n:,} parameters"
+               + (f", step {r.global_step}" if r.global_step is not None else "")
+               + f" ({'EMA' if ema else 'raw'} weights; {len(r.ignored)} optimizer/other variables ignored)")
+
+
 def _read_json(path: Path) -> dict:
     import json
 
