@@ -91,15 +91,18 @@ class CachedDecoder:
 
 def sample_classes(
     logits: torch.Tensor,
+    u: torch.Tensor,
     temperature: float = 1.0,
     greedy: bool = False,
-    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """(B, 256) logits -> (B,) class indices, by argmax or a seeded categorical draw."""
+    """(B, 256) logits -> (B,) class indices: argmax, or the inverse-CDF draw of uniforms
+    u (B,) from softmax(logits / temperature). Every backend uses this same rule."""
     if greedy or temperature <= 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    z = (logits.float() - logits.float().amax(dim=-1, keepdim=True)) / temperature
+    cdf = torch.cumsum(torch.exp(z), dim=-1)
+    target = (u.float() * cdf[:, -1])[:, None]
+    return torch.searchsorted(cdf, target, right=True)[:, 0].clamp_(max=255)
 
 
 def teacher_forced_logits(decoder: WaveNetDecoder, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -125,25 +128,31 @@ def generate(
     cond: torch.Tensor,
     n_samples: int,
     *,
+    uniforms: torch.Tensor | None = None,
     temperature: float = 1.0,
     greedy: bool = False,
-    generator: torch.Generator | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
     """Sample ``n_samples`` classes for each of B notes with the reference cached loop.
 
     Args:
         cond: (B, cond_channels, F) with F * hop >= n_samples.
+        uniforms: (n_samples, B) uniforms in [0, 1) driving the draws (needed unless greedy).
         progress: called with the number of new time steps, every so often.
     Returns:
         (B, n_samples) int64 mu-law classes 0..255.
     """
     state = CachedDecoder(decoder, cond)
     b = cond.shape[0]
+    if uniforms is None:
+        if not greedy:
+            raise ValueError("sampling needs uniforms (n_samples, B); or use greedy=True")
+        uniforms = torch.zeros(n_samples, b)
+    uniforms = uniforms.to(cond.device)
     out = torch.empty(b, n_samples, dtype=torch.long, device=cond.device)
     x = torch.zeros(b, device=cond.device, dtype=cond.dtype)
     for t in range(n_samples):
-        cls = sample_classes(state.step(x), temperature, greedy, generator)
+        cls = sample_classes(state.step(x), uniforms[t], temperature, greedy)
         out[:, t] = cls
         x = (cls.to(x.dtype) - 128.0) / 128.0
         if progress is not None and (t + 1) % 256 == 0:

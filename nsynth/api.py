@@ -72,6 +72,8 @@ def decode(
     temperature: float = 1.0,
     greedy: bool = False,
     seed: int | None = 0,
+    backend: str = "auto",
+    precision: str = "auto",
     progress: bool = True,
 ) -> np.ndarray:
     """(frames, latent_dim) embeddings (+ MIDI pitch) -> (length,) audio at the model rate.
@@ -81,7 +83,8 @@ def decode(
     m = _model(model)
     return generate_audio(
         m, [embeddings], None if pitch is None else [pitch], None if length is None else [length],
-        temperature=temperature, greedy=greedy, seed=seed, progress=progress,
+        temperature=temperature, greedy=greedy, seed=seed, backend=backend, precision=precision,
+        progress=progress,
     )[0]
 
 
@@ -94,6 +97,8 @@ def reconstruct(
     temperature: float = 1.0,
     greedy: bool = False,
     seed: int | None = 0,
+    backend: str = "auto",
+    precision: str = "auto",
     progress: bool = True,
 ) -> list[np.ndarray]:
     """Encode and re-synthesise notes as one batch; each output has its input's length
@@ -106,5 +111,6 @@ def reconstruct(
     resolved = [resolve_pitch(a, p, model=m) for a, p in zip(notes, pitches)]
     return generate_audio(
         m, encode_audio(m, notes), resolved if m.config.pitch_conditioning else None, [a.size for a in notes],
-        temperature=temperature, greedy=greedy, seed=seed, progress=progress,
+        temperature=temperature, greedy=greedy, seed=seed, backend=backend, precision=precision,
+        progress=progress,
     )

@@ -52,6 +52,10 @@ def _generation_options(f: Callable) -> Callable:
         click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
                      help="Softmax temperature of sampling (0 = greedy)."),
         click.option("--greedy", is_flag=True, help="Take the most likely class instead of sampling."),
+        click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "reference", "fast"]),
+                     help="Generation backend: fused CPU kernel / CUDA graphs ('fast') or the eager reference."),
+        click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]),
+                     help="Weight precision of the fast backend (auto: bf16 for wide models)."),
         click.option("--format", "fmt", default="pcm16", show_default=True, type=click.Choice(["pcm16", "float"]),
                      help="Output WAV sample format."),
         click.option("--force", is_flag=True, help="Overwrite existing outputs."),
@@ -153,7 +157,8 @@ def encode(files: tuple[Path, ...], out_dir: Path, force: bool, checkpoint: Path
 @_pitch_option(None)
 @_generation_options
 def decode(embeddings: tuple[Path, ...], out_dir: Path, pitch: int | None, checkpoint: Path | None, device: str,
-           seed: int, temperature: float, greedy: bool, fmt: str, force: bool) -> None:
+           seed: int, temperature: float, greedy: bool, backend: str, precision: str, fmt: str,
+           force: bool) -> None:
     """Synthesise EMB.npy files (frames, 16) to DIR/<stem>.wav, as one batch."""
     from nsynth.audio import save_audio
     from nsynth.errors import NSynthError
@@ -170,7 +175,8 @@ def decode(embeddings: tuple[Path, ...], out_dir: Path, pitch: int | None, check
     loaded = [(o, z) for o, z in loaded if z is not None]
     if loaded:
         audio = generate_audio(model, [z for _, z in loaded], [pitch] * len(loaded) if pitch is not None else None,
-                               temperature=temperature, greedy=greedy, seed=seed)
+                               temperature=temperature, greedy=greedy, seed=seed, backend=backend,
+                               precision=precision)
         for (o, _), a in zip(loaded, audio):
             save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
             click.echo(str(o))
@@ -199,7 +205,8 @@ def _read_embedding(path: Path, latent_dim: int) -> np.ndarray:
 @_pitch_option("auto")
 @_generation_options
 def reconstruct(files: tuple[Path, ...], out_dir: Path, pitch: int | str, checkpoint: Path | None, device: str,
-                seed: int, temperature: float, greedy: bool, fmt: str, force: bool) -> None:
+                seed: int, temperature: float, greedy: bool, backend: str, precision: str, fmt: str,
+           force: bool) -> None:
     """Encode and re-synthesise audio FILES to DIR/<stem>.wav, as one batch."""
     from nsynth.api import reconstruct as api_reconstruct
     from nsynth.api import resolve_pitch
@@ -220,7 +227,8 @@ def reconstruct(files: tuple[Path, ...], out_dir: Path, pitch: int | str, checkp
             notes.append((o, audio, p))
     if notes:
         audio = api_reconstruct([a for _, a, _ in notes], pitch=[p for _, _, p in notes], model=model,
-                                temperature=temperature, greedy=greedy, seed=seed)
+                                temperature=temperature, greedy=greedy, seed=seed, backend=backend,
+                               precision=precision)
         for (o, _, _), a in zip(notes, audio):
             save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
             click.echo(str(o))
@@ -236,7 +244,8 @@ def reconstruct(files: tuple[Path, ...], out_dir: Path, pitch: int | str, checkp
 @_pitch_option("auto")
 @_generation_options
 def interpolate(a: Path, b: Path, steps: int, out_dir: Path | None, pitch: int | str, checkpoint: Path | None,
-                device: str, seed: int, temperature: float, greedy: bool, fmt: str, force: bool) -> None:
+                device: str, seed: int, temperature: float, greedy: bool, backend: str, precision: str, fmt: str,
+                force: bool) -> None:
     """Interpolate between notes A and B in the latent space.
 
     Writes STEPS files from pure A (alpha 0) to pure B (alpha 1), named so they sort:
@@ -261,7 +270,7 @@ def interpolate(a: Path, b: Path, steps: int, out_dir: Path | None, pitch: int |
     if pitch == "auto" and p is not None:
         click.echo(f"{a}: pitch {p} (estimated; override with --pitch)", err=True)
     notes = api_interpolate(audio_a, audio_b, steps, pitch=p, model=model, temperature=temperature,
-                            greedy=greedy, seed=seed)
+                            greedy=greedy, seed=seed, backend=backend, precision=precision)
     for o, note in zip(outs, notes):
         save_audio(o, note, rate, fmt=fmt, force=force)
         click.echo(str(o))
@@ -398,6 +407,31 @@ def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop:
     click.echo(f"{out}: {len(r.used)} variables, {n:,} parameters"
                + (f", step {r.global_step}" if r.global_step is not None else "")
                + f" ({'EMA' if ema else 'raw'} weights; {len(r.ignored)} optimizer/other variables ignored)")
+
+
+@main.command()
+@click.option("--presets", default="mini,nsynth", show_default=True, help="Comma-separated presets.")
+@click.option("--batches", default=None, help="Comma-separated batch sizes [default: 1,8,16; on GPU also 64,512].")
+@click.option("--seconds", default=3.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Target duration of each measurement.")
+@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]))
+@click.option("--no-naive", is_flag=True, help="Skip the (slow) naive baseline.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of rows instead of the table.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+def bench(presets: str, batches: str | None, seconds: float, precision: str, no_naive: bool, as_json: bool,
+          device: str) -> None:
+    """Measure generation speed (naive / reference / fast) and encoder speed."""
+    import json
+
+    from nsynth.bench import bench as run_bench
+    from nsynth.bench import table
+    from nsynth.generation import resolve_device
+
+    dev = resolve_device(device)
+    sizes = [int(b) for b in batches.split(",")] if batches else ([1, 8, 16, 64, 512] if dev.type == "cuda" else
+                                                                   [1, 8, 16])
+    rows = run_bench(presets.split(","), sizes, dev, seconds, precision, naive=not no_naive)
+    click.echo(json.dumps([r.as_json() for r in rows], indent=1) if as_json else table(rows))
 
 
 def _read_json(path: Path) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from decoders.cached import generate as cached_generate
+from decoders.backends import generate_classes
 from nsynth.errors import NSynthError
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import dequantize
@@ -62,6 +62,8 @@ def generate_audio(
     temperature: float = 1.0,
     greedy: bool = False,
     seed: int | None = 0,
+    backend: str = "auto",
+    precision: str = "auto",
     progress: bool = True,
 ) -> list[np.ndarray]:
     """Generate B notes as one batch.
@@ -71,7 +73,9 @@ def generate_audio(
             their last frame, and their audio trimmed back.
         pitch: B MIDI pitches (required for pitch-conditioned models, else ignored).
         lengths: samples to return per note (default frames_i * hop).
-        seed: seeds the sampler; the same seed on the same machine gives the same audio.
+        seed: seeds the sampler; the same seed on the same machine and backend gives the same audio.
+        backend: "auto", "reference" or "fast" (see ``decoders.backends``).
+        precision: "auto", "fp32" or "bf16" weights for the fast backend.
     Returns:
         B float32 arrays (lengths_i,).
     """
@@ -98,17 +102,18 @@ def generate_audio(
         if pitch is None:
             raise NSynthError("this model is pitch-conditioned: give a MIDI pitch (--pitch)")
         p = torch.as_tensor(list(pitch), device=device).long()
-    gen = torch.Generator(device=device)
+    gen = torch.Generator()
     gen.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
     b = len(embeddings)
+    uniforms = torch.rand(n_max, b, generator=gen)
     with torch.inference_mode(), tqdm(
         total=n_max * b, unit="sample", unit_scale=True, desc=f"generating {b} note{'s' * (b > 1)}",
         disable=not progress, leave=False, dynamic_ncols=True,
     ) as bar:
         cond = model.conditioning(emb, p)
-        classes = cached_generate(
-            model.decoder, cond, n_max, temperature=temperature, greedy=greedy, generator=gen,
-            progress=lambda steps: bar.update(steps * b),
+        classes = generate_classes(
+            model.decoder, cond, n_max, uniforms.to(device), backend=backend, precision=precision,
+            temperature=temperature, greedy=greedy, progress=lambda steps: bar.update(steps * b),
         )
         audio = dequantize(classes).cpu().numpy()
     return [audio[i, :n].copy() for i, n in enumerate(lengths)]

@@ -32,6 +32,8 @@ def interpolate(
     temperature: float = 1.0,
     greedy: bool = False,
     seed: int | None = 0,
+    backend: str = "auto",
+    precision: str = "auto",
     progress: bool = True,
 ) -> list[np.ndarray]:
     """Generate ``steps`` notes whose embeddings are (1 - alpha) * z_A + alpha * z_B.
@@ -51,5 +53,6 @@ def interpolate(
     zs = [((1 - w) * za + w * zb).astype(np.float32) for w in alphas(steps)]
     return generate_audio(
         m, zs, None if p is None else [p] * steps, [n] * steps,
-        temperature=temperature, greedy=greedy, seed=seed, progress=progress,
+        temperature=temperature, greedy=greedy, seed=seed, backend=backend, precision=precision,
+        progress=progress,
     )

@@ -1,0 +1,109 @@
+"""Choosing and running a generation backend.
+
+- ``reference``: the eager cached loop (``decoders.cached``), the ground truth.
+- ``fast``: on CPU the fused numba kernel (``decoders.fast_cpu``), with the batch split
+  over cores for narrow models and the rows of each product split for wide ones; on CUDA
+  the static step replayed as CUDA graphs (``decoders.static_step``).
+- ``auto``: ``fast`` where it applies, else ``reference``.
+
+Precision ``bf16`` keeps the large weight matrices in bfloat16; ``auto`` uses it for wide
+models (R >= 256), where generation is memory-bound, and fp32 otherwise.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numba
+import numpy as np
+import torch
+
+from decoders.cached import generate as reference_generate
+from decoders.wavenet import WaveNetDecoder
+
+BACKENDS = ("auto", "reference", "fast")
+PRECISIONS = ("auto", "fp32", "bf16")
+CHUNK = 1024  # samples per kernel call: progress updates between calls
+
+
+def resolve_backend(decoder: WaveNetDecoder, device: torch.device, backend: str = "auto") -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    if backend != "auto":
+        return backend
+    r, s = decoder.start.out_channels, decoder.skip_start.out_channels
+    return "fast" if device.type == "cuda" or (r % 4 == 0 and s % 4 == 0) else "reference"
+
+
+def use_bf16(decoder: WaveNetDecoder, precision: str = "auto") -> bool:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    return precision == "bf16" or (precision == "auto" and decoder.start.out_channels >= 256)
+
+
+def generate_classes(
+    decoder: WaveNetDecoder,
+    cond: torch.Tensor,
+    n_samples: int,
+    uniforms: torch.Tensor,
+    *,
+    backend: str = "auto",
+    precision: str = "auto",
+    temperature: float = 1.0,
+    greedy: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """Generate (B, n_samples) mu-law classes with the chosen backend.
+
+    Args:
+        cond: (B, cond_channels, F) conditioning on the model's device.
+        uniforms: (n_samples, B) uniforms in [0, 1): the same draws for every backend.
+    """
+    device = cond.device
+    name = resolve_backend(decoder, device, backend)
+    if name == "reference":
+        if use_bf16(decoder, precision) and precision == "bf16":
+            raise ValueError("the reference backend runs in fp32 only")
+        return reference_generate(decoder, cond, n_samples, uniforms=uniforms, temperature=temperature,
+                                  greedy=greedy, progress=progress)
+    bf16 = use_bf16(decoder, precision)
+    if device.type == "cuda":
+        from decoders.static_step import StaticStepDecoder
+
+        state = StaticStepDecoder(decoder, cond, n_samples, uniforms=uniforms, temperature=temperature, greedy=greedy,
+                                  weight_dtype=torch.bfloat16 if bf16 else torch.float32)
+        for start in range(0, n_samples, CHUNK):
+            n = min(CHUNK, n_samples - start)
+            state.run(n)
+            if progress is not None:
+                torch.cuda.synchronize(device)
+                progress(n)
+        return state.classes
+    return _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, progress)
+
+
+def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, progress) -> torch.Tensor:
+    from decoders.fast_cpu import FastCPUDecoder
+
+    b = cond.shape[0]
+    wide = decoder.start.out_channels >= 256
+    threads = numba.get_num_threads()
+    # Narrow models: independent halves of the batch on separate cores (no per-step sync).
+    # Wide models: one kernel whose products spread over the cores.
+    parts = 1 if wide or b < 2 else min(threads, b)
+    bounds = np.linspace(0, b, parts + 1).astype(int)
+    kernels = [FastCPUDecoder(decoder, cond[lo:hi], bf16=bf16, parallel=wide and threads > 1)
+               for lo, hi in zip(bounds[:-1], bounds[1:])]
+    u = uniforms.detach().float().cpu().numpy()
+    out = np.zeros((b, n_samples), np.int64)
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        for start in range(0, n_samples, CHUNK):
+            n = min(CHUNK, n_samples - start)
+            jobs = [pool.submit(kern.run, n, uniforms=u[start:start + n, lo:hi], temperature=temperature,
+                                greedy=greedy) for kern, lo, hi in zip(kernels, bounds[:-1], bounds[1:])]
+            for job, lo, hi in zip(jobs, bounds[:-1], bounds[1:]):
+                out[lo:hi, start:start + n] = job.result()[0]
+            if progress is not None:
+                progress(n)
+    return torch.from_numpy(out)

@@ -1,0 +1,142 @@
+"""A generation step with static shapes and no host synchronisation, for CUDA graphs.
+
+Every tensor the step touches is allocated once: ring buffers, the time index ``t`` (a
+device tensor, so ring positions and the conditioning frame are computed on the device),
+pre-drawn uniforms and the output buffer. Sampling happens on the device (the same
+inverse-CDF rule as the reference). Nothing calls ``.item()``, so on CUDA a chunk of
+steps is captured once in a CUDA graph and replayed; on the CPU the same step runs
+eagerly, which is how CI checks its exactness.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from decoders.cached import _flat_taps, sample_classes
+from decoders.wavenet import WaveNetDecoder, gate
+
+
+class StaticStepDecoder:
+    """Args:
+        decoder: the trained decoder.
+        cond: (B, cond_channels, F) conditioning on the target device.
+        n_samples: how many samples will be generated (sizes the output buffers).
+        uniforms: (n_samples, B) uniforms for sampling (ignored when teacher-forced or greedy).
+        teacher: (B, n_samples) true network inputs for teacher forcing, or None.
+        weight_dtype: torch.bfloat16 runs the big products in bf16 (float32 accumulate).
+    """
+
+    def __init__(self, decoder: WaveNetDecoder, cond: torch.Tensor, n_samples: int, *,
+                 uniforms: torch.Tensor | None = None, teacher: torch.Tensor | None = None,
+                 temperature: float = 1.0, greedy: bool = False, keep_logits: bool = False,
+                 weight_dtype: torch.dtype = torch.float32) -> None:
+        d = decoder
+        dev = cond.device
+        b = cond.shape[0]
+        r, k = d.start.out_channels, d.kernel_size
+        self.d, self.k, self.hop, self.b = d, k, d.hop, b
+        self.temperature, self.greedy = temperature, greedy
+        self.wdt = weight_dtype
+        with torch.no_grad():
+            cond = cond.float()
+            self.frames = cond.shape[-1]
+            self.w_start = d.start.weight[:, 0, :].float()
+            self.b_start = d.start.bias.float()
+            self.w_skip0 = d.skip_start.weight[:, :, 0].float()
+            self.b_skip0 = d.skip_start.bias.float()
+            self.w_dil = [_flat_taps(c).to(weight_dtype).contiguous() for c in d.dilated]
+            self.cond = [(c(cond) + dl.bias[None, :, None]).permute(2, 0, 1).contiguous()  # (F, B, 2R)
+                         for c, dl in zip(d.cond, d.dilated)]
+            self.w_rs = [torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]).to(weight_dtype).contiguous()
+                         for rc, sc in zip(d.res, d.skip)]
+            self.b_rs = [torch.cat([rc.bias, sc.bias]).float() for rc, sc in zip(d.res, d.skip)]
+            self.w_out1 = d.out1.weight[:, :, 0].float()
+            self.cond_out = (d.cond_out(cond) + d.out1.bias[None, :, None]).permute(2, 0, 1).contiguous()
+            self.w_out = d.out.weight[:, :, 0].float()
+            self.b_out = d.out.bias.float()
+        self.queues = [torch.zeros(b, r, (k - 1) * dl, device=dev) for dl in d.dilations]
+        self.offsets = [torch.arange(k - 1, device=dev) * dl for dl in d.dilations]
+        self.qstart = torch.zeros(b, k - 1, device=dev)
+        self.x_in = torch.zeros(b, device=dev)
+        self.t = torch.zeros((), dtype=torch.long, device=dev)
+        self.uniforms = (uniforms if uniforms is not None else torch.zeros(n_samples, b)).to(dev, torch.float32)
+        self.teacher = teacher.to(dev, torch.float32) if teacher is not None else None
+        self.classes = torch.zeros(b, n_samples, dtype=torch.long, device=dev)
+        self.logits = torch.zeros(b, 256, n_samples, device=dev) if keep_logits else None
+        self.n = n_samples
+        self.graph: torch.cuda.CUDAGraph | None = None
+
+    def _mm(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.to(self.wdt), w).float()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One sample for the whole batch; reads and advances the device time index."""
+        d, k, r = self.d, self.k, self.w_start.shape[0]
+        t = self.t
+        frame = torch.clamp(t // self.hop, max=self.frames - 1).view(1)
+        taps = torch.cat([self.qstart, self.x_in[:, None]], dim=1)
+        h = F.linear(taps, self.w_start, self.b_start)
+        self.qstart.copy_(taps[:, 1:])
+        s = F.linear(h, self.w_skip0, self.b_skip0)
+        last = len(d.dilations) - 1
+        for i, q in enumerate(self.queues):
+            m = q.shape[-1]
+            pos = torch.remainder(t, m).view(1)
+            past = q.index_select(2, torch.remainder(pos + self.offsets[i], m)).permute(0, 2, 1).reshape(self.b, -1)
+            q.index_copy_(2, pos, h[:, :, None])
+            z = self._mm(torch.cat([past, h], dim=1), self.w_dil[i]) + self.cond[i].index_select(0, frame)[0]
+            g = gate(z, d.gate_order)
+            rs = self._mm(g, self.w_rs[i]) + self.b_rs[i]
+            if i < last:
+                h = h + rs[:, :r]
+            s = s + rs[:, r:]
+        y = F.linear(F.relu(s), self.w_out1) + self.cond_out.index_select(0, frame)[0]
+        logits = F.linear(F.relu(y), self.w_out, self.b_out)
+        tt = t.view(1)
+        if self.logits is not None:
+            self.logits.index_copy_(2, tt, logits[:, :, None])
+        if self.teacher is not None:
+            self.x_in.copy_(self.teacher.index_select(1, tt)[:, 0])
+        else:
+            cls = sample_classes(logits, self.uniforms.index_select(0, tt)[0], self.temperature, self.greedy)
+            self.classes.index_copy_(1, tt, cls[:, None])
+            self.x_in.copy_((cls.float() - 128.0) / 128.0)
+        self.t.add_(1)
+
+    @torch.no_grad()
+    def run(self, n: int, chunk: int = 64) -> None:
+        """Advance ``n`` steps: CUDA-graph replays of ``chunk`` steps on CUDA, eager elsewhere."""
+        if self.t.device.type != "cuda":
+            for _ in range(n):
+                self.step()
+            return
+        full, rest = divmod(n, chunk)
+        if full and self.graph is None:
+            self.graph = self._capture(chunk)
+        for _ in range(full):
+            self.graph.replay()
+        for _ in range(rest):
+            self.step()
+
+    def _capture(self, chunk: int) -> "torch.cuda.CUDAGraph":
+        # Capture must not change state: save it, warm up on a side stream, capture, restore.
+        saved = [x.clone() for x in self._state()]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                self.step()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for _ in range(chunk):
+                self.step()
+        for x, v in zip(self._state(), saved):
+            x.copy_(v)
+        return graph
+
+    def _state(self) -> list[torch.Tensor]:
+        out = [*self.queues, self.qstart, self.x_in, self.t, self.classes]
+        return out + ([self.logits] if self.logits is not None else [])

@@ -1,0 +1,125 @@
+"""Generation and encoding throughput, measured in one run so ratios are meaningful.
+
+For each preset and batch size: ``naive`` (recompute the receptive field every step, a
+short run), ``reference`` (eager cached loop) and ``fast`` (fused CPU kernel / CUDA
+graphs), in samples/s (summed over the batch), and the encoder's speed as a multiple of
+real time. Models are randomly initialised: speed does not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from decoders.backends import generate_classes, use_bf16
+from decoders.cached import CachedDecoder
+from nsynth.weights import build_model
+
+
+@dataclass
+class Row:
+    preset: str
+    batch: int
+    backend: str
+    samples_per_s: float | None
+    device: str
+    realtime_factor: float | None = None
+    precision: str | None = None
+    steps: int | None = None
+
+    def as_json(self) -> dict:
+        d = asdict(self)
+        return {k: v for k, v in d.items() if v is not None}
+
+
+def _timed(fn, *args) -> float:
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _naive(model, cond, steps: int) -> None:
+    """Each sample from a full forward pass over its receptive field (what no-cache generation costs)."""
+    dec = model.decoder
+    rf = dec.receptive_field
+    b = cond.shape[0]
+    x = torch.zeros(b, 1, rf, device=cond.device)
+    c = cond[..., :1].expand(-1, -1, -(-rf // dec.hop))
+    for _ in range(steps):
+        logits = dec(x, c)[..., -1]
+        nxt = (logits.argmax(-1).float() - 128) / 128
+        x = torch.cat([x[..., 1:], nxt[:, None, None]], dim=-1)
+
+
+def _reference(model, cond, steps: int) -> None:
+    state = CachedDecoder(model.decoder, cond)
+    x = torch.zeros(cond.shape[0], device=cond.device)
+    for _ in range(steps):
+        x = (state.step(x).argmax(-1).float() - 128) / 128
+
+
+def bench(presets: list[str], batches: list[int], device: torch.device, seconds: float = 3.0,
+          precision: str = "auto", naive: bool = True) -> list[Row]:
+    """Measure every (preset, batch, backend); each measurement runs about ``seconds``
+    (``naive`` only at batch 1, and for at least its 2-sample probe)."""
+    rows: list[Row] = []
+    dev = str(device)
+    for preset in presets:
+        torch.manual_seed(0)
+        model = build_model(preset).to(device).eval()
+        bf16 = use_bf16(model.decoder, precision)
+        prec = "bf16" if bf16 else "fp32"
+        with torch.inference_mode():
+            audio = torch.rand(8, 4 * model.config.sample_rate, device=device) * 2 - 1
+            model.encode(audio[:1, :2048])
+            _sync(device)
+            dt = _timed(lambda: (model.encode(audio), _sync(device)))
+            rows.append(Row(preset, 8, "encoder", None, dev, realtime_factor=8 * 4.0 / dt))
+            for b in batches:
+                cond = model.conditioning(torch.randn(b, model.config.latent_dim, 200, device=device),
+                                          torch.full((b,), 60, device=device) if model.config.pitch_conditioning else None)
+
+                def rate(fn, probe: int, warmup: int = 2) -> tuple[float, int]:
+                    fn(model, cond, warmup)  # warm-up (and JIT compile)
+                    _sync(device)
+                    t = _timed(lambda: (fn(model, cond, probe), _sync(device)))
+                    n = max(probe, min(int(probe * seconds / max(t, 1e-6)), 64000))
+                    t = _timed(lambda: (fn(model, cond, n), _sync(device)))
+                    return b * n / t, n
+
+                if naive and b == 1:  # minutes per second of audio: batch 1 only
+                    sps, n = rate(_naive, 2, warmup=1)
+                    rows.append(Row(preset, b, "naive", sps, dev, precision="fp32", steps=n))
+                sps, n = rate(_reference, 8)
+                rows.append(Row(preset, b, "reference", sps, dev, precision="fp32", steps=n))
+
+                def fast(m, c, steps):
+                    u = torch.rand(steps, c.shape[0], device=c.device)
+                    generate_classes(m.decoder, c, steps, u, backend="fast", precision=precision)
+
+                sps, n = rate(fast, 32)
+                rows.append(Row(preset, b, "fast", sps, dev, precision=prec, steps=n))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    """A text table with the fast / reference ratio measured in the same run."""
+    ref = {(r.preset, r.batch): r.samples_per_s for r in rows if r.backend == "reference"}
+    lines = [f"{'preset':8} {'batch':>5} {'backend':10} {'precision':9} {'samples/s':>12} {'x realtime':>10} "
+             f"{'fast/ref':>8}"]
+    for r in rows:
+        if r.backend == "encoder":
+            lines.append(f"{r.preset:8} {r.batch:5d} {'encoder':10} {'fp32':9} {'':>12} {r.realtime_factor:10.1f} "
+                         f"{'':>8}")
+            continue
+        ratio = f"{r.samples_per_s / ref[(r.preset, r.batch)]:8.1f}" if r.backend == "fast" else ""
+        lines.append(f"{r.preset:8} {r.batch:5d} {r.backend:10} {r.precision or '':9} {r.samples_per_s:12,.0f} "
+                     f"{r.samples_per_s / 16000:10.2f} {ratio:>8}")
+    return "\n".join(lines)
