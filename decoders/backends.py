@@ -97,12 +97,15 @@ def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, pro
                for lo, hi in zip(bounds[:-1], bounds[1:])]
     u = uniforms.detach().float().cpu().numpy()
     out = np.zeros((b, n_samples), np.int64)
-    with ThreadPoolExecutor(max_workers=parts) as pool:
+    # numba's parallel regions must start from the main thread: one part runs right here.
+    with ThreadPoolExecutor(max_workers=max(1, parts - 1)) as pool:
         for start in range(0, n_samples, CHUNK):
             n = min(CHUNK, n_samples - start)
-            jobs = [pool.submit(kern.run, n, uniforms=u[start:start + n, lo:hi], temperature=temperature,
-                                greedy=greedy) for kern, lo, hi in zip(kernels, bounds[:-1], bounds[1:])]
-            for job, lo, hi in zip(jobs, bounds[:-1], bounds[1:]):
+            args = [(kern, u[start:start + n, lo:hi], lo, hi) for kern, lo, hi in zip(kernels, bounds[:-1], bounds[1:])]
+            jobs = [pool.submit(k.run, n, uniforms=uu, temperature=temperature, greedy=greedy) for k, uu, _, _ in args[1:]]
+            kern, uu, lo, hi = args[0]
+            out[lo:hi, start:start + n] = kern.run(n, uniforms=uu, temperature=temperature, greedy=greedy)[0]
+            for job, (_, _, lo, hi) in zip(jobs, args[1:]):
                 out[lo:hi, start:start + n] = job.result()[0]
             if progress is not None:
                 progress(n)

@@ -120,6 +120,7 @@ def table(rows: list[Row]) -> str:
                          f"{'':>8}")
             continue
         ratio = f"{r.samples_per_s / ref[(r.preset, r.batch)]:8.1f}" if r.backend == "fast" else ""
-        lines.append(f"{r.preset:8} {r.batch:5d} {r.backend:10} {r.precision or '':9} {r.samples_per_s:12,.0f} "
+        sps = f"{r.samples_per_s:12,.0f}" if r.samples_per_s >= 10 else f"{r.samples_per_s:12.2f}"
+        lines.append(f"{r.preset:8} {r.batch:5d} {r.backend:10} {r.precision or '':9} {sps} "
                      f"{r.samples_per_s / 16000:10.2f} {ratio:>8}")
     return "\n".join(lines)

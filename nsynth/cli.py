@@ -14,13 +14,13 @@ from typing import Any, Callable
 import click
 import numpy as np
 
+from nsynth.errors import NSynthError
+
 EXIT_USER_ERROR = 1
 
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
-        from nsynth.errors import NSynthError
-
         try:
             return super().invoke(ctx)
         except NSynthError as e:
@@ -96,8 +96,6 @@ class _Failures:
         self.count = 0
 
     def __call__(self, fn: Callable[[], Any]) -> Any:
-        from nsynth.errors import NSynthError
-
         try:
             return fn()
         except NSynthError as e:
@@ -112,8 +110,6 @@ class _Failures:
 
 
 def _unique_stems(files: tuple[Path, ...], suffix: str, out_dir: Path) -> list[Path]:
-    from nsynth.errors import NSynthError
-
     outs = [out_dir / (f.stem + suffix) for f in files]
     seen: dict[Path, Path] = {}
     for f, o in zip(files, outs):
@@ -123,32 +119,70 @@ def _unique_stems(files: tuple[Path, ...], suffix: str, out_dir: Path) -> list[P
     return outs
 
 
-@main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for <stem>.npy embeddings.")
-@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
-@_model_options
-def encode(files: tuple[Path, ...], out_dir: Path, force: bool, checkpoint: Path | None, device: str) -> None:
-    """Encode audio FILES to DIR/<stem>.npy, float32 (frames, 16)."""
-    from nsynth.api import encode as api_encode
-    from nsynth.audio import load_audio
-    from nsynth.files import atomic_path, check_outputs
+def _shard_arg(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        i, n = (int(v) for v in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected I/N, e.g. 0/4") from None
+    if not 0 <= i < n:
+        raise click.BadParameter(f"{value!r}: need 0 <= I < N")
+    return i, n
 
-    outs = _unique_stems(files, ".npy", out_dir)
-    check_outputs(outs, force)
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: mirrors the inputs as <relative path>/<stem>.npy.")
+@click.option("--force", is_flag=True, help="Recompute outputs that already exist.")
+@click.option("--shard", callback=_shard_arg, help="Take shard I of N (0-based); automatic under torchrun.")
+@click.option("--consolidate", "consolidated", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every embedding plus an index into this .npz.")
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="Decoding processes.")
+@_model_options
+def encode(paths: tuple[Path, ...], out_dir: Path, force: bool, shard: tuple[int, int] | None,
+           consolidated: Path | None, batch_size: int, workers: int, checkpoint: Path | None, device: str) -> None:
+    """Encode audio files, folders and NSynth datasets to float32 (frames, 16) .npy files.
+
+    Resumable: outputs are written atomically and existing ones are skipped. A bad file is
+    reported and skipped; the exit status is non-zero if any failed.
+    """
+    from nsynth.extract import collect_jobs, consolidate, dist_shard, extract
+    from nsynth.extract import shard as take_shard
+
+    dist = dist_shard()
+    if dist is not None and device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            device = f"cuda:{dist[2]}"
     model = _load(checkpoint, device)
-    failed = _Failures()
-    for f, o in zip(files, outs):
-        audio = failed(lambda: load_audio(f, model.config.sample_rate))
-        if audio is None:
-            continue
-        emb = api_encode(audio, model=model)
-        with atomic_path(o, force=force) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, emb)
-        click.echo(f"{o}  {emb.shape[0]} frames")
-    failed.exit(len(files))
+    cfg = model.config
+    jobs, failed_inputs = [], 0
+    for p in paths:  # a missing or unreadable input is reported; the others still run
+        try:
+            jobs += collect_jobs([p], out_dir, cfg.sample_rate)
+        except NSynthError as e:
+            click.echo(f"nsynth: error: {e}", err=True)
+            failed_inputs += 1
+    all_jobs = jobs
+    if shard is None and dist is not None:
+        shard = (dist[0], dist[1])
+    if shard is not None:
+        jobs = take_shard(jobs, *shard)
+    report = extract(model, jobs, force=force, batch_size=batch_size, workers=workers,
+                     on_error=lambda m: click.echo(f"nsynth: error: {m}", err=True))
+    hours = report.seconds_of_audio / 3600
+    click.echo(f"encoded {report.done}, skipped {report.skipped} already done, failed {len(report.failed)}"
+               f" ({hours:.2f} h of audio in {report.wall_seconds:.1f} s"
+               f", {report.seconds_of_audio / max(report.wall_seconds, 1e-9):.0f}x real time)")
+    if consolidated is not None:
+        n = consolidate(all_jobs if shard is None else jobs, consolidated, cfg.latent_dim, cfg.hop, cfg.sample_rate)
+        click.echo(f"{consolidated}: {n} embeddings")
+    if report.failed or failed_inputs:
+        sys.exit(EXIT_USER_ERROR)
 
 
 @main.command()
@@ -161,7 +195,6 @@ def decode(embeddings: tuple[Path, ...], out_dir: Path, pitch: int | None, check
            force: bool) -> None:
     """Synthesise EMB.npy files (frames, 16) to DIR/<stem>.wav, as one batch."""
     from nsynth.audio import save_audio
-    from nsynth.errors import NSynthError
     from nsynth.files import check_outputs
     from nsynth.generation import generate_audio
 
@@ -184,8 +217,6 @@ def decode(embeddings: tuple[Path, ...], out_dir: Path, pitch: int | None, check
 
 
 def _read_embedding(path: Path, latent_dim: int) -> np.ndarray:
-    from nsynth.errors import NSynthError
-
     if not path.is_file():
         raise NSynthError(f"{path}: no such file")
     try:
@@ -434,10 +465,65 @@ def bench(presets: str, batches: str | None, seconds: float, precision: str, no_
     click.echo(json.dumps([r.as_json() for r in rows], indent=1) if as_json else table(rows))
 
 
+@main.command("map")
+@click.argument("embeddings", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG picture; coordinates go to the same name with .csv.")
+@click.option("--method", default="pca", show_default=True, type=click.Choice(["pca", "tsne"]))
+@click.option("--color-by", default="family", show_default=True, type=click.Choice(["family", "source", "pitch"]))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+def map_(embeddings: tuple[Path, ...], out: Path, method: str, color_by: str, seed: int, force: bool) -> None:
+    """A 2-D timbre map of embeddings (folders of .npy or consolidated .npz)."""
+    from nsynth.analysis import load_set, timbre_map
+    from nsynth.files import check_outputs
+
+    check_outputs([out, out.with_suffix(".csv")], force)
+    s = load_set(list(embeddings))
+    table = timbre_map(s, out, method, color_by, force=force, seed=seed)
+    click.echo(f"{out} and {table}: {len(s.names)} notes")
+
+
+@main.command()
+@click.argument("query", type=click.Path(path_type=Path))
+@click.option("--index", "index", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
+              help="Embeddings to search (folder of .npy or consolidated .npz); repeatable.")
+@click.option("-k", default=5, show_default=True, type=click.IntRange(min=1))
+@_model_options
+def neighbors(query: Path, index: tuple[Path, ...], k: int, checkpoint: Path | None, device: str) -> None:
+    """The K notes whose timbre is nearest to QUERY (an audio file or a .npy embedding)."""
+    from nsynth.analysis import load_set
+    from nsynth.analysis import neighbors as nearest
+    from nsynth.api import encode as api_encode
+    from nsynth.audio import load_audio
+
+    s = load_set(list(index))
+    if query.suffix == ".npy":
+        q = _read_embedding(query, s.pooled.shape[1])
+    else:
+        model = _load(checkpoint, device)
+        q = api_encode(load_audio(query, model.config.sample_rate), model=model)
+    for name, dist in nearest(s, q, k):
+        click.echo(f"{dist:10.4f}  {name}")
+
+
+@main.command()
+@click.argument("embeddings", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--label", default="family", show_default=True, type=click.Choice(["family", "source", "pitch"]))
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(min=2))
+@click.option("--seed", default=0, show_default=True, type=int)
+def probe(embeddings: tuple[Path, ...], label: str, folds: int, seed: int) -> None:
+    """How much LABEL the embeddings carry: cross-validated logistic-regression accuracy."""
+    from nsynth.analysis import load_set
+    from nsynth.analysis import probe as run_probe
+
+    r = run_probe(load_set(list(embeddings)), label, folds, seed)
+    click.echo(f"{label}: accuracy {r.accuracy:.3f} +- {r.accuracy_std:.3f} ({r.folds}-fold CV, {r.n} notes, "
+               f"{r.classes} classes; majority-class baseline {r.chance:.3f})")
+
+
 def _read_json(path: Path) -> dict:
     import json
-
-    from nsynth.errors import NSynthError
 
     try:
         data = json.loads(path.read_text())

@@ -1,0 +1,145 @@
+"""Embedding extraction at dataset scale, and the scikit-learn analysis tools."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+import nsynth
+from conftest import tiny_model, tone
+from nsynth.analysis import load_set, neighbors, probe, timbre_map
+from nsynth.cli import main
+from nsynth.extract import collect_jobs, encode_long, extract, shard
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "sounds"
+    for sub in ("brass", "flute"):
+        (root / sub).mkdir(parents=True)
+        for p in (60, 67):
+            sf.write(root / sub / f"{sub}_acoustic_001-{p:03d}-100.wav", tone(440 * 2 ** ((p - 69) / 12), 0.1), 16000)
+    sf.write(root / "brass" / "same.wav", tone(300, 0.05), 16000)
+    sf.write(root / "flute" / "same.wav", tone(300, 0.07), 16000)  # same stem, other folder
+    sf.write(root / "flute" / "same.flac", tone(300, 0.06), 16000)  # same stem, same folder
+    return root
+
+
+def test_mirrored_names_never_collide(tmp_path, tree, tiny_ckpt):
+    out = tmp_path / "emb"
+    r = run("encode", tree, "-o", out, "-c", tiny_ckpt)
+    assert r.exit_code == 0, r.output
+    names = sorted(str(p.relative_to(out)) for p in out.rglob("*.npy"))
+    assert names == ["sounds/brass/brass_acoustic_001-060-100.npy", "sounds/brass/brass_acoustic_001-067-100.npy",
+                     "sounds/brass/same.npy", "sounds/flute/flute_acoustic_001-060-100.npy",
+                     "sounds/flute/flute_acoustic_001-067-100.npy", "sounds/flute/same.flac.npy",
+                     "sounds/flute/same.wav.npy"]
+    z = np.load(out / "sounds/flute/same.wav.npy")
+    assert z.dtype == np.float32 and z.shape == (18, 16)  # 1120 samples / hop 64, rounded up
+    model = nsynth.load_model(tiny_ckpt)
+    np.testing.assert_allclose(z, nsynth.encode(nsynth.load_audio(tree / "flute" / "same.wav"), model=model), atol=1e-6)
+
+
+def test_resume_after_crash_and_force(tmp_path, tree, tiny_ckpt):
+    out = tmp_path / "emb"
+    model = nsynth.load_model(tiny_ckpt)
+    jobs = collect_jobs([tree], out, 16000)
+    # a crash mid-run: some outputs written, plus a stray temp file from the killed write
+    extract(model, jobs[:3], workers=0, progress=False)
+    (out / "sounds" / "flute").mkdir(parents=True, exist_ok=True)
+    (out / "sounds" / "flute" / ".same.wav.npy.x1y2.tmp").write_bytes(b"partial")
+    first = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
+    r = run("encode", tree, "-o", out, "-c", tiny_ckpt, "--workers", "0")
+    assert r.exit_code == 0 and "encoded 4, skipped 3" in r.output
+    assert all(p.stat().st_mtime_ns == t for p, t in first.items())  # finished outputs untouched
+    r = run("encode", tree, "-o", out, "-c", tiny_ckpt, "--force", "--workers", "0")
+    assert "encoded 7, skipped 0" in r.output
+
+
+def test_shards_cover_every_file_exactly_once(tmp_path, tree, tiny_ckpt):
+    jobs = collect_jobs([tree], tmp_path / "o", 16000)
+    parts = [shard(jobs, i, 3) for i in range(3)]
+    outs = [j.out for p in parts for j in p]
+    assert sorted(outs) == sorted(j.out for j in jobs) and len(outs) == len(set(outs))
+    for i in range(2):
+        r = run("encode", tree, "-o", tmp_path / "sharded", "-c", tiny_ckpt, "--shard", f"{i}/2", "--workers", "0")
+        assert r.exit_code == 0
+    assert len(list((tmp_path / "sharded").rglob("*.npy"))) == 7
+
+
+def test_two_torchrun_processes_split_the_work(tmp_path, tree, tiny_ckpt):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29544",
+           "-m", "nsynth.cli", "encode", str(tree), "-o", str(tmp_path / "d"), "-c", str(tiny_ckpt), "--workers", "0",
+           "--device", "cpu"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("encoded") == 2 and "encoded 4" in r.stdout and "encoded 3" in r.stdout
+    assert len(list((tmp_path / "d").rglob("*.npy"))) == 7
+
+
+def test_bad_files_are_skipped_with_a_summary(tmp_path, tree, tiny_ckpt):
+    (tree / "brass" / "broken.wav").write_text("not audio")
+    r = run("encode", tree, tmp_path / "missing", "-o", tmp_path / "emb", "-c", tiny_ckpt, "--workers", "0")
+    assert r.exit_code == 1
+    assert "broken.wav: not a readable audio file" in r.output and "missing: no such file" in r.output
+    assert "encoded 7" in r.output and "failed 1" in r.output
+    assert len(list((tmp_path / "emb").rglob("*.npy"))) == 7
+
+
+def test_consolidated_index_matches_per_file_outputs(tmp_path, tree, tiny_ckpt):
+    out = tmp_path / "emb"
+    r = run("encode", tree, "-o", out, "-c", tiny_ckpt, "--consolidate", tmp_path / "all.npz", "--workers", "0")
+    assert r.exit_code == 0, r.output
+    with np.load(tmp_path / "all.npz", allow_pickle=False) as z:
+        emb, off, index = z["embeddings"], z["offsets"], json.loads(str(z["index"]))
+    assert len(index) == 7 and off[-1] == emb.shape[0]
+    for k, entry in enumerate(index):
+        np.testing.assert_array_equal(emb[off[k]: off[k + 1]], np.load(entry["output"]))
+        assert entry["frames"] == off[k + 1] - off[k] and entry["duration"] == entry["frames"] * 64 / 16000
+
+
+def test_long_files_in_windows_equal_one_pass():
+    model = tiny_model()
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, 64 * 40 + 17).astype(np.float32)
+    whole = nsynth.encode(audio, model=model)
+    for window in (64, 64 * 3, 64 * 7):
+        np.testing.assert_allclose(encode_long(model, audio, window), whole, atol=1e-5)
+
+
+def test_map_neighbors_probe(tmp_path):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "emb"
+    folder.mkdir()
+    centres = {"brass": rng.normal(0, 1, 16), "flute": rng.normal(0, 1, 16), "string": rng.normal(0, 1, 16)}
+    for fam, c in centres.items():
+        for i in range(12):
+            pitch = 48 + i * 3
+            z = (c + rng.normal(0, 0.2, (10, 16))).astype(np.float32)
+            np.save(folder / f"{fam}_acoustic_{i:03d}-{pitch:03d}-100.npy", z)
+    s = load_set([folder])
+    assert len(s.names) == 36 and set(s.labels("family")) == set(centres)
+    csv_path = timbre_map(s, tmp_path / "map.png", "pca", "family")
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = csv_path.read_text().splitlines()
+    assert rows[0] == "name,x,y,family" and len(rows) == 37
+    near = neighbors(s, (centres["flute"] + np.zeros((3, 16))).astype(np.float32), k=4)
+    assert all("flute" in name for name, _ in near)
+    r = probe(s, "family")
+    assert r.accuracy > 0.9 and r.chance == pytest.approx(1 / 3)
+    r = run("probe", folder, "--label", "family")
+    assert r.exit_code == 0 and "majority-class baseline 0.333" in r.output
+    r = run("map", folder, "-o", tmp_path / "m2.png", "--method", "tsne", "--color-by", "pitch")
+    assert r.exit_code == 0 and (tmp_path / "m2.csv").exists()
+    np.save(tmp_path / "q.npy", centres["brass"][None].astype(np.float32))
+    r = run("neighbors", tmp_path / "q.npy", "--index", folder, "-k", "3")
+    assert r.exit_code == 0 and r.output.count("brass") == 3
