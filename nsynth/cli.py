@@ -272,9 +272,12 @@ def reconstruct(files: tuple[Path, ...], out_dir: Path, pitch: int | str, checkp
 @click.option("--steps", default=5, show_default=True, type=click.IntRange(min=2), help="Outputs from A to B.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder [default: <A>_to_<B>].")
+@click.option("--mix", is_flag=True, help="Also write the audio-domain crossfade at the same alphas (mix_*.wav).")
+@click.option("--plot", is_flag=True, help="Also write rainbowgrams of every step (interpolation.png).")
 @_pitch_option("auto")
 @_generation_options
-def interpolate(a: Path, b: Path, steps: int, out_dir: Path | None, pitch: int | str, checkpoint: Path | None,
+def interpolate(a: Path, b: Path, steps: int, out_dir: Path | None, mix: bool, plot: bool, pitch: int | str,
+                checkpoint: Path | None,
                 device: str, seed: int, temperature: float, greedy: bool, backend: str, precision: str, fmt: str,
                 force: bool) -> None:
     """Interpolate between notes A and B in the latent space.
@@ -293,7 +296,8 @@ def interpolate(a: Path, b: Path, steps: int, out_dir: Path | None, pitch: int |
     weights = alphas(steps)
     width = max(2, len(str(steps - 1)))
     outs = [out_dir / f"{i:0{width}d}_alpha{w:.2f}.wav" for i, w in enumerate(weights)]
-    check_outputs(outs, force)
+    mixes = [o.with_name("mix_" + o.name) for o in outs] if mix else []
+    check_outputs(outs + mixes + ([out_dir / "interpolation.png"] if plot else []), force)
     model = _load(checkpoint, device)
     rate = model.config.sample_rate
     audio_a, audio_b = load_audio(a, rate), load_audio(b, rate)
@@ -305,6 +309,18 @@ def interpolate(a: Path, b: Path, steps: int, out_dir: Path | None, pitch: int |
     for o, note in zip(outs, notes):
         save_audio(o, note, rate, fmt=fmt, force=force)
         click.echo(str(o))
+    if mix:
+        from nsynth.design import crossfade
+
+        for o, w in zip(mixes, weights):
+            save_audio(o, crossfade(audio_a, audio_b, float(w)), rate, fmt=fmt, force=force)
+            click.echo(str(o))
+    if plot:
+        from nsynth.plot import plot_sounds
+
+        picture = out_dir / "interpolation.png"
+        plot_sounds(notes, [f"alpha {w:.2f}" for w in weights], rate, picture, force=force)
+        click.echo(str(picture))
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
@@ -316,6 +332,108 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         return parse_range(value)
     except ValueError:
         raise click.BadParameter(f"{value!r}: expected numbers and ranges like 0-111 or 25,50,75") from None
+
+
+def _pitch_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    pitches = _int_list(ctx, param, value) or []
+    if not pitches or any(not 0 <= p <= 127 for p in pitches):
+        raise click.BadParameter(f"{value!r}: MIDI pitches 0-127")
+    return pitches
+
+
+@main.command()
+@click.argument("corners", nargs=4, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--resolution", default=5, show_default=True, type=click.IntRange(min=2), help="Points per side.")
+@click.option("--pitches", default="36,48,60,72", show_default=True, callback=_pitch_list)
+@click.option("--seconds", type=click.FloatRange(min=0.05), help="Length of each note [default: the longest corner].")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@_generation_options
+def grid(corners: tuple[Path, ...], out_dir: Path, resolution: int, pitches: list[int], seconds: float | None,
+         batch_size: int, checkpoint: Path | None, device: str, seed: int, temperature: float, greedy: bool,
+         backend: str, precision: str, fmt: str, force: bool) -> None:
+    """An NSynth-Super grid between corners NW NE SW SE (files, or folders of one file per pitch).
+
+    Point (row i, column j) mixes the corner embeddings with bilinear weights
+    ((1-u)(1-v), u(1-v), (1-u)v, uv), u = j/(R-1), v = i/(R-1). Existing outputs are kept
+    (re-running resumes); everything is listed in DIR/manifest.json.
+    """
+    from nsynth.design import grid as run_grid
+
+    model = _load(checkpoint, device)
+    written, skipped = run_grid(model, corners, out_dir, resolution=resolution, pitches=pitches, seed=seed,
+                                temperature=0.0 if greedy else temperature, backend=backend, batch=batch_size,
+                                fmt=fmt, model_path=str(checkpoint) if checkpoint else None, seconds=seconds)
+    click.echo(f"{out_dir}: {written} notes written, {skipped} already there")
+
+
+@main.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--curve", default="linear", show_default=True, type=click.Choice(["linear", "ease", "hold"]))
+@_pitch_option("auto")
+@_generation_options
+def morph(a: Path, b: Path, out: Path, curve: str, pitch: int | str, checkpoint: Path | None, device: str,
+          seed: int, temperature: float, greedy: bool, backend: str, precision: str, fmt: str, force: bool) -> None:
+    """One note whose timbre moves from A to B over its length (the mix varies per frame)."""
+    from nsynth.api import resolve_pitch
+    from nsynth.audio import load_audio, save_audio
+    from nsynth.design import morph_embeddings
+    from nsynth.files import check_outputs
+    from nsynth.generation import encode_audio, generate_audio
+
+    check_outputs([out], force)
+    model = _load(checkpoint, device)
+    rate = model.config.sample_rate
+    xa, xb = load_audio(a, rate), load_audio(b, rate)
+    n = max(xa.size, xb.size)
+    xa, xb = np.pad(xa, (0, n - xa.size)), np.pad(xb, (0, n - xb.size))
+    p = resolve_pitch(xa, pitch, model=model, name=str(a))
+    za, zb = encode_audio(model, [xa, xb])
+    note = generate_audio(model, [morph_embeddings(za, zb, curve)], None if p is None else [p], [n],
+                          temperature=temperature, greedy=greedy, seed=seed, backend=backend, precision=precision)[0]
+    save_audio(out, note, rate, fmt=fmt, force=force)
+    click.echo(str(out))
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--pitches", default="36-84:3", show_default=True, callback=_pitch_list)
+@click.option("--alpha", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="With two sources: the interpolation point (0 = first, 1 = second).")
+@click.option("--name", help="Instrument name [default: the sources' names].")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@_generation_options
+def multisample(sources: tuple[Path, ...], out_dir: Path, pitches: list[int], alpha: float, name: str | None,
+                batch_size: int, checkpoint: Path | None, device: str, seed: int, temperature: float, greedy: bool,
+                backend: str, precision: str, fmt: str, force: bool) -> None:
+    """Render a sound across the keyboard and write a playable SFZ instrument."""
+    from nsynth.design import multisample as run_multisample
+
+    model = _load(checkpoint, device)
+    sfz, written, skipped = run_multisample(
+        model, sources, out_dir, pitches=pitches, alpha=alpha, name=name, seed=seed,
+        temperature=0.0 if greedy else temperature, backend=backend, batch=batch_size, fmt=fmt,
+        model_path=str(checkpoint) if checkpoint else None, force=force)
+    click.echo(f"{sfz}: {len(pitches)} regions ({written} samples written, {skipped} already there)")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", default="rainbowgram", show_default=True, type=click.Choice(["rainbowgram", "mel"]))
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT.")
+def plot(files: tuple[Path, ...], out: Path, kind: str, force: bool) -> None:
+    """Side-by-side pictures of sounds (PNG)."""
+    from nsynth.audio import load_audio
+    from nsynth.files import check_outputs
+    from nsynth.plot import plot_sounds
+
+    check_outputs([out], force)
+    plot_sounds([load_audio(f) for f in files], [f.name for f in files], 16000, out, kind, force=force)
+    click.echo(str(out))
 
 
 @main.command("render-soundfont")

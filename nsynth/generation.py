@@ -80,6 +80,7 @@ def generate_audio(
         B float32 arrays (lengths_i,).
     """
     cfg = model.config
+    greedy = greedy or temperature <= 0
     if not embeddings:
         return []
     frames = [int(np.asarray(e).shape[0]) for e in embeddings]

@@ -1,0 +1,254 @@
+"""Tools for sound designers: NSynth-Super grids, morphs, audio-domain mixes, SFZ multisamples.
+
+Every tool generates its whole batch through the fast generation path, writes each
+output atomically, skips outputs that already exist (so an interrupted run resumes), and
+records every file in ``manifest.json`` (sources, weights file, pitch, settings, seed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from nsynth.audio import load_audio, save_audio
+from nsynth.errors import NSynthError
+from nsynth.files import atomic_path
+from nsynth.generation import encode_audio, generate_audio
+from nsynth.model import NSynthAutoencoder
+from nsynth.pitch import estimate_pitch
+
+CORNERS = ("NW", "NE", "SW", "SE")
+CURVES = ("linear", "ease", "hold")
+
+
+def grid_weights(resolution: int) -> np.ndarray:
+    """(resolution, resolution, 4) bilinear weights of (NW, NE, SW, SE) for each grid point.
+
+    Row i runs north (0) to south, column j west (0) to east; with u = j / (res - 1) and
+    v = i / (res - 1): w = ((1-u)(1-v), u(1-v), (1-u)v, uv). They sum to one, and each
+    corner point has weight one on its own corner.
+    """
+    if resolution < 2:
+        raise NSynthError(f"grid resolution must be at least 2, got {resolution}")
+    t = np.linspace(0.0, 1.0, resolution)
+    v, u = np.meshgrid(t, t, indexing="ij")
+    return np.stack([(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v], axis=-1)
+
+
+def morph_curve(frames: int, curve: str = "linear") -> np.ndarray:
+    """(frames,) mixing weight of B per embedding frame, from 0 at the start to 1 at the end.
+
+    linear: evenly; ease: smoothstep 3x^2 - 2x^3 (slow at both ends); hold: A for the first
+    third, a linear move in the middle third, B for the last third.
+    """
+    if curve not in CURVES:
+        raise NSynthError(f"unknown curve {curve!r}; choose one of {CURVES}")
+    x = np.linspace(0.0, 1.0, frames) if frames > 1 else np.ones(1)
+    if curve == "ease":
+        return 3 * x**2 - 2 * x**3
+    if curve == "hold":
+        return np.clip((x - 1 / 3) * 3, 0.0, 1.0)
+    return x
+
+
+def crossfade(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    """The audio-domain baseline: (1 - alpha) a + alpha b, the shorter padded with silence."""
+    n = max(a.size, b.size)
+    return ((1 - alpha) * np.pad(a, (0, n - a.size)) + alpha * np.pad(b, (0, n - b.size))).astype(np.float32)
+
+
+@dataclass
+class Manifest:
+    """``manifest.json`` of an output folder: one entry per file, kept across resumed runs."""
+
+    path: Path
+    entries: dict[str, dict] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, folder: Path, settings: dict) -> "Manifest":
+        path = folder / "manifest.json"
+        entries = {}
+        if path.exists():
+            try:
+                entries = {e["file"]: e for e in json.loads(path.read_text()).get("files", [])}
+            except (ValueError, KeyError, TypeError):
+                entries = {}
+        return cls(path, entries, settings)
+
+    def add(self, file: Path, **info) -> None:
+        rel = str(file.relative_to(self.path.parent))
+        self.entries[rel] = {"file": rel, **info}
+
+    def write(self) -> None:
+        data = {"settings": self.settings, "files": [self.entries[k] for k in sorted(self.entries)]}
+        with atomic_path(self.path, force=True) as tmp:
+            tmp.write_text(json.dumps(data, indent=1))
+
+
+@dataclass(frozen=True)
+class Source:
+    """A corner / source sound: one file for every pitch, or one file per pitch."""
+
+    files: dict[int | None, Path]  # pitch -> file; key None = use this file at every pitch
+
+    @classmethod
+    def from_path(cls, path: Path, sample_rate: int) -> "Source":
+        if path.is_file():
+            return cls({None: path})
+        if path.is_dir():
+            from nsynth.data.folder import audio_files, pitch_from_name
+
+            out = {}
+            for f in audio_files(path):
+                p = pitch_from_name(f)
+                if p is None:
+                    p = estimate_pitch(load_audio(f, sample_rate), sample_rate, str(f)).midi
+                out[p] = f
+            if not out:
+                raise NSynthError(f"{path}: no audio files")
+            return cls(out)
+        raise NSynthError(f"{path}: no such file or folder")
+
+    def for_pitch(self, pitch: int) -> Path:
+        if None in self.files:
+            return self.files[None]
+        best = min(self.files, key=lambda p: abs(p - pitch))  # the nearest recorded pitch
+        return self.files[best]
+
+
+def _settings(model_path: str | None, **kw) -> dict:
+    return {"weights": model_path or "default", **kw}
+
+
+def _render(model: NSynthAutoencoder, todo: list[tuple[Path, np.ndarray, int | None, int, dict]], manifest: Manifest,
+            *, seed: int, temperature: float, backend: str, batch: int, fmt: str) -> int:
+    """Generate (out, embedding, pitch, length, info) items in batches; write, record, return count."""
+    for start in range(0, len(todo), batch):
+        part = todo[start:start + batch]
+        audio = generate_audio(model, [z for _, z, _, _, _ in part],
+                               [p for _, _, p, _, _ in part] if model.config.pitch_conditioning else None,
+                               [n for _, _, _, n, _ in part], temperature=temperature, seed=seed + start,
+                               backend=backend)
+        for (out, _, pitch, _, info), a in zip(part, audio):
+            save_audio(out, a, model.config.sample_rate, fmt=fmt, force=True)
+            manifest.add(out, pitch=pitch, seed=seed + start, **info)
+        manifest.write()
+    return len(todo)
+
+
+def _encode_files(model: NSynthAutoencoder, files: Sequence[Path], length: int | None = None) -> dict[Path, np.ndarray]:
+    rate = model.config.sample_rate
+    audio = {f: load_audio(f, rate) for f in dict.fromkeys(files)}
+    n = length or max(a.size for a in audio.values())
+    padded = {f: np.pad(a[:n], (0, max(0, n - a.size))) for f, a in audio.items()}
+    return dict(zip(padded, encode_audio(model, list(padded.values()))))
+
+
+def grid(model: NSynthAutoencoder, corners: Sequence[Path], out_dir: Path, *, resolution: int = 5,
+         pitches: Sequence[int] = (36, 48, 60, 72), seed: int = 0, temperature: float = 1.0,
+         backend: str = "auto", batch: int = 32, fmt: str = "pcm16", model_path: str | None = None,
+         seconds: float | None = None) -> tuple[int, int]:
+    """Render an NSynth-Super grid: DIR/pitch_PPP/grid_RR_CC.wav. Returns (written, skipped)."""
+    if len(corners) != 4:
+        raise NSynthError("a grid needs four corners: NW NE SW SE")
+    rate = model.config.sample_rate
+    sources = [Source.from_path(Path(c), rate) for c in corners]
+    weights = grid_weights(resolution)
+    length = int(seconds * rate) if seconds else None
+    manifest = Manifest.open(out_dir, _settings(model_path, command="grid", resolution=resolution,
+                                                pitches=list(pitches), temperature=temperature, seed=seed,
+                                                corners=[str(c) for c in corners]))
+    files = [s.for_pitch(p) for p in pitches for s in sources]
+    emb = _encode_files(model, files, length)
+    n = length or max(load_audio(f, rate).size for f in dict.fromkeys(files))
+    todo, skipped = [], 0
+    for p in pitches:
+        zs = [emb[s.for_pitch(p)] for s in sources]
+        for i in range(resolution):
+            for j in range(resolution):
+                out = out_dir / f"pitch_{p:03d}" / f"grid_{i:02d}_{j:02d}.wav"
+                if out.exists():
+                    skipped += 1
+                    continue
+                w = weights[i, j]
+                z = sum(wk * zk for wk, zk in zip(w, zs)).astype(np.float32)
+                info = {"row": i, "col": j, "weights": dict(zip(CORNERS, map(float, w))),
+                        "sources": {c: str(s.for_pitch(p)) for c, s in zip(CORNERS, sources)}}
+                todo.append((out, z, p, n, info))
+    return _render(model, todo, manifest, seed=seed, temperature=temperature, backend=backend, batch=batch,
+                   fmt=fmt), skipped
+
+
+def morph_embeddings(za: np.ndarray, zb: np.ndarray, curve: str = "linear") -> np.ndarray:
+    """(F, D) embeddings whose frame f is (1 - a_f) za[f] + a_f zb[f] with a = morph_curve."""
+    a = morph_curve(za.shape[0], curve)[:, None]
+    return ((1 - a) * za + a * zb).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Region:
+    file: str
+    key: int
+    lo: int
+    hi: int
+
+
+def sfz_regions(pitches: Sequence[int], files: Sequence[str]) -> list[Region]:
+    """Key ranges that split midway between neighbouring sampled pitches (ends reach 0 and 127)."""
+    order = sorted(zip(pitches, files))
+    regions = []
+    for k, (p, f) in enumerate(order):
+        lo = 0 if k == 0 else (order[k - 1][0] + p) // 2 + 1
+        hi = 127 if k == len(order) - 1 else (p + order[k + 1][0]) // 2
+        regions.append(Region(f, p, lo, hi))
+    return regions
+
+
+def write_sfz(path: Path, regions: Sequence[Region], name: str, force: bool = False) -> None:
+    """A playable one-shot SFZ instrument: one region per sample, velocity scales loudness."""
+    lines = [f"// {name}: rendered by nsynth", "<global>", "loop_mode=one_shot", "amp_veltrack=100",
+             "ampeg_release=0.05", ""]
+    for r in regions:
+        lines.append(f"<region> sample={r.file} pitch_keycenter={r.key} lokey={r.lo} hikey={r.hi}")
+    with atomic_path(path, force=force) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def multisample(model: NSynthAutoencoder, sources: Sequence[Path], out_dir: Path, *, pitches: Sequence[int],
+                alpha: float = 0.5, name: str | None = None, seed: int = 0, temperature: float = 1.0,
+                backend: str = "auto", batch: int = 32, fmt: str = "pcm16", model_path: str | None = None,
+                force: bool = False) -> tuple[Path, int, int]:
+    """Render a sound (or the point ``alpha`` between two) at every pitch; write samples and an SFZ."""
+    if not 1 <= len(sources) <= 2:
+        raise NSynthError("multisample takes one source, or two to interpolate between")
+    rate = model.config.sample_rate
+    srcs = [Source.from_path(Path(s), rate) for s in sources]
+    name = name or "_".join(Path(s).stem for s in sources)
+    manifest = Manifest.open(out_dir, _settings(model_path, command="multisample", pitches=list(pitches), alpha=alpha,
+                                                sources=[str(s) for s in sources], seed=seed, temperature=temperature))
+    files = [s.for_pitch(p) for p in pitches for s in srcs]
+    emb = _encode_files(model, files)
+    n = max(load_audio(f, rate).size for f in dict.fromkeys(files))
+    todo, skipped, rel = [], 0, []
+    for p in pitches:
+        out = out_dir / "samples" / f"{name}_{p:03d}.wav"
+        rel.append(str(out.relative_to(out_dir)))
+        if out.exists():
+            skipped += 1
+            continue
+        zs = [emb[s.for_pitch(p)] for s in srcs]
+        z = zs[0] if len(zs) == 1 else ((1 - alpha) * zs[0] + alpha * zs[1]).astype(np.float32)
+        todo.append((out, z, p, n, {"sources": [str(s.for_pitch(p)) for s in srcs]}))
+    written = _render(model, todo, manifest, seed=seed, temperature=temperature, backend=backend, batch=batch,
+                      fmt=fmt)
+    sfz = out_dir / f"{name}.sfz"
+    write_sfz(sfz, sfz_regions(pitches, rel), name, force=True)
+    manifest.add(sfz, pitch=None, regions=len(rel))
+    manifest.write()
+    return sfz, written, skipped
