@@ -436,6 +436,38 @@ def plot(files: tuple[Path, ...], out: Path, kind: str, force: bool) -> None:
     click.echo(str(out))
 
 
+@main.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), help="JSON report.")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate an evenly spaced subset of this many notes.")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "reference", "fast"]))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--force", is_flag=True, help="Overwrite the report.")
+@_model_options
+def evaluate(data: Path, out: Path | None, limit: int | None, batch_size: int, backend: str, seed: int, force: bool,
+             checkpoint: Path | None, device: str) -> None:
+    """Reconstruct a dataset's notes; report pitch agreement and LSD against sine and silence baselines."""
+    from nsynth.data import open_dataset
+    from nsynth.evaluate import evaluate as run_eval
+    from nsynth.evaluate import format_report, write_report
+    from nsynth.files import check_outputs
+
+    if out is not None:
+        check_outputs([out], force)
+    model = _load(checkpoint, device)
+    ds = open_dataset(data, model.config.sample_rate)
+    if limit is not None and limit < len(ds):
+        keep = set(np.linspace(0, len(ds) - 1, limit).round().astype(int).tolist())
+        order = {n.key: i for i, n in enumerate(ds.notes)}
+        ds = ds.filter(lambda n: order[n.key] in keep)
+    report = run_eval(model, ds, batch=batch_size, seed=seed, backend=backend)
+    click.echo(format_report(report))
+    if out is not None:
+        write_report(report, out, force=force)
+        click.echo(str(out))
+
+
 @main.command("render-soundfont")
 @click.argument("font", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))

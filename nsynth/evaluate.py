@@ -1,0 +1,145 @@
+"""How well a model reconstructs notes: pitch agreement and log-spectral distance, against
+a sine baseline (the input's f0 with its amplitude envelope) and silence.
+
+- Pitch agreement: share of notes whose reconstruction's median f0 (pYIN) lies within 50
+  cents of the input's median f0. Octave errors count as errors; notes whose input has
+  no detectable pitch are left out of this figure (and counted).
+- LSD: multi-resolution log-spectral distance in dB (FFT sizes 256 ... 2048, hop = n/4),
+  the mean over frames of the RMS over bins of the dB difference, averaged over sizes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from nsynth.data import NoteDataset
+from nsynth.files import atomic_path
+from nsynth.generation import encode_audio, generate_audio
+from nsynth.model import NSynthAutoencoder
+from nsynth.pitch import voiced_f0
+
+FFT_SIZES = (256, 512, 1024, 2048)
+CENTS = 50.0
+
+
+def lsd(x: np.ndarray, y: np.ndarray) -> float:
+    """Multi-resolution log-spectral distance (dB) between two (T,) signals."""
+    n = min(x.size, y.size)
+    out = []
+    for size in FFT_SIZES:
+        hop = size // 4
+        if n < size:
+            continue
+        win = np.hanning(size).astype(np.float32)
+        frames = 1 + (n - size) // hop
+        idx = np.arange(size)[None] + hop * np.arange(frames)[:, None]
+        px = np.abs(np.fft.rfft(x[:n][idx] * win)) ** 2
+        py = np.abs(np.fft.rfft(y[:n][idx] * win)) ** 2
+        d = 10 * np.log10(px + 1e-8) - 10 * np.log10(py + 1e-8)
+        out.append(float(np.mean(np.sqrt(np.mean(d**2, axis=1)))))
+    return float(np.mean(out)) if out else float("nan")
+
+
+def median_f0(audio: np.ndarray, sr: int) -> float | None:
+    f0 = voiced_f0(audio, sr)
+    return float(np.median(f0)) if f0.size else None
+
+
+def agrees(f_ref: float | None, f_out: float | None) -> bool:
+    return f_ref is not None and f_out is not None and abs(1200 * np.log2(f_out / f_ref)) <= CENTS
+
+
+def sine_baseline(audio: np.ndarray, f0: float | None, sr: int) -> np.ndarray:
+    """A sine at f0 following the input's amplitude envelope (RMS over 512-sample frames)."""
+    if f0 is None:
+        return np.zeros_like(audio)
+    frame = 512
+    n = audio.size
+    padded = np.pad(audio, (0, -n % frame))
+    rms = np.sqrt(np.mean(padded.reshape(-1, frame) ** 2, axis=1))
+    env = np.interp(np.arange(n), np.arange(rms.size) * frame + frame / 2, rms)
+    return (np.sqrt(2) * env * np.sin(2 * np.pi * f0 * np.arange(n) / sr)).astype(np.float32)
+
+
+@dataclass
+class Scores:
+    n: int = 0
+    pitched: int = 0
+    agree: int = 0
+    lsd_sum: float = 0.0
+
+    def add(self, pitched: bool, agree: bool, distance: float) -> None:
+        self.n += 1
+        self.pitched += pitched
+        self.agree += agree
+        self.lsd_sum += distance
+
+    def summary(self) -> dict:
+        return {"n": self.n, "pitch_agreement": self.agree / self.pitched if self.pitched else None,
+                "lsd": self.lsd_sum / self.n if self.n else None}
+
+
+def evaluate(model: NSynthAutoencoder, ds: NoteDataset, *, batch: int = 8, seed: int = 0, backend: str = "auto",
+             progress: bool = True) -> dict:
+    """Reconstruct every note of ``ds`` and score it and the baselines; returns the report dict."""
+    sr = model.config.sample_rate
+    totals = {"model": Scores(), "sine": Scores(), "silence": Scores()}
+    per_family: dict[str, dict[str, Scores]] = defaultdict(lambda: {"model": Scores(), "sine": Scores()})
+    unpitched = 0
+    bar = tqdm(total=len(ds), desc="evaluating", unit="note", disable=not progress)
+    for start in range(0, len(ds), batch):
+        idx = list(range(start, min(len(ds), start + batch)))
+        notes = [ds.load(i) for i in idx]
+        pitches = [ds.notes[i].pitch for i in idx]
+        if model.config.pitch_conditioning and any(p is None for p in pitches):
+            raise ValueError("every note needs a pitch label to evaluate a pitch-conditioned model")
+        recon = generate_audio(model, encode_audio(model, notes), pitches if model.config.pitch_conditioning else None,
+                               [a.size for a in notes], seed=seed + start, backend=backend, progress=False)
+        for i, x, y in zip(idx, notes, recon):
+            f_in = median_f0(x, sr)
+            unpitched += f_in is None
+            fam = ds.notes[i].family or "unknown"
+            sine = sine_baseline(x, f_in, sr)
+            for name, out in (("model", y), ("sine", sine), ("silence", np.zeros_like(x))):
+                f_out = median_f0(out, sr) if name != "silence" else None
+                score = (f_in is not None, agrees(f_in, f_out), lsd(x, out))
+                totals[name].add(*score)
+                if name in per_family[fam]:
+                    per_family[fam][name].add(*score)
+        bar.update(len(idx))
+    bar.close()
+    report = totals["model"].summary()
+    report.update(unpitched_inputs=unpitched, cents_tolerance=CENTS, fft_sizes=list(FFT_SIZES),
+                  baselines={k: totals[k].summary() for k in ("sine", "silence")},
+                  per_family={f: {"n": s["model"].n, **{k: v for k, v in s["model"].summary().items() if k != "n"},
+                                  "sine": s["sine"].summary()} for f, s in sorted(per_family.items())})
+    return report
+
+
+def format_report(r: dict) -> str:
+    def pct(v):
+        return "   -  " if v is None else f"{100 * v:5.1f}%"
+
+    def db(v):
+        return "   -  " if v is None else f"{v:6.2f}"
+
+    lines = [f"{'':12} {'notes':>5} {'pitch agr.':>10} {'LSD dB':>7}",
+             f"{'model':12} {r['n']:5d} {pct(r['pitch_agreement']):>10} {db(r['lsd']):>7}"]
+    for k, b in r["baselines"].items():
+        lines.append(f"{k + ' baseline':12} {b['n']:5d} {pct(b['pitch_agreement']):>10} {db(b['lsd']):>7}")
+    lines.append("per family (model | sine):")
+    for fam, s in r["per_family"].items():
+        lines.append(f"  {fam:10} {s['n']:5d} {pct(s['pitch_agreement']):>10} {db(s['lsd']):>7}   |"
+                     f" {pct(s['sine']['pitch_agreement'])} {db(s['sine']['lsd'])}")
+    return "\n".join(lines)
+
+
+def write_report(r: dict, path: Path, force: bool = False) -> None:
+    with atomic_path(path, force=force) as tmp:
+        tmp.write_text(json.dumps(r, indent=1))

@@ -1,0 +1,44 @@
+"""nsynth evaluate: metrics, baselines and the report's contract."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from conftest import tone
+from nsynth.cli import main
+from nsynth.evaluate import agrees, lsd, sine_baseline
+
+
+def test_metrics():
+    x = np.random.default_rng(0).normal(0, 0.2, 8000).astype(np.float32)
+    assert lsd(x, x) == 0.0
+    assert lsd(x, 0.5 * x) == pytest.approx(20 * np.log10(2), abs=0.1)  # half the amplitude: 6 dB everywhere
+    assert agrees(440.0, 452.0) and not agrees(440.0, 880.0) and not agrees(440.0, None)
+    env = np.linspace(1, 0, 8000).astype(np.float32)
+    s = sine_baseline(tone(440, 0.5, amp=1.0) * env, 440.0, 16000)
+    assert abs(np.sqrt(np.mean(s[:512] ** 2)) - np.sqrt(np.mean((tone(440, 0.5, amp=1.0) * env)[:512] ** 2))) < 0.02
+
+
+def test_evaluate_report_contract(tmp_path, tiny_ckpt):
+    root = tmp_path / "ds"
+    (root / "audio").mkdir(parents=True)
+    meta = {}
+    for fam, p in (("flute", 69), ("flute", 72), ("brass", 64)):
+        key = f"{fam}_acoustic_000-{p:03d}-100"
+        sf.write(root / "audio" / f"{key}.wav", tone(440 * 2 ** ((p - 69) / 12), 0.2), 16000)
+        meta[key] = {"note_str": key, "pitch": p, "velocity": 100, "instrument_family_str": fam,
+                     "instrument_source_str": "acoustic"}
+    (root / "examples.json").write_text(json.dumps(meta))
+    r = CliRunner().invoke(main, ["evaluate", str(root), "-c", str(tiny_ckpt), "-o", str(tmp_path / "r.json")])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["n"] == 3 and set(rep["baselines"]) == {"sine", "silence"}
+    assert rep["baselines"]["sine"]["pitch_agreement"] == 1.0  # a sine at the input's f0 agrees by construction
+    assert rep["baselines"]["silence"]["pitch_agreement"] == 0.0
+    assert rep["baselines"]["sine"]["lsd"] < rep["baselines"]["silence"]["lsd"]
+    assert set(rep["per_family"]) == {"flute", "brass"} and rep["per_family"]["flute"]["n"] == 2
+    assert 0.0 <= rep["pitch_agreement"] <= 1.0 and rep["lsd"] > 0
+    assert "sine baseline" in r.output
