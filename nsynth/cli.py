@@ -67,8 +67,11 @@ def _generation_options(f: Callable) -> Callable:
 
 def _load(checkpoint: Path | None, device: str):
     from nsynth.generation import resolve_device
-    from nsynth.weights import load_model
+    from nsynth.weights import load_model, read_info
 
+    if checkpoint is None and read_info(None).metadata.get("status") == "prototype":
+        click.echo("nsynth: note: the bundled model is an early CPU-trained prototype and sounds noisy; "
+                   "see the README's model card, or pass --checkpoint", err=True)
     return load_model(checkpoint, resolve_device(device))
 
 
@@ -175,13 +178,14 @@ def encode(paths: tuple[Path, ...], out_dir: Path, force: bool, shard: tuple[int
     report = extract(model, jobs, force=force, batch_size=batch_size, workers=workers,
                      on_error=lambda m: click.echo(f"nsynth: error: {m}", err=True))
     hours = report.seconds_of_audio / 3600
-    click.echo(f"encoded {report.done}, skipped {report.skipped} already done, failed {len(report.failed)}"
+    failed = len(report.failed) + failed_inputs
+    click.echo(f"encoded {report.done}, skipped {report.skipped} already done, failed {failed}"
                f" ({hours:.2f} h of audio in {report.wall_seconds:.1f} s"
                f", {report.seconds_of_audio / max(report.wall_seconds, 1e-9):.0f}x real time)")
     if consolidated is not None:
         n = consolidate(all_jobs if shard is None else jobs, consolidated, cfg.latent_dim, cfg.hop, cfg.sample_rate)
         click.echo(f"{consolidated}: {n} embeddings")
-    if report.failed or failed_inputs:
+    if failed:
         sys.exit(EXIT_USER_ERROR)
 
 

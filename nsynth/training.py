@@ -233,11 +233,24 @@ def train(
     Under ``torchrun`` (RANK / WORLD_SIZE set) it trains data-parallel: NCCL on CUDA,
     gloo on CPU; rank 0 writes the files.
     """
+    rank, world, local = _dist_env()
+    owns_group = world > 1 and not dist.is_initialized()
+    if owns_group:
+        dist.init_process_group("nccl" if device != "cpu" and torch.cuda.is_available() else "gloo")
+    try:
+        return _train(model_config, train_data, run_dir, cfg, valid_data, resume, device, progress, log, rank, world,
+                      local)
+    finally:
+        if owns_group:  # tear down before exit: a live gloo group can abort the process at shutdown
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+def _train(model_config: ModelConfig, train_data: NoteDataset, run_dir: str | os.PathLike, cfg: TrainConfig,
+           valid_data: NoteDataset | None, resume: bool, device: str, progress: bool, log: Callable[[str], None],
+           rank: int, world: int, local: int) -> TrainResult:
     from nsynth.generation import resolve_device
 
-    rank, world, local = _dist_env()
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device != "cpu" and torch.cuda.is_available() else "gloo")
     dev = resolve_device(device)
     if dev.type == "cuda" and world > 1:
         dev = torch.device("cuda", local)

@@ -64,7 +64,7 @@ def test_good_files_survive_bad_ones(tmp_path, tiny_ckpt, wav_pair):
     assert (tmp_path / "emb" / "a.npy").exists()
     assert f"{bad}: not a readable audio file" in r.output
     assert "missing.wav: no such file" in r.output
-    assert "2 of 3 input(s) failed" in r.output
+    assert "encoded 1" in r.output and "failed 2" in r.output
 
 
 def test_user_errors_are_one_line_without_traceback(tmp_path, tiny_ckpt, wav_pair):

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Package a training run's EMA weights as the model shipped inside nsynth.
+
+    python scripts/package_model.py RUN_DIR [--status prototype|release] [--note "..."]
+
+Copies RUN_DIR/model.safetensors to nsynth/weights/mini.safetensors (the default of every
+command), adding the training record from RUN_DIR (config.json, last metrics row) to the
+file's metadata. ``--status prototype`` makes the CLI say so when the default is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from nsynth.weights import load_model, read_info, save_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--status", default="prototype", choices=["prototype", "release"])
+    ap.add_argument("--note", default="")
+    ap.add_argument("-o", "--output", type=Path, default=ROOT / "nsynth" / "weights" / "mini.safetensors")
+    args = ap.parse_args()
+    src = args.run_dir / "model.safetensors"
+    model = load_model(src)
+    info = read_info(src)
+    run = json.loads((args.run_dir / "config.json").read_text())
+    with open(args.run_dir / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    last = rows[-1] if rows else {}
+    valid = [r for r in rows if r.get("valid_loss")]
+    meta = {
+        "preset": "mini", "status": args.status, "note": args.note, "step": info.metadata.get("step", ""),
+        "train_loss": last.get("loss", ""), "valid_loss": valid[-1]["valid_loss"] if valid else "",
+        "samples_seen": str(int(info.metadata.get("step", "0") or 0) * run["train"]["batch_size"] * run["train"]["crop"]),
+        "wall_seconds": last.get("seconds", ""), "device": run.get("device", ""), "train_data": run.get("train_data", ""),
+    }
+    save_model(model, args.output, overwrite=True, metadata=meta)
+    print(f"{args.output}: {meta}")
+
+
+if __name__ == "__main__":
+    main()
