@@ -70,19 +70,18 @@ def _exp(x):
 @njit(fastmath=True, inline="always")
 def _rows4(w, row0, r, x, out, n):
     """out[:, r:r+4] += w[row0+r : row0+r+4, :n] @ x[:, :n].T for every row b of x."""
-    w0, w1, w2, w3 = w[row0 + r], w[row0 + r + 1], w[row0 + r + 2], w[row0 + r + 3]
+    q = row0 + r
     for b in range(x.shape[0]):
-        xb = x[b]
         a0 = np.float32(0.0)
         a1 = np.float32(0.0)
         a2 = np.float32(0.0)
         a3 = np.float32(0.0)
         for i in range(n):
-            xi = xb[i]
-            a0 += _f32(w0[i]) * xi
-            a1 += _f32(w1[i]) * xi
-            a2 += _f32(w2[i]) * xi
-            a3 += _f32(w3[i]) * xi
+            xi = x[b, i]
+            a0 += _f32(w[q, i]) * xi
+            a1 += _f32(w[q + 1, i]) * xi
+            a2 += _f32(w[q + 2, i]) * xi
+            a3 += _f32(w[q + 3, i]) * xi
         out[b, r] += a0
         out[b, r + 1] += a1
         out[b, r + 2] += a2
@@ -147,17 +146,16 @@ def _step(t, frame, x_in, k, dil, qoff, w_start, b_start, w_skip0, b_skip0, w_di
             for c in range(2 * r_ch):
                 z[b, c] = cond[layer, b, frame, c]
         _product(w_dil[layer], 0, 2 * r_ch, xcat, z, k * r_ch, parallel)
+        # sigmoid(s) = 1 / (1 + e^-s), tanh(u) = (1 - e^-2u) / (1 + e^-2u); branch-free loops vectorise
+        sig_off = 0 if gate_sig_first else r_ch
+        tanh_off = r_ch - sig_off
         one = np.float32(1.0)
         for b in range(batch):
+            zb = z[b]
+            gb = g[b]
             for c in range(r_ch):
-                first = z[b, c]
-                second = z[b, r_ch + c]
-                if gate_sig_first:
-                    e2 = _exp(np.float32(-2.0) * second)
-                    g[b, c] = (one / (one + _exp(-first))) * ((one - e2) / (one + e2))
-                else:
-                    e2 = _exp(np.float32(-2.0) * first)
-                    g[b, c] = ((one - e2) / (one + e2)) * (one / (one + _exp(-second)))
+                e2 = _exp(np.float32(-2.0) * zb[tanh_off + c])
+                gb[c] = ((one - e2) / (one + e2)) / (one + _exp(-zb[sig_off + c]))
         last = layer == n_layers - 1
         row0 = r_ch if last else 0  # the last residual output feeds nothing: skip rows only
         for b in range(batch):
