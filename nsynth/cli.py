@@ -531,13 +531,15 @@ def render_soundfont(font: Path, out_dir: Path, programs: list[int], pitches: li
 @click.option("--velocities", default=None, callback=_int_list, help="Keep these velocities.")
 @click.option("--pitch-csv", type=click.Path(dir_okay=False, path_type=Path), help="CSV of path,pitch for folders.")
 @click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last checkpoint.")
+@click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path),
+              help="Start from this weights file (same preset), e.g. the shipped model.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--seed", default=0, show_default=True, type=int)
 def train(data: Path, run_dir: Path, preset: str, model_config_path: Path | None, valid_path: Path | None,
           steps: int, batch_size: int, crop: int, lr: float | None, schedule: str | None, ema_decay: float, grad_clip: float, checkpoint_every: int,
           valid_every: int, workers: int, amp: bool | None, compile_: bool | None, families: tuple[str, ...],
           sources: tuple[str, ...], pitch_range: str | None, velocities: list[int] | None, pitch_csv: Path | None,
-          resume: bool, device: str, seed: int) -> None:
+          resume: bool, init_from: Path | None, device: str, seed: int) -> None:
     """Train (or --resume) a model on DATA: an NSynth folder, TFRecords or a folder of audio."""
     from nsynth.config import get_preset
     from nsynth.data import NoteFilter, open_dataset
@@ -565,8 +567,8 @@ def train(data: Path, run_dir: Path, preset: str, model_config_path: Path | None
                       amp=cuda if amp is None else amp, compile=cuda if compile_ is None else compile_)
     click.echo(f"training {preset} on {len(train_ds)} notes" + (f", validating on {len(valid_ds)}" if valid_ds else ""),
                err=True)
-    result = run_training(model_config, train_ds, run_dir, cfg, valid_data=valid_ds, resume=resume, device=device,
-                          log=lambda m: click.echo(m, err=True))
+    result = run_training(model_config, train_ds, run_dir, cfg, valid_data=valid_ds, resume=resume, init_from=init_from,
+                          device=device, log=lambda m: click.echo(m, err=True))
     click.echo(f"step {result.step}: loss {result.train_loss:.4f}"
                + (f", valid {result.valid_loss:.4f}" if result.valid_loss is not None else "")
                + f", {result.samples_per_s:,.0f} samples/s; weights: {run_dir / 'model.safetensors'}")

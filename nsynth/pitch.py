@@ -29,8 +29,11 @@ def voiced_f0(audio: np.ndarray, sr: int) -> np.ndarray:
     return f0[voiced & np.isfinite(f0)]
 
 
-def estimate_pitch(audio: np.ndarray, sr: int, name: str = "audio") -> PitchEstimate:
-    """MIDI pitch of a (T,) note. Raises ``NSynthError`` naming ``name`` when no pitch is found."""
+def estimate_pitch(audio: np.ndarray, sr: int, name: str = "audio", max_seconds: float = 2.0) -> PitchEstimate:
+    """MIDI pitch of a (T,) note, from its first ``max_seconds`` (a note's pitch is set by
+    then, and pYIN's cost grows with length). Raises ``NSynthError`` naming ``name`` when
+    no pitch is found."""
+    audio = audio[: int(max_seconds * sr)]
     f0 = voiced_f0(audio, sr)
     if f0.size == 0:
         raise NSynthError(f"{name}: no pitch found (silent or unpitched); give one with --pitch MIDI")

@@ -224,6 +224,7 @@ def train(
     *,
     valid_data: NoteDataset | None = None,
     resume: bool = False,
+    init_from: str | os.PathLike | None = None,
     device: str = "auto",
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -231,15 +232,16 @@ def train(
     """Train ``model_config`` on ``train_data``, writing checkpoints to ``run_dir``.
 
     Under ``torchrun`` (RANK / WORLD_SIZE set) it trains data-parallel: NCCL on CUDA,
-    gloo on CPU; rank 0 writes the files.
+    gloo on CPU; rank 0 writes the files. ``init_from`` starts a new run from a weights
+    file of the same config (fine-tuning, or continuing the shipped model).
     """
     rank, world, local = _dist_env()
     owns_group = world > 1 and not dist.is_initialized()
     if owns_group:
         dist.init_process_group("nccl" if device != "cpu" and torch.cuda.is_available() else "gloo")
     try:
-        return _train(model_config, train_data, run_dir, cfg, valid_data, resume, device, progress, log, rank, world,
-                      local)
+        return _train(model_config, train_data, run_dir, cfg, valid_data, resume, init_from, device, progress, log,
+                      rank, world, local)
     finally:
         if owns_group:  # tear down before exit: a live gloo group can abort the process at shutdown
             dist.barrier()
@@ -247,8 +249,8 @@ def train(
 
 
 def _train(model_config: ModelConfig, train_data: NoteDataset, run_dir: str | os.PathLike, cfg: TrainConfig,
-           valid_data: NoteDataset | None, resume: bool, device: str, progress: bool, log: Callable[[str], None],
-           rank: int, world: int, local: int) -> TrainResult:
+           valid_data: NoteDataset | None, resume: bool, init_from: str | os.PathLike | None, device: str,
+           progress: bool, log: Callable[[str], None], rank: int, world: int, local: int) -> TrainResult:
     from nsynth.generation import resolve_device
 
     dev = resolve_device(device)
@@ -266,6 +268,13 @@ def _train(model_config: ModelConfig, train_data: NoteDataset, run_dir: str | os
 
     torch.manual_seed(cfg.seed)
     model = NSynthAutoencoder(model_config).to(dev)
+    if init_from is not None and not resume:
+        from nsynth.weights import load_model
+
+        start_model = load_model(init_from)
+        if start_model.config != model_config:
+            raise NSynthError(f"{init_from}: its config differs from the preset being trained")
+        model.load_state_dict(start_model.state_dict())
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-8)
     ema = EMA(model, cfg.ema_decay)

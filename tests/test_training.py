@@ -69,6 +69,12 @@ def test_tiny_model_overfits_one_note(tmp_path, tiny_data):
     written = json.loads((tmp_path / "run" / "config.json").read_text())
     assert written["train"]["steps"] == 150 and written["model"] == _config().to_dict()
     assert result.step == 150
+    # a new run can start from those weights (fine-tuning / continuing a shipped model)
+    cont = TrainConfig(steps=1, batch_size=4, crop=512, lr=1e-9, schedule="constant", warmup=1, workers=0, log_every=1)
+    train(_config(), one, tmp_path / "cont", cont, init_from=tmp_path / "run" / "model.safetensors", progress=False,
+          log=lambda m: None)
+    fresh = train(_config(), one, tmp_path / "fresh", cont, progress=False, log=lambda m: None)
+    assert _metrics(tmp_path / "cont")[0][1] < 0.8 * fresh.train_loss
 
 
 def _train_cmd(data, run, steps, *extra):
