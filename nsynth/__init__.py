@@ -6,6 +6,9 @@ Quick use::
     model = nsynth.load_model("model.safetensors")
     z = nsynth.encode(audio, sr, model=model)                  # (frames, 16)
     notes = nsynth.interpolate(a, b, steps=5, sr=sr, model=model)
+
+On Linux, ``nsynth.tune_malloc()`` once per process makes CPU work several times faster
+(see ``nsynth._malloc``); the ``nsynth`` command does it for you.
 """
 
 from nsynth.api import decode, encode, reconstruct, resolve_pitch
@@ -15,6 +18,7 @@ from nsynth.errors import AudioError, CheckpointError, NSynthError, OutputExists
 from nsynth.interpolation import interpolate
 from nsynth.model import NSynthAutoencoder
 from nsynth.weights import build_model, load_model, read_info, save_model
+from nsynth._malloc import tune_malloc
 
 __version__ = "0.1.0"
 
@@ -22,5 +26,5 @@ __all__ = [
     "AudioError", "CheckpointError", "DecoderConfig", "EncoderConfig", "ModelConfig", "NSynthAutoencoder",
     "NSynthError", "OutputExistsError", "PRESETS", "build_model", "decode", "encode", "get_preset",
     "interpolate", "load_audio", "load_model", "read_info", "reconstruct", "resolve_pitch", "save_audio",
-    "save_model",
+    "save_model", "tune_malloc",
 ]

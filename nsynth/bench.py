@@ -15,6 +15,7 @@ import torch
 
 from decoders.backends import generate_classes, use_bf16
 from decoders.cached import CachedDecoder
+from nsynth.generation import encode_audio
 from nsynth.weights import build_model
 
 
@@ -77,10 +78,10 @@ def bench(presets: list[str], batches: list[int], device: torch.device, seconds:
         bf16 = use_bf16(model.decoder, precision)
         prec = "bf16" if bf16 else "fp32"
         with torch.inference_mode():
-            audio = torch.rand(8, 4 * model.config.sample_rate, device=device) * 2 - 1
-            model.encode(audio[:1, :2048])
+            notes = list((torch.rand(8, 4 * model.config.sample_rate) * 2 - 1).numpy())
+            encode_audio(model, notes[:1])
             _sync(device)
-            dt = _timed(lambda: (model.encode(audio), _sync(device)))
+            dt = _timed(lambda: (encode_audio(model, notes), _sync(device)))  # the path nsynth encode uses
             rows.append(Row(preset, 8, "encoder", None, dev, realtime_factor=8 * 4.0 / dt))
             for b in batches:
                 cond = model.conditioning(torch.randn(b, model.config.latent_dim, 200, device=device),

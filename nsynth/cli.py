@@ -35,6 +35,9 @@ class _Group(click.Group):
 @click.version_option(package_name="nsynth")
 def main() -> None:
     """Neural timbre synthesis with the NSynth WaveNet autoencoder."""
+    from nsynth._malloc import tune_malloc
+
+    tune_malloc()
 
 
 def _model_options(f: Callable) -> Callable:

@@ -32,6 +32,7 @@ from nsynth.data.folder import audio_files
 from nsynth.data.nsynth_json import is_nsynth_json
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
+from nsynth.generation import encode_audio
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import audio_to_input
 
@@ -162,9 +163,7 @@ def extract(model: NSynthAutoencoder, jobs: list[Job], *, force: bool = False, b
         if length > window:
             embs = [encode_long(model, a, window) for _, a in items]
         else:
-            batch = torch.from_numpy(np.stack([a for _, a in items])).to(device)
-            with torch.inference_mode():
-                embs = list(model.encode(batch).transpose(1, 2).float().cpu().numpy())
+            embs = encode_audio(model, [a for _, a in items])  # batched on GPU, note by note on CPU
         for (i, a), e in zip(items, embs):
             with atomic_path(todo[i].out, force=True) as tmp:
                 with open(tmp, "wb") as f:

