@@ -116,12 +116,15 @@ class _Failures:
 
 
 def _unique_stems(files: tuple[Path, ...], suffix: str, out_dir: Path) -> list[Path]:
-    outs = [out_dir / (f.stem + suffix) for f in files]
-    seen: dict[Path, Path] = {}
-    for f, o in zip(files, outs):
-        if o in seen:
-            raise NSynthError(f"{f} and {seen[o]} would both write {o}; rename one")
-        seen[o] = f
+    """DIR/<stem><suffix> per input; inputs whose stems collide keep their extension
+    (x.wav -> x.wav.npy, x.flac -> x.flac.npy), as ``nsynth encode`` does."""
+    from collections import Counter
+
+    counts = Counter(f.stem for f in files)
+    outs = [out_dir / ((f.name if counts[f.stem] > 1 else f.stem) + suffix) for f in files]
+    dup = [o for o, c in Counter(outs).items() if c > 1]
+    if dup:
+        raise NSynthError(f"{dup[0]}: several inputs would write this output (the same file given twice?)")
     return outs
 
 
