@@ -66,10 +66,11 @@ def _reference(model, cond, steps: int) -> None:
         x = (state.step(x).argmax(-1).float() - 128) / 128
 
 
-def bench(presets: list[str], batches: list[int], device: torch.device, seconds: float = 3.0,
-          precision: str = "auto", naive: bool = True) -> list[Row]:
-    """Measure every (preset, batch, backend); each measurement runs about ``seconds``
-    (``naive`` only at batch 1, and for at least its 2-sample probe)."""
+def bench(presets: list[str], batches: list[int], device: torch.device, seconds: float = 1.0,
+          precision: str = "auto", naive: bool = True, repeats: int = 3) -> list[Row]:
+    """Measure every (preset, batch, backend): the best of ``repeats`` runs of about
+    ``seconds`` each, since a shared machine only ever slows a run down (``naive`` only at
+    batch 1, once, and for at least its 2-sample probe)."""
     rows: list[Row] = []
     dev = str(device)
     for preset in presets:
@@ -81,22 +82,23 @@ def bench(presets: list[str], batches: list[int], device: torch.device, seconds:
             notes = list((torch.rand(8, 4 * model.config.sample_rate) * 2 - 1).numpy())
             encode_audio(model, notes[:1])
             _sync(device)
-            dt = _timed(lambda: (encode_audio(model, notes), _sync(device)))  # the path nsynth encode uses
-            rows.append(Row(preset, 8, "encoder", None, dev, realtime_factor=8 * 4.0 / dt))
+            dt = min(_timed(lambda: (encode_audio(model, notes), _sync(device))) for _ in range(repeats))
+            rows.append(Row(preset, 8, "encoder", 8 * 4.0 * model.config.sample_rate / dt, dev,
+                            realtime_factor=8 * 4.0 / dt))
             for b in batches:
                 cond = model.conditioning(torch.randn(b, model.config.latent_dim, 200, device=device),
                                           torch.full((b,), 60, device=device) if model.config.pitch_conditioning else None)
 
-                def rate(fn, probe: int, warmup: int = 2) -> tuple[float, int]:
+                def rate(fn, probe: int, warmup: int = 2, reps: int = repeats) -> tuple[float, int]:
                     fn(model, cond, warmup)  # warm-up (and JIT compile)
                     _sync(device)
                     t = _timed(lambda: (fn(model, cond, probe), _sync(device)))
                     n = max(probe, min(int(probe * seconds / max(t, 1e-6)), 64000))
-                    t = _timed(lambda: (fn(model, cond, n), _sync(device)))
+                    t = min(_timed(lambda: (fn(model, cond, n), _sync(device))) for _ in range(reps))
                     return b * n / t, n
 
                 if naive and b == 1:  # minutes per second of audio: batch 1 only
-                    sps, n = rate(_naive, 2, warmup=1)
+                    sps, n = rate(_naive, 2, warmup=1, reps=1)
                     rows.append(Row(preset, b, "naive", sps, dev, precision="fp32", steps=n))
                 sps, n = rate(_reference, 8)
                 rows.append(Row(preset, b, "reference", sps, dev, precision="fp32", steps=n))

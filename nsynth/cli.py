@@ -605,14 +605,16 @@ def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop:
 @main.command()
 @click.option("--presets", default="mini,nsynth", show_default=True, help="Comma-separated presets.")
 @click.option("--batches", default=None, help="Comma-separated batch sizes [default: 1,8,16; on GPU also 64,512].")
-@click.option("--seconds", default=3.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Target duration of each measurement.")
+@click.option("--seconds", default=1.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Target duration of each timed run.")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Timed runs per measurement; the best is kept.")
 @click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]))
 @click.option("--no-naive", is_flag=True, help="Skip the (slow) naive baseline.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list of rows instead of the table.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-def bench(presets: str, batches: str | None, seconds: float, precision: str, no_naive: bool, as_json: bool,
-          device: str) -> None:
+def bench(presets: str, batches: str | None, seconds: float, repeats: int, precision: str, no_naive: bool,
+          as_json: bool, device: str) -> None:
     """Measure generation speed (naive / reference / fast) and encoder speed."""
     import json
 
@@ -623,7 +625,7 @@ def bench(presets: str, batches: str | None, seconds: float, precision: str, no_
     dev = resolve_device(device)
     sizes = [int(b) for b in batches.split(",")] if batches else ([1, 8, 16, 64, 512] if dev.type == "cuda" else
                                                                    [1, 8, 16])
-    rows = run_bench(presets.split(","), sizes, dev, seconds, precision, naive=not no_naive)
+    rows = run_bench(presets.split(","), sizes, dev, seconds, precision, naive=not no_naive, repeats=repeats)
     click.echo(json.dumps([r.as_json() for r in rows], indent=1) if as_json else table(rows))
 
 

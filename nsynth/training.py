@@ -332,8 +332,10 @@ def _train(model_config: ModelConfig, train_data: NoteDataset, run_dir: str | os
                                          pin_memory=dev.type == "cuda", persistent_workers=False,
                                          prefetch_factor=4 if cfg.workers else None)
     metrics_path = run / "metrics.csv"
+    board = None
     if rank == 0:
         _truncate_metrics(metrics_path, start)
+        board = _tensorboard(run)
 
     def checkpoint(step: int, valid_loss: float | None) -> None:
         if rank != 0:
@@ -373,17 +375,33 @@ def _train(model_config: ModelConfig, train_data: NoteDataset, run_dir: str | os
                 fresh = valid_loss = validate()
             if rank == 0:
                 _append_metrics(metrics_path, step, now - t0, loss_val, cfg.lr_at(step - 1), sps, fresh)
+                if board is not None:
+                    board.add_scalar("loss/train", loss_val, step)
+                    board.add_scalar("samples_per_s", sps, step)
+                    if fresh is not None:
+                        board.add_scalar("loss/valid", fresh, step)
         bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             checkpoint(step, valid_loss)
             if world > 1:
                 dist.barrier()
     bar.close()
+    if board is not None:
+        board.close()
     if step == start and rank == 0 and not model_path.exists():
         checkpoint(step, None)
     if world > 1:
         _check_replicas(model, run / "replicas.json", rank, world)
     return TrainResult(step, loss_val, valid_loss, sps, str(run))
+
+
+def _tensorboard(run: Path):
+    """A TensorBoard writer in RUN_DIR/tb when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run / "tb"))
 
 
 def _check_replicas(model: torch.nn.Module, path: Path, rank: int, world: int) -> None:
