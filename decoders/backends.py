@@ -65,14 +65,22 @@ def generate_classes(
     if name == "reference":
         if use_bf16(decoder, precision) and precision == "bf16":
             raise ValueError("the reference backend runs in fp32 only")
-        return reference_generate(decoder, cond, n_samples, uniforms=uniforms, temperature=temperature,
-                                  greedy=greedy, progress=progress)
+        return reference_generate(
+            decoder, cond, n_samples, uniforms=uniforms, temperature=temperature, greedy=greedy, progress=progress
+        )
     bf16 = use_bf16(decoder, precision)
     if device.type == "cuda":
         from decoders.static_step import StaticStepDecoder
 
-        state = StaticStepDecoder(decoder, cond, n_samples, uniforms=uniforms, temperature=temperature, greedy=greedy,
-                                  weight_dtype=torch.bfloat16 if bf16 else torch.float32)
+        state = StaticStepDecoder(
+            decoder,
+            cond,
+            n_samples,
+            uniforms=uniforms,
+            temperature=temperature,
+            greedy=greedy,
+            weight_dtype=torch.bfloat16 if bf16 else torch.float32,
+        )
         for start in range(0, n_samples, CHUNK):
             n = min(CHUNK, n_samples - start)
             state.run(n)
@@ -93,20 +101,26 @@ def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, pro
     # Wide models: one kernel whose products spread over the cores.
     parts = 1 if wide or b < 2 else min(threads, b)
     bounds = np.linspace(0, b, parts + 1).astype(int)
-    kernels = [FastCPUDecoder(decoder, cond[lo:hi], bf16=bf16, parallel=wide and threads > 1)
-               for lo, hi in zip(bounds[:-1], bounds[1:])]
+    kernels = [
+        FastCPUDecoder(decoder, cond[lo:hi], bf16=bf16, parallel=wide and threads > 1)
+        for lo, hi in zip(bounds[:-1], bounds[1:])
+    ]
     u = uniforms.detach().float().cpu().numpy()
     out = np.zeros((b, n_samples), np.int64)
     # numba's parallel regions must start from the main thread: one part runs right here.
     with ThreadPoolExecutor(max_workers=max(1, parts - 1)) as pool:
         for start in range(0, n_samples, CHUNK):
             n = min(CHUNK, n_samples - start)
-            args = [(kern, u[start:start + n, lo:hi], lo, hi) for kern, lo, hi in zip(kernels, bounds[:-1], bounds[1:])]
-            jobs = [pool.submit(k.run, n, uniforms=uu, temperature=temperature, greedy=greedy) for k, uu, _, _ in args[1:]]
+            args = [
+                (kern, u[start : start + n, lo:hi], lo, hi) for kern, lo, hi in zip(kernels, bounds[:-1], bounds[1:])
+            ]
+            jobs = [
+                pool.submit(k.run, n, uniforms=uu, temperature=temperature, greedy=greedy) for k, uu, _, _ in args[1:]
+            ]
             kern, uu, lo, hi = args[0]
-            out[lo:hi, start:start + n] = kern.run(n, uniforms=uu, temperature=temperature, greedy=greedy)[0]
+            out[lo:hi, start : start + n] = kern.run(n, uniforms=uu, temperature=temperature, greedy=greedy)[0]
             for job, (_, _, lo, hi) in zip(jobs, args[1:]):
-                out[lo:hi, start:start + n] = job.result()[0]
+                out[lo:hi, start : start + n] = job.result()[0]
             if progress is not None:
                 progress(n)
     return torch.from_numpy(out)

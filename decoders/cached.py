@@ -48,7 +48,9 @@ class CachedDecoder:
             self.w_start = decoder.start.weight[:, 0, :]  # (R, K)
             self.w_dilated = [_flat_taps(c) for c in decoder.dilated]
             # res and skip share their input: one (R + S, R) matmul.
-            self.w_resskip = [torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]) for rc, sc in zip(decoder.res, decoder.skip)]
+            self.w_resskip = [
+                torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]) for rc, sc in zip(decoder.res, decoder.skip)
+            ]
             self.b_resskip = [torch.cat([rc.bias, sc.bias]) for rc, sc in zip(decoder.res, decoder.skip)]
         self.queue_start = torch.zeros(b, self.k - 1, device=dev, dtype=dt)
         self.queues = [torch.zeros(b, r, (self.k - 1) * d, device=dev, dtype=dt) for d in decoder.dilations]

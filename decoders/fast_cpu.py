@@ -111,8 +111,38 @@ def _product(w, row0, rows, x, out, n, parallel):
 
 
 @njit(fastmath=True, cache=True)
-def _step(t, frame, x_in, k, dil, qoff, w_start, b_start, w_skip0, b_skip0, w_dil, cond, w_rs, b_rs, w_out1,
-          cond_out, w_out, b_out, gate_sig_first, queue, qstart, h, xcat, z, g, rs, skip, y, logits, parallel):
+def _step(
+    t,
+    frame,
+    x_in,
+    k,
+    dil,
+    qoff,
+    w_start,
+    b_start,
+    w_skip0,
+    b_skip0,
+    w_dil,
+    cond,
+    w_rs,
+    b_rs,
+    w_out1,
+    cond_out,
+    w_out,
+    b_out,
+    gate_sig_first,
+    queue,
+    qstart,
+    h,
+    xcat,
+    z,
+    g,
+    rs,
+    skip,
+    y,
+    logits,
+    parallel,
+):
     """One time step for the whole batch; logits (B, 256) are written in place."""
     batch = x_in.shape[0]
     n_layers = dil.shape[0]
@@ -205,17 +235,83 @@ def _sample(logits, u, temperature, greedy, p):
 
 
 @njit(nogil=True, cache=True)
-def _run(t0, n, hop, x_in, teacher, uniforms, temperature, greedy, out_classes, out_logits, k, dil, qoff, w_start, b_start,
-         w_skip0, b_skip0, w_dil, cond, w_rs, b_rs, w_out1, cond_out, w_out, b_out, gate_sig_first, queue, qstart,
-         h, xcat, z, g, rs, skip, y, logits, parallel):
+def _run(
+    t0,
+    n,
+    hop,
+    x_in,
+    teacher,
+    uniforms,
+    temperature,
+    greedy,
+    out_classes,
+    out_logits,
+    k,
+    dil,
+    qoff,
+    w_start,
+    b_start,
+    w_skip0,
+    b_skip0,
+    w_dil,
+    cond,
+    w_rs,
+    b_rs,
+    w_out1,
+    cond_out,
+    w_out,
+    b_out,
+    gate_sig_first,
+    queue,
+    qstart,
+    h,
+    xcat,
+    z,
+    g,
+    rs,
+    skip,
+    y,
+    logits,
+    parallel,
+):
     batch = out_classes.shape[0]
     frames = cond.shape[2]
     p = np.zeros(256, np.float32)
     for i in range(n):
         t = t0 + i
         frame = min(t // hop, frames - 1)
-        _step(t, frame, x_in, k, dil, qoff, w_start, b_start, w_skip0, b_skip0, w_dil, cond, w_rs, b_rs, w_out1,
-              cond_out, w_out, b_out, gate_sig_first, queue, qstart, h, xcat, z, g, rs, skip, y, logits, parallel)
+        _step(
+            t,
+            frame,
+            x_in,
+            k,
+            dil,
+            qoff,
+            w_start,
+            b_start,
+            w_skip0,
+            b_skip0,
+            w_dil,
+            cond,
+            w_rs,
+            b_rs,
+            w_out1,
+            cond_out,
+            w_out,
+            b_out,
+            gate_sig_first,
+            queue,
+            qstart,
+            h,
+            xcat,
+            z,
+            g,
+            rs,
+            skip,
+            y,
+            logits,
+            parallel,
+        )
         for b in range(batch):
             if out_logits.shape[0] > 0:
                 for c in range(256):
@@ -250,8 +346,9 @@ class FastCPUDecoder:
         parallel: spread large products over all cores (default: for R >= 256).
     """
 
-    def __init__(self, decoder: WaveNetDecoder, cond: torch.Tensor, *, bf16: bool = False,
-                 parallel: bool | None = None) -> None:
+    def __init__(
+        self, decoder: WaveNetDecoder, cond: torch.Tensor, *, bf16: bool = False, parallel: bool | None = None
+    ) -> None:
         d = decoder
         r, s, k = d.start.out_channels, d.skip_start.out_channels, d.kernel_size
         if r % 4 or s % 4:
@@ -267,10 +364,12 @@ class FastCPUDecoder:
             self.w_skip0 = _f(d.skip_start.weight[:, :, 0])
             self.b_skip0 = _f(d.skip_start.bias)
             self.w_dil = np.stack([_weights(c.weight.permute(0, 2, 1).reshape(2 * r, k * r), bf16) for c in d.dilated])
-            self.cond = np.ascontiguousarray(np.stack([_f((c(cond) + dl.bias[None, :, None]).transpose(1, 2))
-                                                       for c, dl in zip(d.cond, d.dilated)]))  # (L, B, F, 2R)
-            self.w_rs = np.stack([_weights(torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]), bf16)
-                                  for rc, sc in zip(d.res, d.skip)])
+            self.cond = np.ascontiguousarray(
+                np.stack([_f((c(cond) + dl.bias[None, :, None]).transpose(1, 2)) for c, dl in zip(d.cond, d.dilated)])
+            )  # (L, B, F, 2R)
+            self.w_rs = np.stack(
+                [_weights(torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]), bf16) for rc, sc in zip(d.res, d.skip)]
+            )
             self.b_rs = np.stack([_f(torch.cat([rc.bias, sc.bias])) for rc, sc in zip(d.res, d.skip)])
             self.w_out1 = _f(d.out1.weight[:, :, 0])
             self.cond_out = _f((d.cond_out(cond) + d.out1.bias[None, :, None]).transpose(1, 2))
@@ -293,8 +392,16 @@ class FastCPUDecoder:
         self.t = 0
         self.x_in = np.zeros(b, np.float32)  # network input of the next step (sample t - 1)
 
-    def run(self, n: int, *, teacher: np.ndarray | None = None, uniforms: np.ndarray | None = None,
-            temperature: float = 1.0, greedy: bool = False, keep_logits: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def run(
+        self,
+        n: int,
+        *,
+        teacher: np.ndarray | None = None,
+        uniforms: np.ndarray | None = None,
+        temperature: float = 1.0,
+        greedy: bool = False,
+        keep_logits: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Generate the next ``n`` samples (calls continue where the last one stopped).
 
         Args:
@@ -308,9 +415,44 @@ class FastCPUDecoder:
         logits = np.zeros((b, 256, n) if keep_logits else (0, 256, 0), np.float32)
         teach = np.zeros((0, 0), np.float32) if teacher is None else np.ascontiguousarray(teacher, np.float32)
         uni = np.zeros((n, b), np.float32) if uniforms is None else np.ascontiguousarray(uniforms, np.float32)
-        _run(self.t, n, self.hop, self.x_in, teach, uni, float(max(temperature, 1e-6)), greedy, classes, logits, self.k, self.dil,
-             self.qoff, self.w_start, self.b_start, self.w_skip0, self.b_skip0, self.w_dil, self.cond, self.w_rs,
-             self.b_rs, self.w_out1, self.cond_out, self.w_out, self.b_out, self.gate_sig_first, self.queue,
-             self.qstart, self.h, self.xcat, self.z, self.g, self.rs, self.skip, self.y, self.logits, self.parallel)
+        _run(
+            self.t,
+            n,
+            self.hop,
+            self.x_in,
+            teach,
+            uni,
+            float(max(temperature, 1e-6)),
+            greedy,
+            classes,
+            logits,
+            self.k,
+            self.dil,
+            self.qoff,
+            self.w_start,
+            self.b_start,
+            self.w_skip0,
+            self.b_skip0,
+            self.w_dil,
+            self.cond,
+            self.w_rs,
+            self.b_rs,
+            self.w_out1,
+            self.cond_out,
+            self.w_out,
+            self.b_out,
+            self.gate_sig_first,
+            self.queue,
+            self.qstart,
+            self.h,
+            self.xcat,
+            self.z,
+            self.g,
+            self.rs,
+            self.skip,
+            self.y,
+            self.logits,
+            self.parallel,
+        )
         self.t += n
         return classes, logits

@@ -19,18 +19,27 @@ from decoders.wavenet import WaveNetDecoder, gate
 
 class StaticStepDecoder:
     """Args:
-        decoder: the trained decoder.
-        cond: (B, cond_channels, F) conditioning on the target device.
-        n_samples: how many samples will be generated (sizes the output buffers).
-        uniforms: (n_samples, B) uniforms for sampling (ignored when teacher-forced or greedy).
-        teacher: (B, n_samples) true network inputs for teacher forcing, or None.
-        weight_dtype: torch.bfloat16 runs the big products in bf16 (float32 accumulate).
+    decoder: the trained decoder.
+    cond: (B, cond_channels, F) conditioning on the target device.
+    n_samples: how many samples will be generated (sizes the output buffers).
+    uniforms: (n_samples, B) uniforms for sampling (ignored when teacher-forced or greedy).
+    teacher: (B, n_samples) true network inputs for teacher forcing, or None.
+    weight_dtype: torch.bfloat16 runs the big products in bf16 (float32 accumulate).
     """
 
-    def __init__(self, decoder: WaveNetDecoder, cond: torch.Tensor, n_samples: int, *,
-                 uniforms: torch.Tensor | None = None, teacher: torch.Tensor | None = None,
-                 temperature: float = 1.0, greedy: bool = False, keep_logits: bool = False,
-                 weight_dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        decoder: WaveNetDecoder,
+        cond: torch.Tensor,
+        n_samples: int,
+        *,
+        uniforms: torch.Tensor | None = None,
+        teacher: torch.Tensor | None = None,
+        temperature: float = 1.0,
+        greedy: bool = False,
+        keep_logits: bool = False,
+        weight_dtype: torch.dtype = torch.float32,
+    ) -> None:
         d = decoder
         dev = cond.device
         b = cond.shape[0]
@@ -46,10 +55,14 @@ class StaticStepDecoder:
             self.w_skip0 = d.skip_start.weight[:, :, 0].float()
             self.b_skip0 = d.skip_start.bias.float()
             self.w_dil = [_flat_taps(c).to(weight_dtype).contiguous() for c in d.dilated]
-            self.cond = [(c(cond) + dl.bias[None, :, None]).permute(2, 0, 1).contiguous()  # (F, B, 2R)
-                         for c, dl in zip(d.cond, d.dilated)]
-            self.w_rs = [torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]).to(weight_dtype).contiguous()
-                         for rc, sc in zip(d.res, d.skip)]
+            self.cond = [
+                (c(cond) + dl.bias[None, :, None]).permute(2, 0, 1).contiguous()  # (F, B, 2R)
+                for c, dl in zip(d.cond, d.dilated)
+            ]
+            self.w_rs = [
+                torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]).to(weight_dtype).contiguous()
+                for rc, sc in zip(d.res, d.skip)
+            ]
             self.b_rs = [torch.cat([rc.bias, sc.bias]).float() for rc, sc in zip(d.res, d.skip)]
             self.w_out1 = d.out1.weight[:, :, 0].float()
             self.cond_out = (d.cond_out(cond) + d.out1.bias[None, :, None]).permute(2, 0, 1).contiguous()
@@ -73,7 +86,7 @@ class StaticStepDecoder:
     @torch.no_grad()
     def step(self) -> None:
         """One sample for the whole batch; reads and advances the device time index."""
-        d, k, r = self.d, self.k, self.w_start.shape[0]
+        d, r = self.d, self.w_start.shape[0]
         t = self.t
         frame = torch.clamp(t // self.hop, max=self.frames - 1).view(1)
         taps = torch.cat([self.qstart, self.x_in[:, None]], dim=1)

@@ -11,6 +11,7 @@ On Linux, ``nsynth.tune_malloc()`` once per process makes CPU work several times
 (see ``nsynth._malloc``); the ``nsynth`` command does it for you.
 """
 
+from nsynth._malloc import tune_malloc
 from nsynth.api import decode, encode, reconstruct, resolve_pitch
 from nsynth.audio import load_audio, save_audio
 from nsynth.config import PRESETS, DecoderConfig, EncoderConfig, ModelConfig, get_preset
@@ -18,13 +19,30 @@ from nsynth.errors import AudioError, CheckpointError, NSynthError, OutputExists
 from nsynth.interpolation import interpolate
 from nsynth.model import NSynthAutoencoder
 from nsynth.weights import build_model, load_model, read_info, save_model
-from nsynth._malloc import tune_malloc
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AudioError", "CheckpointError", "DecoderConfig", "EncoderConfig", "ModelConfig", "NSynthAutoencoder",
-    "NSynthError", "OutputExistsError", "PRESETS", "build_model", "decode", "encode", "get_preset",
-    "interpolate", "load_audio", "load_model", "read_info", "reconstruct", "resolve_pitch", "save_audio",
-    "save_model", "tune_malloc",
+    "AudioError",
+    "CheckpointError",
+    "DecoderConfig",
+    "EncoderConfig",
+    "ModelConfig",
+    "NSynthAutoencoder",
+    "NSynthError",
+    "OutputExistsError",
+    "PRESETS",
+    "build_model",
+    "decode",
+    "encode",
+    "get_preset",
+    "interpolate",
+    "load_audio",
+    "load_model",
+    "read_info",
+    "reconstruct",
+    "resolve_pitch",
+    "save_audio",
+    "save_model",
+    "tune_malloc",
 ]

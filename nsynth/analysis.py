@@ -64,13 +64,15 @@ def project(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     if method == "pca":
         return PCA(n_components=2, random_state=seed).fit_transform(z)
     if method == "tsne":
-        return TSNE(n_components=2, perplexity=min(30.0, max(2.0, (len(z) - 1) / 3)), random_state=seed,
-                    init="pca").fit_transform(z)
+        return TSNE(
+            n_components=2, perplexity=min(30.0, max(2.0, (len(z) - 1) / 3)), random_state=seed, init="pca"
+        ).fit_transform(z)
     raise NSynthError(f"unknown method {method!r}: use pca or tsne")
 
 
-def timbre_map(s: EmbeddingSet, out: Path, method: str = "pca", color_by: str = "family", force: bool = False,
-               seed: int = 0) -> Path:
+def timbre_map(
+    s: EmbeddingSet, out: Path, method: str = "pca", color_by: str = "family", force: bool = False, seed: int = 0
+) -> Path:
     """Scatter plot of the 2-D projection (PNG) plus ``<out>.csv`` of coordinates."""
     import matplotlib
 
@@ -148,5 +150,6 @@ def probe(s: EmbeddingSet, label: str, folds: int = 5, seed: int = 0) -> ProbeRe
     k = int(max(2, min(folds, counts.min())))
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     scores = cross_val_score(clf, x, y, cv=StratifiedKFold(k, shuffle=True, random_state=seed))
-    return ProbeResult(label, len(y), len(counts), float(scores.mean()), float(scores.std()),
-                       float(counts.max() / counts.sum()), k)
+    return ProbeResult(
+        label, len(y), len(counts), float(scores.mean()), float(scores.std()), float(counts.max() / counts.sum()), k
+    )

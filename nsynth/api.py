@@ -82,8 +82,15 @@ def decode(
     """
     m = _model(model)
     return generate_audio(
-        m, [embeddings], None if pitch is None else [pitch], None if length is None else [length],
-        temperature=temperature, greedy=greedy, seed=seed, backend=backend, precision=precision,
+        m,
+        [embeddings],
+        None if pitch is None else [pitch],
+        None if length is None else [length],
+        temperature=temperature,
+        greedy=greedy,
+        seed=seed,
+        backend=backend,
+        precision=precision,
         progress=progress,
     )[0]
 
@@ -110,7 +117,14 @@ def reconstruct(
         raise NSynthError(f"{len(pitches)} pitches for {len(notes)} notes")
     resolved = [resolve_pitch(a, p, model=m) for a, p in zip(notes, pitches)]
     return generate_audio(
-        m, encode_audio(m, notes), resolved if m.config.pitch_conditioning else None, [a.size for a in notes],
-        temperature=temperature, greedy=greedy, seed=seed, backend=backend, precision=precision,
+        m,
+        encode_audio(m, notes),
+        resolved if m.config.pitch_conditioning else None,
+        [a.size for a in notes],
+        temperature=temperature,
+        greedy=greedy,
+        seed=seed,
+        backend=backend,
+        precision=precision,
         progress=progress,
     )

@@ -66,8 +66,15 @@ def _reference(model, cond, steps: int) -> None:
         x = (state.step(x).argmax(-1).float() - 128) / 128
 
 
-def bench(presets: list[str], batches: list[int], device: torch.device, seconds: float = 1.0,
-          precision: str = "auto", naive: bool = True, repeats: int = 3) -> list[Row]:
+def bench(
+    presets: list[str],
+    batches: list[int],
+    device: torch.device,
+    seconds: float = 1.0,
+    precision: str = "auto",
+    naive: bool = True,
+    repeats: int = 3,
+) -> list[Row]:
     """Measure every (preset, batch, backend): the best of ``repeats`` runs of about
     ``seconds`` each, since a shared machine only ever slows a run down (``naive`` only at
     batch 1, once, and for at least its 2-sample probe)."""
@@ -83,11 +90,14 @@ def bench(presets: list[str], batches: list[int], device: torch.device, seconds:
             encode_audio(model, notes[:1])
             _sync(device)
             dt = min(_timed(lambda: (encode_audio(model, notes), _sync(device))) for _ in range(repeats))
-            rows.append(Row(preset, 8, "encoder", 8 * 4.0 * model.config.sample_rate / dt, dev,
-                            realtime_factor=8 * 4.0 / dt))
+            rows.append(
+                Row(preset, 8, "encoder", 8 * 4.0 * model.config.sample_rate / dt, dev, realtime_factor=8 * 4.0 / dt)
+            )
             for b in batches:
-                cond = model.conditioning(torch.randn(b, model.config.latent_dim, 200, device=device),
-                                          torch.full((b,), 60, device=device) if model.config.pitch_conditioning else None)
+                cond = model.conditioning(
+                    torch.randn(b, model.config.latent_dim, 200, device=device),
+                    torch.full((b,), 60, device=device) if model.config.pitch_conditioning else None,
+                )
 
                 def rate(fn, probe: int, warmup: int = 2, reps: int = repeats) -> tuple[float, int]:
                     fn(model, cond, warmup)  # warm-up (and JIT compile)
@@ -115,15 +125,19 @@ def bench(presets: list[str], batches: list[int], device: torch.device, seconds:
 def table(rows: list[Row]) -> str:
     """A text table with the fast / reference ratio measured in the same run."""
     ref = {(r.preset, r.batch): r.samples_per_s for r in rows if r.backend == "reference"}
-    lines = [f"{'preset':8} {'batch':>5} {'backend':10} {'precision':9} {'samples/s':>12} {'x realtime':>10} "
-             f"{'fast/ref':>8}"]
+    lines = [
+        f"{'preset':8} {'batch':>5} {'backend':10} {'precision':9} {'samples/s':>12} {'x realtime':>10} {'fast/ref':>8}"
+    ]
     for r in rows:
         if r.backend == "encoder":
-            lines.append(f"{r.preset:8} {r.batch:5d} {'encoder':10} {'fp32':9} {'':>12} {r.realtime_factor:10.1f} "
-                         f"{'':>8}")
+            lines.append(
+                f"{r.preset:8} {r.batch:5d} {'encoder':10} {'fp32':9} {'':>12} {r.realtime_factor:10.1f} {'':>8}"
+            )
             continue
         ratio = f"{r.samples_per_s / ref[(r.preset, r.batch)]:8.1f}" if r.backend == "fast" else ""
         sps = f"{r.samples_per_s:12,.0f}" if r.samples_per_s >= 10 else f"{r.samples_per_s:12.2f}"
-        lines.append(f"{r.preset:8} {r.batch:5d} {r.backend:10} {r.precision or '':9} {sps} "
-                     f"{r.samples_per_s / 16000:10.2f} {ratio:>8}")
+        lines.append(
+            f"{r.preset:8} {r.batch:5d} {r.backend:10} {r.precision or '':9} {sps} "
+            f"{r.samples_per_s / 16000:10.2f} {ratio:>8}"
+        )
     return "\n".join(lines)

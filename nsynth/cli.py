@@ -42,25 +42,57 @@ def main() -> None:
 
 def _model_options(f: Callable) -> Callable:
     """--checkpoint and --device."""
-    f = click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]),
-                     help="Where to run the model.")(f)
-    return click.option("--checkpoint", "-c", type=click.Path(dir_okay=False, path_type=Path),
-                        help="Weights file (.safetensors); default: the model shipped with nsynth.")(f)
+    f = click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        type=click.Choice(["auto", "cpu", "cuda"]),
+        help="Where to run the model.",
+    )(f)
+    return click.option(
+        "--checkpoint",
+        "-c",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Weights file (.safetensors); default: the model shipped with nsynth.",
+    )(f)
 
 
 def _generation_options(f: Callable) -> Callable:
     """Options of every command that synthesises audio."""
     opts = [
-        click.option("--seed", default=0, show_default=True, type=int, help="Seed of the sampler: same seed, same audio."),
-        click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
-                     help="Softmax temperature of sampling (0 = greedy)."),
+        click.option(
+            "--seed", default=0, show_default=True, type=int, help="Seed of the sampler: same seed, same audio."
+        ),
+        click.option(
+            "--temperature",
+            default=1.0,
+            show_default=True,
+            type=click.FloatRange(min=0.0),
+            help="Softmax temperature of sampling (0 = greedy).",
+        ),
         click.option("--greedy", is_flag=True, help="Take the most likely class instead of sampling."),
-        click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "reference", "fast"]),
-                     help="Generation backend: fused CPU kernel / CUDA graphs ('fast') or the eager reference."),
-        click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]),
-                     help="Weight precision of the fast backend (auto: bf16 for wide models)."),
-        click.option("--format", "fmt", default="pcm16", show_default=True, type=click.Choice(["pcm16", "float"]),
-                     help="Output WAV sample format."),
+        click.option(
+            "--backend",
+            default="auto",
+            show_default=True,
+            type=click.Choice(["auto", "reference", "fast"]),
+            help="Generation backend: fused CPU kernel / CUDA graphs ('fast') or the eager reference.",
+        ),
+        click.option(
+            "--precision",
+            default="auto",
+            show_default=True,
+            type=click.Choice(["auto", "fp32", "bf16"]),
+            help="Weight precision of the fast backend (auto: bf16 for wide models).",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            default="pcm16",
+            show_default=True,
+            type=click.Choice(["pcm16", "float"]),
+            help="Output WAV sample format.",
+        ),
         click.option("--force", is_flag=True, help="Overwrite existing outputs."),
     ]
     for opt in reversed(opts):
@@ -73,8 +105,11 @@ def _load(checkpoint: Path | None, device: str):
     from nsynth.weights import load_model, read_info
 
     if checkpoint is None and read_info(None).metadata.get("status") == "prototype":
-        click.echo("nsynth: note: the bundled model is an early CPU-trained prototype and sounds noisy; "
-                   "see the README's model card, or pass --checkpoint", err=True)
+        click.echo(
+            "nsynth: note: the bundled model is an early CPU-trained prototype and sounds noisy; "
+            "see the README's model card, or pass --checkpoint",
+            err=True,
+        )
     return load_model(checkpoint, resolve_device(device))
 
 
@@ -91,8 +126,12 @@ def _pitch_arg(value: str) -> int | str:
 
 
 def _pitch_option(default: str | None) -> Callable:
-    return click.option("--pitch", default=default, callback=lambda c, p, v: None if v is None else _pitch_arg(v),
-                        help="MIDI pitch 0-127" + (" or 'auto' (estimate from the audio)." if default else "."))
+    return click.option(
+        "--pitch",
+        default=default,
+        callback=lambda c, p, v: None if v is None else _pitch_arg(v),
+        help="MIDI pitch 0-127" + (" or 'auto' (estimate from the audio)." if default else "."),
+    )
 
 
 class _Failures:
@@ -142,17 +181,36 @@ def _shard_arg(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder: mirrors the inputs as <relative path>/<stem>.npy.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder: mirrors the inputs as <relative path>/<stem>.npy.",
+)
 @click.option("--force", is_flag=True, help="Recompute outputs that already exist.")
 @click.option("--shard", callback=_shard_arg, help="Take shard I of N (0-based); automatic under torchrun.")
-@click.option("--consolidate", "consolidated", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write every embedding plus an index into this .npz.")
+@click.option(
+    "--consolidate",
+    "consolidated",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write every embedding plus an index into this .npz.",
+)
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="Decoding processes.")
 @_model_options
-def encode(paths: tuple[Path, ...], out_dir: Path, force: bool, shard: tuple[int, int] | None,
-           consolidated: Path | None, batch_size: int, workers: int, checkpoint: Path | None, device: str) -> None:
+def encode(
+    paths: tuple[Path, ...],
+    out_dir: Path,
+    force: bool,
+    shard: tuple[int, int] | None,
+    consolidated: Path | None,
+    batch_size: int,
+    workers: int,
+    checkpoint: Path | None,
+    device: str,
+) -> None:
     """Encode audio files, folders and NSynth datasets to float32 (frames, 16) .npy files.
 
     Resumable: outputs are written atomically and existing ones are skipped. A bad file is
@@ -181,13 +239,21 @@ def encode(paths: tuple[Path, ...], out_dir: Path, force: bool, shard: tuple[int
         shard = (dist[0], dist[1])
     if shard is not None:
         jobs = take_shard(jobs, *shard)
-    report = extract(model, jobs, force=force, batch_size=batch_size, workers=workers,
-                     on_error=lambda m: click.echo(f"nsynth: error: {m}", err=True))
+    report = extract(
+        model,
+        jobs,
+        force=force,
+        batch_size=batch_size,
+        workers=workers,
+        on_error=lambda m: click.echo(f"nsynth: error: {m}", err=True),
+    )
     hours = report.seconds_of_audio / 3600
     failed = len(report.failed) + failed_inputs
-    click.echo(f"encoded {report.done}, skipped {report.skipped} already done, failed {failed}"
-               f" ({hours:.2f} h of audio in {report.wall_seconds:.1f} s"
-               f", {report.seconds_of_audio / max(report.wall_seconds, 1e-9):.0f}x real time)")
+    click.echo(
+        f"encoded {report.done}, skipped {report.skipped} already done, failed {failed}"
+        f" ({hours:.2f} h of audio in {report.wall_seconds:.1f} s"
+        f", {report.seconds_of_audio / max(report.wall_seconds, 1e-9):.0f}x real time)"
+    )
     if consolidated is not None:
         n = consolidate(all_jobs if shard is None else jobs, consolidated, cfg.latent_dim, cfg.hop, cfg.sample_rate)
         click.echo(f"{consolidated}: {n} embeddings")
@@ -200,9 +266,20 @@ def encode(paths: tuple[Path, ...], out_dir: Path, force: bool, shard: tuple[int
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @_pitch_option(None)
 @_generation_options
-def decode(embeddings: tuple[Path, ...], out_dir: Path, pitch: int | None, checkpoint: Path | None, device: str,
-           seed: int, temperature: float, greedy: bool, backend: str, precision: str, fmt: str,
-           force: bool) -> None:
+def decode(
+    embeddings: tuple[Path, ...],
+    out_dir: Path,
+    pitch: int | None,
+    checkpoint: Path | None,
+    device: str,
+    seed: int,
+    temperature: float,
+    greedy: bool,
+    backend: str,
+    precision: str,
+    fmt: str,
+    force: bool,
+) -> None:
     """Synthesise EMB.npy files (frames, 16) to DIR/<stem>.wav, as one batch."""
     from nsynth.audio import save_audio
     from nsynth.files import check_outputs
@@ -217,9 +294,16 @@ def decode(embeddings: tuple[Path, ...], out_dir: Path, pitch: int | None, check
     loaded = [(o, failed(lambda e=e: _read_embedding(e, model.config.latent_dim))) for e, o in zip(embeddings, outs)]
     loaded = [(o, z) for o, z in loaded if z is not None]
     if loaded:
-        audio = generate_audio(model, [z for _, z in loaded], [pitch] * len(loaded) if pitch is not None else None,
-                               temperature=temperature, greedy=greedy, seed=seed, backend=backend,
-                               precision=precision)
+        audio = generate_audio(
+            model,
+            [z for _, z in loaded],
+            [pitch] * len(loaded) if pitch is not None else None,
+            temperature=temperature,
+            greedy=greedy,
+            seed=seed,
+            backend=backend,
+            precision=precision,
+        )
         for (o, _), a in zip(loaded, audio):
             save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
             click.echo(str(o))
@@ -245,9 +329,20 @@ def _read_embedding(path: Path, latent_dim: int) -> np.ndarray:
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @_pitch_option("auto")
 @_generation_options
-def reconstruct(files: tuple[Path, ...], out_dir: Path, pitch: int | str, checkpoint: Path | None, device: str,
-                seed: int, temperature: float, greedy: bool, backend: str, precision: str, fmt: str,
-           force: bool) -> None:
+def reconstruct(
+    files: tuple[Path, ...],
+    out_dir: Path,
+    pitch: int | str,
+    checkpoint: Path | None,
+    device: str,
+    seed: int,
+    temperature: float,
+    greedy: bool,
+    backend: str,
+    precision: str,
+    fmt: str,
+    force: bool,
+) -> None:
     """Encode and re-synthesise audio FILES to DIR/<stem>.wav, as one batch."""
     from nsynth.api import reconstruct as api_reconstruct
     from nsynth.api import resolve_pitch
@@ -267,9 +362,16 @@ def reconstruct(files: tuple[Path, ...], out_dir: Path, pitch: int | str, checkp
                 click.echo(f"{f}: pitch {p} (estimated)", err=True)
             notes.append((o, audio, p))
     if notes:
-        audio = api_reconstruct([a for _, a, _ in notes], pitch=[p for _, _, p in notes], model=model,
-                                temperature=temperature, greedy=greedy, seed=seed, backend=backend,
-                               precision=precision)
+        audio = api_reconstruct(
+            [a for _, a, _ in notes],
+            pitch=[p for _, _, p in notes],
+            model=model,
+            temperature=temperature,
+            greedy=greedy,
+            seed=seed,
+            backend=backend,
+            precision=precision,
+        )
         for (o, _, _), a in zip(notes, audio):
             save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
             click.echo(str(o))
@@ -280,16 +382,35 @@ def reconstruct(files: tuple[Path, ...], out_dir: Path, pitch: int | str, checkp
 @click.argument("a", type=click.Path(path_type=Path))
 @click.argument("b", type=click.Path(path_type=Path))
 @click.option("--steps", default=5, show_default=True, type=click.IntRange(min=2), help="Outputs from A to B.")
-@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder [default: <A>_to_<B>].")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: <A>_to_<B>].",
+)
 @click.option("--mix", is_flag=True, help="Also write the audio-domain crossfade at the same alphas (mix_*.wav).")
 @click.option("--plot", is_flag=True, help="Also write rainbowgrams of every step (interpolation.png).")
 @_pitch_option("auto")
 @_generation_options
-def interpolate(a: Path, b: Path, steps: int, out_dir: Path | None, mix: bool, plot: bool, pitch: int | str,
-                checkpoint: Path | None,
-                device: str, seed: int, temperature: float, greedy: bool, backend: str, precision: str, fmt: str,
-                force: bool) -> None:
+def interpolate(
+    a: Path,
+    b: Path,
+    steps: int,
+    out_dir: Path | None,
+    mix: bool,
+    plot: bool,
+    pitch: int | str,
+    checkpoint: Path | None,
+    device: str,
+    seed: int,
+    temperature: float,
+    greedy: bool,
+    backend: str,
+    precision: str,
+    fmt: str,
+    force: bool,
+) -> None:
     """Interpolate between notes A and B in the latent space.
 
     Writes STEPS files from pure A (alpha 0) to pure B (alpha 1), named so they sort:
@@ -314,8 +435,18 @@ def interpolate(a: Path, b: Path, steps: int, out_dir: Path | None, mix: bool, p
     p = resolve_pitch(audio_a, pitch, model=model, name=str(a))
     if pitch == "auto" and p is not None:
         click.echo(f"{a}: pitch {p} (estimated; override with --pitch)", err=True)
-    notes = api_interpolate(audio_a, audio_b, steps, pitch=p, model=model, temperature=temperature,
-                            greedy=greedy, seed=seed, backend=backend, precision=precision)
+    notes = api_interpolate(
+        audio_a,
+        audio_b,
+        steps,
+        pitch=p,
+        model=model,
+        temperature=temperature,
+        greedy=greedy,
+        seed=seed,
+        backend=backend,
+        precision=precision,
+    )
     for o, note in zip(outs, notes):
         save_audio(o, note, rate, fmt=fmt, force=force)
         click.echo(str(o))
@@ -359,9 +490,23 @@ def _pitch_list(ctx: click.Context, param: click.Parameter, value: str) -> list[
 @click.option("--seconds", type=click.FloatRange(min=0.05), help="Length of each note [default: the longest corner].")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @_generation_options
-def grid(corners: tuple[Path, ...], out_dir: Path, resolution: int, pitches: list[int], seconds: float | None,
-         batch_size: int, checkpoint: Path | None, device: str, seed: int, temperature: float, greedy: bool,
-         backend: str, precision: str, fmt: str, force: bool) -> None:
+def grid(
+    corners: tuple[Path, ...],
+    out_dir: Path,
+    resolution: int,
+    pitches: list[int],
+    seconds: float | None,
+    batch_size: int,
+    checkpoint: Path | None,
+    device: str,
+    seed: int,
+    temperature: float,
+    greedy: bool,
+    backend: str,
+    precision: str,
+    fmt: str,
+    force: bool,
+) -> None:
     """An NSynth-Super grid between corners NW NE SW SE (files, or folders of one file per pitch).
 
     Point (row i, column j) mixes the corner embeddings with bilinear weights
@@ -371,9 +516,20 @@ def grid(corners: tuple[Path, ...], out_dir: Path, resolution: int, pitches: lis
     from nsynth.design import grid as run_grid
 
     model = _load(checkpoint, device)
-    written, skipped = run_grid(model, corners, out_dir, resolution=resolution, pitches=pitches, seed=seed,
-                                temperature=0.0 if greedy else temperature, backend=backend, batch=batch_size,
-                                fmt=fmt, model_path=str(checkpoint) if checkpoint else None, seconds=seconds)
+    written, skipped = run_grid(
+        model,
+        corners,
+        out_dir,
+        resolution=resolution,
+        pitches=pitches,
+        seed=seed,
+        temperature=0.0 if greedy else temperature,
+        backend=backend,
+        batch=batch_size,
+        fmt=fmt,
+        model_path=str(checkpoint) if checkpoint else None,
+        seconds=seconds,
+    )
     click.echo(f"{out_dir}: {written} notes written, {skipped} already there")
 
 
@@ -384,8 +540,22 @@ def grid(corners: tuple[Path, ...], out_dir: Path, resolution: int, pitches: lis
 @click.option("--curve", default="linear", show_default=True, type=click.Choice(["linear", "ease", "hold"]))
 @_pitch_option("auto")
 @_generation_options
-def morph(a: Path, b: Path, out: Path, curve: str, pitch: int | str, checkpoint: Path | None, device: str,
-          seed: int, temperature: float, greedy: bool, backend: str, precision: str, fmt: str, force: bool) -> None:
+def morph(
+    a: Path,
+    b: Path,
+    out: Path,
+    curve: str,
+    pitch: int | str,
+    checkpoint: Path | None,
+    device: str,
+    seed: int,
+    temperature: float,
+    greedy: bool,
+    backend: str,
+    precision: str,
+    fmt: str,
+    force: bool,
+) -> None:
     """One note whose timbre moves from A to B over its length (the mix varies per frame)."""
     from nsynth.api import resolve_pitch
     from nsynth.audio import load_audio, save_audio
@@ -401,8 +571,17 @@ def morph(a: Path, b: Path, out: Path, curve: str, pitch: int | str, checkpoint:
     xa, xb = np.pad(xa, (0, n - xa.size)), np.pad(xb, (0, n - xb.size))
     p = resolve_pitch(xa, pitch, model=model, name=str(a))
     za, zb = encode_audio(model, [xa, xb])
-    note = generate_audio(model, [morph_embeddings(za, zb, curve)], None if p is None else [p], [n],
-                          temperature=temperature, greedy=greedy, seed=seed, backend=backend, precision=precision)[0]
+    note = generate_audio(
+        model,
+        [morph_embeddings(za, zb, curve)],
+        None if p is None else [p],
+        [n],
+        temperature=temperature,
+        greedy=greedy,
+        seed=seed,
+        backend=backend,
+        precision=precision,
+    )[0]
     save_audio(out, note, rate, fmt=fmt, force=force)
     click.echo(str(out))
 
@@ -411,22 +590,52 @@ def morph(a: Path, b: Path, out: Path, curve: str, pitch: int | str, checkpoint:
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--pitches", default="36-84:3", show_default=True, callback=_pitch_list)
-@click.option("--alpha", default=0.5, show_default=True, type=click.FloatRange(0, 1),
-              help="With two sources: the interpolation point (0 = first, 1 = second).")
+@click.option(
+    "--alpha",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="With two sources: the interpolation point (0 = first, 1 = second).",
+)
 @click.option("--name", help="Instrument name [default: the sources' names].")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @_generation_options
-def multisample(sources: tuple[Path, ...], out_dir: Path, pitches: list[int], alpha: float, name: str | None,
-                batch_size: int, checkpoint: Path | None, device: str, seed: int, temperature: float, greedy: bool,
-                backend: str, precision: str, fmt: str, force: bool) -> None:
+def multisample(
+    sources: tuple[Path, ...],
+    out_dir: Path,
+    pitches: list[int],
+    alpha: float,
+    name: str | None,
+    batch_size: int,
+    checkpoint: Path | None,
+    device: str,
+    seed: int,
+    temperature: float,
+    greedy: bool,
+    backend: str,
+    precision: str,
+    fmt: str,
+    force: bool,
+) -> None:
     """Render a sound across the keyboard and write a playable SFZ instrument."""
     from nsynth.design import multisample as run_multisample
 
     model = _load(checkpoint, device)
     sfz, written, skipped = run_multisample(
-        model, sources, out_dir, pitches=pitches, alpha=alpha, name=name, seed=seed,
-        temperature=0.0 if greedy else temperature, backend=backend, batch=batch_size, fmt=fmt,
-        model_path=str(checkpoint) if checkpoint else None, force=force)
+        model,
+        sources,
+        out_dir,
+        pitches=pitches,
+        alpha=alpha,
+        name=name,
+        seed=seed,
+        temperature=0.0 if greedy else temperature,
+        backend=backend,
+        batch=batch_size,
+        fmt=fmt,
+        model_path=str(checkpoint) if checkpoint else None,
+        force=force,
+    )
     click.echo(f"{sfz}: {len(pitches)} regions ({written} samples written, {skipped} already there)")
 
 
@@ -455,8 +664,17 @@ def plot(files: tuple[Path, ...], out: Path, kind: str, force: bool) -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--force", is_flag=True, help="Overwrite the report.")
 @_model_options
-def evaluate(data: Path, out: Path | None, limit: int | None, batch_size: int, backend: str, seed: int, force: bool,
-             checkpoint: Path | None, device: str) -> None:
+def evaluate(
+    data: Path,
+    out: Path | None,
+    limit: int | None,
+    batch_size: int,
+    backend: str,
+    seed: int,
+    force: bool,
+    checkpoint: Path | None,
+    device: str,
+) -> None:
     """Reconstruct a dataset's notes; report pitch agreement and LSD against sine and silence baselines."""
     from nsynth.data import open_dataset
     from nsynth.evaluate import evaluate as run_eval
@@ -485,27 +703,56 @@ def evaluate(data: Path, out: Path | None, limit: int | None, batch_size: int, b
 @click.option("--pitches", default="21-108", show_default=True, callback=_int_list, help="MIDI pitches, e.g. 21-108:3.")
 @click.option("--velocities", default="25,50,75,100,127", show_default=True, callback=_int_list)
 @click.option("--hold", default=3.0, show_default=True, type=click.FloatRange(min=0.01), help="Seconds held.")
-@click.option("--release", default=1.0, show_default=True, type=click.FloatRange(min=0.0), help="Seconds after note-off.")
+@click.option(
+    "--release", default=1.0, show_default=True, type=click.FloatRange(min=0.0), help="Seconds after note-off."
+)
 @click.option("--valid-programs", default=None, callback=_int_list, help="Programs held out as the valid split.")
-@click.option("--valid-fraction", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.9),
-              help="Share of programs held out as the valid split (drawn with --seed).")
+@click.option(
+    "--valid-fraction",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 0.9),
+    help="Share of programs held out as the valid split (drawn with --seed).",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--force", is_flag=True, help="Re-render notes that already exist.")
-def render_soundfont(font: Path, out_dir: Path, programs: list[int], pitches: list[int], velocities: list[int],
-                     hold: float, release: float, valid_programs: list[int] | None, valid_fraction: float, seed: int,
-                     force: bool) -> None:
+def render_soundfont(
+    font: Path,
+    out_dir: Path,
+    programs: list[int],
+    pitches: list[int],
+    velocities: list[int],
+    hold: float,
+    release: float,
+    valid_programs: list[int] | None,
+    valid_fraction: float,
+    seed: int,
+    force: bool,
+) -> None:
     """Render a SoundFont into an NSynth-style dataset (JSON/WAV layout, 16 kHz notes)."""
     from nsynth.data.soundfont import render_soundfont as render
 
-    report = render(font, out_dir, programs=programs, pitches=pitches, velocities=velocities, hold=hold,
-                    release=release, valid_programs=valid_programs or (), valid_fraction=valid_fraction, seed=seed,
-                    force=force)
+    report = render(
+        font,
+        out_dir,
+        programs=programs,
+        pitches=pitches,
+        velocities=velocities,
+        hold=hold,
+        release=release,
+        valid_programs=valid_programs or (),
+        valid_fraction=valid_fraction,
+        seed=seed,
+        force=force,
+    )
     click.echo(f"{report.written} notes in {out_dir}")
     for split, progs in report.splits.items():
         click.echo(f"  {split}: programs {','.join(map(str, progs))}")
     if report.silent:
-        click.echo(f"skipped {len(report.silent)} silent notes: {', '.join(report.silent[:10])}"
-                   + (" ..." if len(report.silent) > 10 else ""))
+        click.echo(
+            f"skipped {len(report.silent)} silent notes: {', '.join(report.silent[:10])}"
+            + (" ..." if len(report.silent) > 10 else "")
+        )
     if report.missing_programs:
         click.echo(f"programs not in the font: {','.join(map(str, report.missing_programs))}")
 
@@ -514,16 +761,27 @@ def render_soundfont(font: Path, out_dir: Path, programs: list[int], pitches: li
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--preset", default="mini", show_default=True, help="Model preset (mini, nsynth, magenta).")
-@click.option("--model-config", "model_config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help='JSON file of config overrides on the preset, e.g. {"decoder": {"layers": 10}}.')
-@click.option("--valid", "valid_path", type=click.Path(path_type=Path),
-              help="Held-out dataset [default: DATA/valid when DATA has train/ and valid/].")
+@click.option(
+    "--model-config",
+    "model_config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='JSON file of config overrides on the preset, e.g. {"decoder": {"layers": 10}}.',
+)
+@click.option(
+    "--valid",
+    "valid_path",
+    type=click.Path(path_type=Path),
+    help="Held-out dataset [default: DATA/valid when DATA has train/ and valid/].",
+)
 @click.option("--steps", default=20000, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--crop", default=6144, show_default=True, type=click.IntRange(min=16), help="Samples per crop.")
 @click.option("--lr", default=None, type=float, help="Peak learning rate [default: 2e-4 nsynth/magenta, 1e-3 others].")
-@click.option("--schedule", type=click.Choice(["magenta", "cosine", "constant"]),
-              help="LR schedule [default: magenta for nsynth/magenta, cosine otherwise].")
+@click.option(
+    "--schedule",
+    type=click.Choice(["magenta", "cosine", "constant"]),
+    help="LR schedule [default: magenta for nsynth/magenta, cosine otherwise].",
+)
 @click.option("--ema-decay", default=0.9999, show_default=True, type=click.FloatRange(0.0, 1.0))
 @click.option("--grad-clip", default=1.0, show_default=True, type=float)
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
@@ -537,15 +795,41 @@ def render_soundfont(font: Path, out_dir: Path, programs: list[int], pitches: li
 @click.option("--velocities", default=None, callback=_int_list, help="Keep these velocities.")
 @click.option("--pitch-csv", type=click.Path(dir_okay=False, path_type=Path), help="CSV of path,pitch for folders.")
 @click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last checkpoint.")
-@click.option("--init-from", type=click.Path(dir_okay=False, path_type=Path),
-              help="Start from this weights file (same preset), e.g. the shipped model.")
+@click.option(
+    "--init-from",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Start from this weights file (same preset), e.g. the shipped model.",
+)
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--seed", default=0, show_default=True, type=int)
-def train(data: Path, run_dir: Path, preset: str, model_config_path: Path | None, valid_path: Path | None,
-          steps: int, batch_size: int, crop: int, lr: float | None, schedule: str | None, ema_decay: float, grad_clip: float, checkpoint_every: int,
-          valid_every: int, workers: int, amp: bool | None, compile_: bool | None, families: tuple[str, ...],
-          sources: tuple[str, ...], pitch_range: str | None, velocities: list[int] | None, pitch_csv: Path | None,
-          resume: bool, init_from: Path | None, device: str, seed: int) -> None:
+def train(
+    data: Path,
+    run_dir: Path,
+    preset: str,
+    model_config_path: Path | None,
+    valid_path: Path | None,
+    steps: int,
+    batch_size: int,
+    crop: int,
+    lr: float | None,
+    schedule: str | None,
+    ema_decay: float,
+    grad_clip: float,
+    checkpoint_every: int,
+    valid_every: int,
+    workers: int,
+    amp: bool | None,
+    compile_: bool | None,
+    families: tuple[str, ...],
+    sources: tuple[str, ...],
+    pitch_range: str | None,
+    velocities: list[int] | None,
+    pitch_csv: Path | None,
+    resume: bool,
+    init_from: Path | None,
+    device: str,
+    seed: int,
+) -> None:
     """Train (or --resume) a model on DATA: an NSynth folder, TFRecords or a folder of audio."""
     from nsynth.config import get_preset
     from nsynth.data import NoteFilter, open_dataset
@@ -560,33 +844,71 @@ def train(data: Path, run_dir: Path, preset: str, model_config_path: Path | None
     if pitch_range:
         lo, hi = (int(v) for v in pitch_range.split("-"))
     note_filter = NoteFilter(tuple(families), tuple(sources), lo, hi, tuple(velocities or ()))
-    train_path, valid_path = (data / "train", valid_path or data / "valid") if (data / "train").is_dir() and \
-        (data / "valid").is_dir() else (data, valid_path)
+    train_path, valid_path = (
+        (data / "train", valid_path or data / "valid")
+        if (data / "train").is_dir() and (data / "valid").is_dir()
+        else (data, valid_path)
+    )
     rate = model_config.sample_rate
     train_ds = open_dataset(train_path, rate, note_filter, pitch_csv)
     valid_ds = open_dataset(valid_path, rate, note_filter, pitch_csv) if valid_path else None
     cuda = resolve_device(device).type == "cuda"
     big = preset in ("nsynth", "magenta")
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, crop=crop, lr=lr or (2e-4 if big else 1e-3),
-                      schedule=schedule or ("magenta" if big else "cosine"), ema_decay=ema_decay, grad_clip=grad_clip,
-                      checkpoint_every=checkpoint_every, valid_every=valid_every, seed=seed, workers=workers,
-                      amp=cuda if amp is None else amp, compile=cuda if compile_ is None else compile_)
-    click.echo(f"training {preset} on {len(train_ds)} notes" + (f", validating on {len(valid_ds)}" if valid_ds else ""),
-               err=True)
-    result = run_training(model_config, train_ds, run_dir, cfg, valid_data=valid_ds, resume=resume, init_from=init_from,
-                          device=device, log=lambda m: click.echo(m, err=True))
-    click.echo(f"step {result.step}: loss {result.train_loss:.4f}"
-               + (f", valid {result.valid_loss:.4f}" if result.valid_loss is not None else "")
-               + f", {result.samples_per_s:,.0f} samples/s; weights: {run_dir / 'model.safetensors'}")
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        crop=crop,
+        lr=lr or (2e-4 if big else 1e-3),
+        schedule=schedule or ("magenta" if big else "cosine"),
+        ema_decay=ema_decay,
+        grad_clip=grad_clip,
+        checkpoint_every=checkpoint_every,
+        valid_every=valid_every,
+        seed=seed,
+        workers=workers,
+        amp=cuda if amp is None else amp,
+        compile=cuda if compile_ is None else compile_,
+    )
+    click.echo(
+        f"training {preset} on {len(train_ds)} notes" + (f", validating on {len(valid_ds)}" if valid_ds else ""),
+        err=True,
+    )
+    result = run_training(
+        model_config,
+        train_ds,
+        run_dir,
+        cfg,
+        valid_data=valid_ds,
+        resume=resume,
+        init_from=init_from,
+        device=device,
+        log=lambda m: click.echo(m, err=True),
+    )
+    click.echo(
+        f"step {result.step}: loss {result.train_loss:.4f}"
+        + (f", valid {result.valid_loss:.4f}" if result.valid_loss is not None else "")
+        + f", {result.samples_per_s:,.0f} samples/s; weights: {run_dir / 'model.safetensors'}"
+    )
 
 
 @main.command("import-magenta")
 @click.argument("prefix", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Weights file to write (.safetensors).")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Weights file to write (.safetensors).",
+)
 @click.option("--ema", is_flag=True, help="Take the ExponentialMovingAverage shadows instead of the raw weights.")
-@click.option("--dilation-cycle", default=10, show_default=True, type=click.IntRange(min=1),
-              help="Magenta's num_stages (10 in h512_bo16); not stored in the checkpoint.")
+@click.option(
+    "--dilation-cycle",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Magenta's num_stages (10 in h512_bo16); not stored in the checkpoint.",
+)
 @click.option("--hop", default=512, show_default=True, type=click.IntRange(min=1), help="Encoder hop (ae_hop_length).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT.")
 def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop: int, force: bool) -> None:
@@ -597,24 +919,44 @@ def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop:
     check_outputs([out], force)
     r = convert(prefix, out, ema=ema, dilation_cycle=dilation_cycle, hop=hop, force=force)
     n = sum(p.numel() for p in r.model.parameters())
-    click.echo(f"{out}: {len(r.used)} variables, {n:,} parameters"
-               + (f", step {r.global_step}" if r.global_step is not None else "")
-               + f" ({'EMA' if ema else 'raw'} weights; {len(r.ignored)} optimizer/other variables ignored)")
+    click.echo(
+        f"{out}: {len(r.used)} variables, {n:,} parameters"
+        + (f", step {r.global_step}" if r.global_step is not None else "")
+        + f" ({'EMA' if ema else 'raw'} weights; {len(r.ignored)} optimizer/other variables ignored)"
+    )
 
 
 @main.command()
 @click.option("--presets", default="mini,nsynth", show_default=True, help="Comma-separated presets.")
 @click.option("--batches", default=None, help="Comma-separated batch sizes [default: 1,8,16; on GPU also 64,512].")
-@click.option("--seconds", default=1.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Target duration of each timed run.")
-@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1),
-              help="Timed runs per measurement; the best is kept.")
+@click.option(
+    "--seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Target duration of each timed run.",
+)
+@click.option(
+    "--repeats",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Timed runs per measurement; the best is kept.",
+)
 @click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]))
 @click.option("--no-naive", is_flag=True, help="Skip the (slow) naive baseline.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list of rows instead of the table.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-def bench(presets: str, batches: str | None, seconds: float, repeats: int, precision: str, no_naive: bool,
-          as_json: bool, device: str) -> None:
+def bench(
+    presets: str,
+    batches: str | None,
+    seconds: float,
+    repeats: int,
+    precision: str,
+    no_naive: bool,
+    as_json: bool,
+    device: str,
+) -> None:
     """Measure generation speed (naive / reference / fast) and encoder speed."""
     import json
 
@@ -623,16 +965,23 @@ def bench(presets: str, batches: str | None, seconds: float, repeats: int, preci
     from nsynth.generation import resolve_device
 
     dev = resolve_device(device)
-    sizes = [int(b) for b in batches.split(",")] if batches else ([1, 8, 16, 64, 512] if dev.type == "cuda" else
-                                                                   [1, 8, 16])
+    sizes = (
+        [int(b) for b in batches.split(",")] if batches else ([1, 8, 16, 64, 512] if dev.type == "cuda" else [1, 8, 16])
+    )
     rows = run_bench(presets.split(","), sizes, dev, seconds, precision, naive=not no_naive, repeats=repeats)
     click.echo(json.dumps([r.as_json() for r in rows], indent=1) if as_json else table(rows))
 
 
 @main.command("map")
 @click.argument("embeddings", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="PNG picture; coordinates go to the same name with .csv.")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PNG picture; coordinates go to the same name with .csv.",
+)
 @click.option("--method", default="pca", show_default=True, type=click.Choice(["pca", "tsne"]))
 @click.option("--color-by", default="family", show_default=True, type=click.Choice(["family", "source", "pitch"]))
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -650,8 +999,14 @@ def map_(embeddings: tuple[Path, ...], out: Path, method: str, color_by: str, se
 
 @main.command()
 @click.argument("query", type=click.Path(path_type=Path))
-@click.option("--index", "index", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
-              help="Embeddings to search (folder of .npy or consolidated .npz); repeatable.")
+@click.option(
+    "--index",
+    "index",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Embeddings to search (folder of .npy or consolidated .npz); repeatable.",
+)
 @click.option("-k", default=5, show_default=True, type=click.IntRange(min=1))
 @_model_options
 def neighbors(query: Path, index: tuple[Path, ...], k: int, checkpoint: Path | None, device: str) -> None:
@@ -682,8 +1037,10 @@ def probe(embeddings: tuple[Path, ...], label: str, folds: int, seed: int) -> No
     from nsynth.analysis import probe as run_probe
 
     r = run_probe(load_set(list(embeddings)), label, folds, seed)
-    click.echo(f"{label}: accuracy {r.accuracy:.3f} +- {r.accuracy_std:.3f} ({r.folds}-fold CV, {r.n} notes, "
-               f"{r.classes} classes; majority-class baseline {r.chance:.3f})")
+    click.echo(
+        f"{label}: accuracy {r.accuracy:.3f} +- {r.accuracy_std:.3f} ({r.folds}-fold CV, {r.n} notes, "
+        f"{r.classes} classes; majority-class baseline {r.chance:.3f})"
+    )
 
 
 def _read_json(path: Path) -> dict:
@@ -713,8 +1070,10 @@ def info(checkpoint: Path | None) -> None:
     if "preset" in meta.metadata:
         click.echo(f"preset:           {meta.metadata['preset']}")
     click.echo(f"parameters:       {meta.n_parameters:,}")
-    click.echo(f"receptive field:  {cfg.decoder.receptive_field()} samples "
-               f"({1000 * cfg.decoder.receptive_field() / cfg.sample_rate:.1f} ms)")
+    click.echo(
+        f"receptive field:  {cfg.decoder.receptive_field()} samples "
+        f"({1000 * cfg.decoder.receptive_field() / cfg.sample_rate:.1f} ms)"
+    )
     click.echo(f"sample rate:      {cfg.sample_rate} Hz, hop {cfg.hop}, latent {cfg.latent_dim}")
     click.echo(f"pitch conditioned: {cfg.pitch_conditioning}")
     click.echo("config: " + json.dumps(cfg.to_dict(), indent=1))

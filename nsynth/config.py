@@ -68,8 +68,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.quantization_channels != 256:
             raise ValueError("only 8-bit mu-law (256 classes) is supported")
-        for name, value in (("latent_dim", self.latent_dim), ("hop", self.hop),
-                            ("sample_rate", self.sample_rate)):
+        for name, value in (("latent_dim", self.latent_dim), ("hop", self.hop), ("sample_rate", self.sample_rate)):
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
         for part in (self.encoder, self.decoder):

@@ -8,7 +8,6 @@ records every file in ``manifest.json`` (sources, weights file, pitch, settings,
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -126,15 +125,29 @@ def _settings(model_path: str | None, **kw) -> dict:
     return {"weights": model_path or "default", **kw}
 
 
-def _render(model: NSynthAutoencoder, todo: list[tuple[Path, np.ndarray, int | None, int, dict]], manifest: Manifest,
-            *, seed: int, temperature: float, backend: str, batch: int, fmt: str) -> int:
+def _render(
+    model: NSynthAutoencoder,
+    todo: list[tuple[Path, np.ndarray, int | None, int, dict]],
+    manifest: Manifest,
+    *,
+    seed: int,
+    temperature: float,
+    backend: str,
+    batch: int,
+    fmt: str,
+) -> int:
     """Generate (out, embedding, pitch, length, info) items in batches; write, record, return count."""
     for start in range(0, len(todo), batch):
-        part = todo[start:start + batch]
-        audio = generate_audio(model, [z for _, z, _, _, _ in part],
-                               [p for _, _, p, _, _ in part] if model.config.pitch_conditioning else None,
-                               [n for _, _, _, n, _ in part], temperature=temperature, seed=seed + start,
-                               backend=backend)
+        part = todo[start : start + batch]
+        audio = generate_audio(
+            model,
+            [z for _, z, _, _, _ in part],
+            [p for _, _, p, _, _ in part] if model.config.pitch_conditioning else None,
+            [n for _, _, _, n, _ in part],
+            temperature=temperature,
+            seed=seed + start,
+            backend=backend,
+        )
         for (out, _, pitch, _, info), a in zip(part, audio):
             save_audio(out, a, model.config.sample_rate, fmt=fmt, force=True)
             manifest.add(out, pitch=pitch, seed=seed + start, **info)
@@ -150,10 +163,21 @@ def _encode_files(model: NSynthAutoencoder, files: Sequence[Path], length: int |
     return dict(zip(padded, encode_audio(model, list(padded.values()))))
 
 
-def grid(model: NSynthAutoencoder, corners: Sequence[Path], out_dir: Path, *, resolution: int = 5,
-         pitches: Sequence[int] = (36, 48, 60, 72), seed: int = 0, temperature: float = 1.0,
-         backend: str = "auto", batch: int = 32, fmt: str = "pcm16", model_path: str | None = None,
-         seconds: float | None = None) -> tuple[int, int]:
+def grid(
+    model: NSynthAutoencoder,
+    corners: Sequence[Path],
+    out_dir: Path,
+    *,
+    resolution: int = 5,
+    pitches: Sequence[int] = (36, 48, 60, 72),
+    seed: int = 0,
+    temperature: float = 1.0,
+    backend: str = "auto",
+    batch: int = 32,
+    fmt: str = "pcm16",
+    model_path: str | None = None,
+    seconds: float | None = None,
+) -> tuple[int, int]:
     """Render an NSynth-Super grid: DIR/pitch_PPP/grid_RR_CC.wav. Returns (written, skipped)."""
     if len(corners) != 4:
         raise NSynthError("a grid needs four corners: NW NE SW SE")
@@ -161,9 +185,18 @@ def grid(model: NSynthAutoencoder, corners: Sequence[Path], out_dir: Path, *, re
     sources = [Source.from_path(Path(c), rate) for c in corners]
     weights = grid_weights(resolution)
     length = int(seconds * rate) if seconds else None
-    manifest = Manifest.open(out_dir, _settings(model_path, command="grid", resolution=resolution,
-                                                pitches=list(pitches), temperature=temperature, seed=seed,
-                                                corners=[str(c) for c in corners]))
+    manifest = Manifest.open(
+        out_dir,
+        _settings(
+            model_path,
+            command="grid",
+            resolution=resolution,
+            pitches=list(pitches),
+            temperature=temperature,
+            seed=seed,
+            corners=[str(c) for c in corners],
+        ),
+    )
     files = [s.for_pitch(p) for p in pitches for s in sources]
     emb = _encode_files(model, files, length)
     n = length or max(load_audio(f, rate).size for f in dict.fromkeys(files))
@@ -178,11 +211,16 @@ def grid(model: NSynthAutoencoder, corners: Sequence[Path], out_dir: Path, *, re
                     continue
                 w = weights[i, j]
                 z = sum(wk * zk for wk, zk in zip(w, zs)).astype(np.float32)
-                info = {"row": i, "col": j, "weights": dict(zip(CORNERS, map(float, w))),
-                        "sources": {c: str(s.for_pitch(p)) for c, s in zip(CORNERS, sources)}}
+                info = {
+                    "row": i,
+                    "col": j,
+                    "weights": dict(zip(CORNERS, map(float, w))),
+                    "sources": {c: str(s.for_pitch(p)) for c, s in zip(CORNERS, sources)},
+                }
                 todo.append((out, z, p, n, info))
-    return _render(model, todo, manifest, seed=seed, temperature=temperature, backend=backend, batch=batch,
-                   fmt=fmt), skipped
+    return _render(
+        model, todo, manifest, seed=seed, temperature=temperature, backend=backend, batch=batch, fmt=fmt
+    ), skipped
 
 
 def morph_embeddings(za: np.ndarray, zb: np.ndarray, curve: str = "linear") -> np.ndarray:
@@ -212,26 +250,54 @@ def sfz_regions(pitches: Sequence[int], files: Sequence[str]) -> list[Region]:
 
 def write_sfz(path: Path, regions: Sequence[Region], name: str, force: bool = False) -> None:
     """A playable one-shot SFZ instrument: one region per sample, velocity scales loudness."""
-    lines = [f"// {name}: rendered by nsynth", "<global>", "loop_mode=one_shot", "amp_veltrack=100",
-             "ampeg_release=0.05", ""]
+    lines = [
+        f"// {name}: rendered by nsynth",
+        "<global>",
+        "loop_mode=one_shot",
+        "amp_veltrack=100",
+        "ampeg_release=0.05",
+        "",
+    ]
     for r in regions:
         lines.append(f"<region> sample={r.file} pitch_keycenter={r.key} lokey={r.lo} hikey={r.hi}")
     with atomic_path(path, force=force) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
 
-def multisample(model: NSynthAutoencoder, sources: Sequence[Path], out_dir: Path, *, pitches: Sequence[int],
-                alpha: float = 0.5, name: str | None = None, seed: int = 0, temperature: float = 1.0,
-                backend: str = "auto", batch: int = 32, fmt: str = "pcm16", model_path: str | None = None,
-                force: bool = False) -> tuple[Path, int, int]:
+def multisample(
+    model: NSynthAutoencoder,
+    sources: Sequence[Path],
+    out_dir: Path,
+    *,
+    pitches: Sequence[int],
+    alpha: float = 0.5,
+    name: str | None = None,
+    seed: int = 0,
+    temperature: float = 1.0,
+    backend: str = "auto",
+    batch: int = 32,
+    fmt: str = "pcm16",
+    model_path: str | None = None,
+    force: bool = False,
+) -> tuple[Path, int, int]:
     """Render a sound (or the point ``alpha`` between two) at every pitch; write samples and an SFZ."""
     if not 1 <= len(sources) <= 2:
         raise NSynthError("multisample takes one source, or two to interpolate between")
     rate = model.config.sample_rate
     srcs = [Source.from_path(Path(s), rate) for s in sources]
     name = name or "_".join(Path(s).stem for s in sources)
-    manifest = Manifest.open(out_dir, _settings(model_path, command="multisample", pitches=list(pitches), alpha=alpha,
-                                                sources=[str(s) for s in sources], seed=seed, temperature=temperature))
+    manifest = Manifest.open(
+        out_dir,
+        _settings(
+            model_path,
+            command="multisample",
+            pitches=list(pitches),
+            alpha=alpha,
+            sources=[str(s) for s in sources],
+            seed=seed,
+            temperature=temperature,
+        ),
+    )
     files = [s.for_pitch(p) for p in pitches for s in srcs]
     emb = _encode_files(model, files)
     n = max(load_audio(f, rate).size for f in dict.fromkeys(files))
@@ -245,8 +311,7 @@ def multisample(model: NSynthAutoencoder, sources: Sequence[Path], out_dir: Path
         zs = [emb[s.for_pitch(p)] for s in srcs]
         z = zs[0] if len(zs) == 1 else ((1 - alpha) * zs[0] + alpha * zs[1]).astype(np.float32)
         todo.append((out, z, p, n, {"sources": [str(s.for_pitch(p)) for s in srcs]}))
-    written = _render(model, todo, manifest, seed=seed, temperature=temperature, backend=backend, batch=batch,
-                      fmt=fmt)
+    written = _render(model, todo, manifest, seed=seed, temperature=temperature, backend=backend, batch=batch, fmt=fmt)
     sfz = out_dir / f"{name}.sfz"
     write_sfz(sfz, sfz_regions(pitches, rel), name, force=True)
     manifest.add(sfz, pitch=None, regions=len(rel))

@@ -81,12 +81,22 @@ class Scores:
         self.lsd_sum += distance
 
     def summary(self) -> dict:
-        return {"n": self.n, "pitch_agreement": self.agree / self.pitched if self.pitched else None,
-                "lsd": self.lsd_sum / self.n if self.n else None}
+        return {
+            "n": self.n,
+            "pitch_agreement": self.agree / self.pitched if self.pitched else None,
+            "lsd": self.lsd_sum / self.n if self.n else None,
+        }
 
 
-def evaluate(model: NSynthAutoencoder, ds: NoteDataset, *, batch: int = 8, seed: int = 0, backend: str = "auto",
-             progress: bool = True) -> dict:
+def evaluate(
+    model: NSynthAutoencoder,
+    ds: NoteDataset,
+    *,
+    batch: int = 8,
+    seed: int = 0,
+    backend: str = "auto",
+    progress: bool = True,
+) -> dict:
     """Reconstruct every note of ``ds`` and score it and the baselines; returns the report dict."""
     sr = model.config.sample_rate
     totals = {"model": Scores(), "sine": Scores(), "silence": Scores()}
@@ -99,8 +109,15 @@ def evaluate(model: NSynthAutoencoder, ds: NoteDataset, *, batch: int = 8, seed:
         pitches = [ds.notes[i].pitch for i in idx]
         if model.config.pitch_conditioning and any(p is None for p in pitches):
             raise ValueError("every note needs a pitch label to evaluate a pitch-conditioned model")
-        recon = generate_audio(model, encode_audio(model, notes), pitches if model.config.pitch_conditioning else None,
-                               [a.size for a in notes], seed=seed + start, backend=backend, progress=False)
+        recon = generate_audio(
+            model,
+            encode_audio(model, notes),
+            pitches if model.config.pitch_conditioning else None,
+            [a.size for a in notes],
+            seed=seed + start,
+            backend=backend,
+            progress=False,
+        )
         for i, x, y in zip(idx, notes, recon):
             f_in = median_f0(x, sr)
             unpitched += f_in is None
@@ -115,10 +132,20 @@ def evaluate(model: NSynthAutoencoder, ds: NoteDataset, *, batch: int = 8, seed:
         bar.update(len(idx))
     bar.close()
     report = totals["model"].summary()
-    report.update(unpitched_inputs=unpitched, cents_tolerance=CENTS, fft_sizes=list(FFT_SIZES),
-                  baselines={k: totals[k].summary() for k in ("sine", "silence")},
-                  per_family={f: {"n": s["model"].n, **{k: v for k, v in s["model"].summary().items() if k != "n"},
-                                  "sine": s["sine"].summary()} for f, s in sorted(per_family.items())})
+    report.update(
+        unpitched_inputs=unpitched,
+        cents_tolerance=CENTS,
+        fft_sizes=list(FFT_SIZES),
+        baselines={k: totals[k].summary() for k in ("sine", "silence")},
+        per_family={
+            f: {
+                "n": s["model"].n,
+                **{k: v for k, v in s["model"].summary().items() if k != "n"},
+                "sine": s["sine"].summary(),
+            }
+            for f, s in sorted(per_family.items())
+        },
+    )
     return report
 
 
@@ -129,14 +156,18 @@ def format_report(r: dict) -> str:
     def db(v):
         return "   -  " if v is None else f"{v:6.2f}"
 
-    lines = [f"{'':12} {'notes':>5} {'pitch agr.':>10} {'LSD dB':>7}",
-             f"{'model':12} {r['n']:5d} {pct(r['pitch_agreement']):>10} {db(r['lsd']):>7}"]
+    lines = [
+        f"{'':12} {'notes':>5} {'pitch agr.':>10} {'LSD dB':>7}",
+        f"{'model':12} {r['n']:5d} {pct(r['pitch_agreement']):>10} {db(r['lsd']):>7}",
+    ]
     for k, b in r["baselines"].items():
         lines.append(f"{k + ' baseline':12} {b['n']:5d} {pct(b['pitch_agreement']):>10} {db(b['lsd']):>7}")
     lines.append("per family (model | sine):")
     for fam, s in r["per_family"].items():
-        lines.append(f"  {fam:10} {s['n']:5d} {pct(s['pitch_agreement']):>10} {db(s['lsd']):>7}   |"
-                     f" {pct(s['sine']['pitch_agreement'])} {db(s['sine']['lsd'])}")
+        lines.append(
+            f"  {fam:10} {s['n']:5d} {pct(s['pitch_agreement']):>10} {db(s['lsd']):>7}   |"
+            f" {pct(s['sine']['pitch_agreement'])} {db(s['sine']['lsd'])}"
+        )
     return "\n".join(lines)
 
 

@@ -59,17 +59,27 @@ def collect_jobs(inputs: list[Path], out_dir: Path, sample_rate: int) -> list[Jo
             ds = open_dataset(p, sample_rate)
             name = p.name.split(".tfrecord")[0]
             for i, n in enumerate(ds.notes):
-                meta = {"pitch": n.pitch, "velocity": n.velocity, "instrument": n.instrument, "family": n.family,
-                        "source": n.source}
+                meta = {
+                    "pitch": n.pitch,
+                    "velocity": n.velocity,
+                    "instrument": n.instrument,
+                    "family": n.family,
+                    "source": n.source,
+                }
                 jobs.append(Job(out_dir / name / f"{n.key}.npy", lambda ds=ds, i=i: ds.load(i), f"{p}:{n.key}", meta))
         else:
             for f in audio_files(p):
                 rel = f.relative_to(p)
-                jobs.append(Job(out_dir / p.name / rel.parent / f"{f.stem}.npy", lambda f=f: load_audio(f, sample_rate),
-                                str(f)))
+                jobs.append(
+                    Job(out_dir / p.name / rel.parent / f"{f.stem}.npy", lambda f=f: load_audio(f, sample_rate), str(f))
+                )
     counts = Counter(j.out for j in jobs)
-    jobs = [Job(j.out.with_name(Path(j.source.split(":")[-1]).name + ".npy"), j.load, j.source, j.meta)
-            if counts[j.out] > 1 else j for j in jobs]
+    jobs = [
+        Job(j.out.with_name(Path(j.source.split(":")[-1]).name + ".npy"), j.load, j.source, j.meta)
+        if counts[j.out] > 1
+        else j
+        for j in jobs
+    ]
     dup = [o for o, c in Counter(j.out for j in jobs).items() if c > 1]
     if dup:
         raise NSynthError(f"{dup[0]}: several inputs would write this output (the same file given twice?)")
@@ -110,7 +120,7 @@ def encode_long(model: NSynthAutoencoder, audio: np.ndarray, window: int = 2**18
         for start in range(0, total, step):
             lo, hi = max(0, start - context), min(total, start + step + context)
             pre = enc.forward_prepool(x[..., lo:hi].to(device))
-            keep = pre[..., start - lo: start - lo + min(step, total - start)]
+            keep = pre[..., start - lo : start - lo + min(step, total - start)]
             out.append(torch.nn.functional.avg_pool1d(keep, hop)[0].T.float().cpu().numpy())
     return np.concatenate(out)
 
@@ -142,18 +152,30 @@ class ExtractReport:
     wall_seconds: float = 0.0
 
 
-def extract(model: NSynthAutoencoder, jobs: list[Job], *, force: bool = False, batch_size: int = 16,
-            workers: int = 2, window: int = 2**18, progress: bool = True,
-            on_error: Callable[[str], None] = print) -> ExtractReport:
+def extract(
+    model: NSynthAutoencoder,
+    jobs: list[Job],
+    *,
+    force: bool = False,
+    batch_size: int = 16,
+    workers: int = 2,
+    window: int = 2**18,
+    progress: bool = True,
+    on_error: Callable[[str], None] = print,
+) -> ExtractReport:
     """Encode every job not yet done (or all with ``force``); bad inputs are reported and skipped."""
     rate, dim = model.config.sample_rate, model.config.latent_dim
     report = ExtractReport()
     todo = [j for j in jobs if force or not is_complete(j.out, dim)]
     report.skipped = len(jobs) - len(todo)
     n_workers = workers if len(todo) > 1 else 0
-    loader = torch.utils.data.DataLoader(_Loader(todo), batch_size=None, num_workers=n_workers, collate_fn=_keep,
-                                         prefetch_factor=4 if n_workers else None)
-    device = next(model.parameters()).device
+    loader = torch.utils.data.DataLoader(
+        _Loader(todo),
+        batch_size=None,
+        num_workers=n_workers,
+        collate_fn=_keep,
+        prefetch_factor=4 if n_workers else None,
+    )
     t0 = time.perf_counter()
     bar = tqdm(total=len(todo), unit="file", desc="encoding", disable=not progress, dynamic_ncols=True)
     pending: dict[int, list[tuple[int, np.ndarray]]] = {}
@@ -196,13 +218,16 @@ def consolidate(jobs: list[Job], path: Path, latent_dim: int, hop: int, sample_r
     done = [j for j in jobs if is_complete(j.out, latent_dim)]
     shapes = [np.load(j.out, mmap_mode="r").shape[0] for j in done]
     offsets = np.concatenate([[0], np.cumsum(shapes)]).astype(np.int64)
-    index = [{"source": j.source, "output": str(j.out), "frames": n, "duration": n * hop / sample_rate, **j.meta}
-             for j, n in zip(done, shapes)]
+    index = [
+        {"source": j.source, "output": str(j.out), "frames": n, "duration": n * hop / sample_rate, **j.meta}
+        for j, n in zip(done, shapes)
+    ]
     with atomic_path(path, force=True) as tmp:
         with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
             with zf.open("embeddings.npy", "w", force_zip64=True) as f:
                 np.lib.format.write_array_header_2_0(
-                    f, {"descr": "<f4", "fortran_order": False, "shape": (int(offsets[-1]), latent_dim)})
+                    f, {"descr": "<f4", "fortran_order": False, "shape": (int(offsets[-1]), latent_dim)}
+                )
                 for j in done:
                     f.write(np.ascontiguousarray(np.load(j.out), "<f4").tobytes())
             with zf.open("offsets.npy", "w") as f:
@@ -225,7 +250,7 @@ def iter_embeddings(path: Path) -> Iterator[tuple[str, np.ndarray, dict]]:
         with np.load(path, allow_pickle=False) as z:
             emb, off = z["embeddings"], z["offsets"]
             for k, entry in enumerate(json.loads(str(z["index"]))):
-                yield entry["source"], emb[off[k]: off[k + 1]], entry
+                yield entry["source"], emb[off[k] : off[k + 1]], entry
     elif path.is_dir():
         for f in sorted(path.rglob("*.npy")):
             yield str(f.relative_to(path)), np.load(f, allow_pickle=False), {}

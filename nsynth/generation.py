@@ -98,7 +98,9 @@ def generate_audio(
         raise NSynthError(f"lengths {lengths} do not fit the embeddings ({frames} frames of {cfg.hop})")
     n_max = max(lengths)
     f_max = -(-n_max // cfg.hop)
-    padded = [np.concatenate([e, np.repeat(e[-1:], max(0, f_max - len(e)), 0)])[:f_max] for e in map(np.asarray, embeddings)]
+    padded = [
+        np.concatenate([e, np.repeat(e[-1:], max(0, f_max - len(e)), 0)])[:f_max] for e in map(np.asarray, embeddings)
+    ]
     device = next(model.parameters()).device
     emb = torch.from_numpy(np.stack(padded).astype(np.float32)).transpose(1, 2).to(device)
     p = None
@@ -110,14 +112,29 @@ def generate_audio(
     gen.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
     b = len(embeddings)
     uniforms = torch.rand(n_max, b, generator=gen)
-    with torch.inference_mode(), tqdm(
-        total=n_max * b, unit="sample", unit_scale=True, desc=f"generating {b} note{'s' * (b > 1)}",
-        disable=not progress, leave=False, dynamic_ncols=True,
-    ) as bar:
+    with (
+        torch.inference_mode(),
+        tqdm(
+            total=n_max * b,
+            unit="sample",
+            unit_scale=True,
+            desc=f"generating {b} note{'s' * (b > 1)}",
+            disable=not progress,
+            leave=False,
+            dynamic_ncols=True,
+        ) as bar,
+    ):
         cond = model.conditioning(emb, p)
         classes = generate_classes(
-            model.decoder, cond, n_max, uniforms.to(device), backend=backend, precision=precision,
-            temperature=temperature, greedy=greedy, progress=lambda steps: bar.update(steps * b),
+            model.decoder,
+            cond,
+            n_max,
+            uniforms.to(device),
+            backend=backend,
+            precision=precision,
+            temperature=temperature,
+            greedy=greedy,
+            progress=lambda steps: bar.update(steps * b),
         )
         audio = dequantize(classes).cpu().numpy()
     return [audio[i, :n].copy() for i, n in enumerate(lengths)]

@@ -52,7 +52,14 @@ def interpolate(
     za, zb = encode_audio(m, [a, b])
     zs = [((1 - w) * za + w * zb).astype(np.float32) for w in alphas(steps)]
     return generate_audio(
-        m, zs, None if p is None else [p] * steps, [n] * steps,
-        temperature=temperature, greedy=greedy, seed=seed, backend=backend, precision=precision,
+        m,
+        zs,
+        None if p is None else [p] * steps,
+        [n] * steps,
+        temperature=temperature,
+        greedy=greedy,
+        seed=seed,
+        backend=backend,
+        precision=precision,
         progress=progress,
     )

@@ -28,9 +28,15 @@ EMA_SUFFIX = "/ExponentialMovingAverage"
 
 def _scope_map(n_enc: int, n_dec: int) -> dict[str, str]:
     """Magenta scope -> our module path."""
-    m = {"ae_startconv": "encoder.start", "ae_bottleneck": "encoder.bottleneck", "startconv": "decoder.start",
-         "skip_start": "decoder.skip_start", "out1": "decoder.out1", "cond_map_out1": "decoder.cond_out",
-         "logits": "decoder.out"}
+    m = {
+        "ae_startconv": "encoder.start",
+        "ae_bottleneck": "encoder.bottleneck",
+        "startconv": "decoder.start",
+        "skip_start": "decoder.skip_start",
+        "out1": "decoder.out1",
+        "cond_map_out1": "decoder.cond_out",
+        "logits": "decoder.out",
+    }
     for i in range(n_enc):
         m[f"ae_dilatedconv_{i + 1}"] = f"encoder.dilated.{i}"
         m[f"ae_res_{i + 1}"] = f"encoder.res.{i}"
@@ -64,9 +70,17 @@ def infer_config(shapes: dict[str, Sequence[int]], dilation_cycle: int = 10, hop
         raise CheckpointError(f"logits have {shapes['logits/W'][3]} classes, expected 256 (8-bit mu-law)")
     return ModelConfig(
         encoder=EncoderConfig(layers=n_enc, width=enc_w, kernel_size=enc_k, dilation_cycle=min(dilation_cycle, n_enc)),
-        decoder=DecoderConfig(layers=n_dec, residual_channels=r2 // 2, skip_channels=skip, kernel_size=dec_k,
-                              dilation_cycle=min(dilation_cycle, n_dec), gate="sigmoid_tanh"),
-        latent_dim=latent, hop=hop, pitch_conditioning=False,
+        decoder=DecoderConfig(
+            layers=n_dec,
+            residual_channels=r2 // 2,
+            skip_channels=skip,
+            kernel_size=dec_k,
+            dilation_cycle=min(dilation_cycle, n_dec),
+            gate="sigmoid_tanh",
+        ),
+        latent_dim=latent,
+        hop=hop,
+        pitch_conditioning=False,
     )
 
 
@@ -96,7 +110,9 @@ def build_state(config: ModelConfig, read: Callable[[str], np.ndarray], ema: boo
                 t = t[0].permute(2, 1, 0).contiguous()  # [1, k, in, out] -> [out, in, k]
             key = f"{ours}.{kind}"
             if t.shape != expected[key].shape:
-                raise CheckpointError(f"{name}: shape {tuple(value.shape)} does not fit {key} {tuple(expected[key].shape)}")
+                raise CheckpointError(
+                    f"{name}: shape {tuple(value.shape)} does not fit {key} {tuple(expected[key].shape)}"
+                )
             state[key] = t
             used.append(name)
     left = sorted(set(expected) - set(state))
@@ -105,8 +121,9 @@ def build_state(config: ModelConfig, read: Callable[[str], np.ndarray], ema: boo
     return state, used
 
 
-def import_magenta(prefix: str | os.PathLike, *, ema: bool = False, dilation_cycle: int = 10,
-                   hop: int = 512) -> ImportResult:
+def import_magenta(
+    prefix: str | os.PathLike, *, ema: bool = False, dilation_cycle: int = 10, hop: int = 512
+) -> ImportResult:
     """Read Magenta's TF checkpoint (no TensorFlow needed) into a ``magenta``-preset model."""
     ckpt = TFCheckpoint(prefix)
     raw = {n: ckpt.shape(n) for n in ckpt.names() if not n.endswith(("/Adam", "/Adam_1", EMA_SUFFIX))}
@@ -124,12 +141,22 @@ def import_magenta(prefix: str | os.PathLike, *, ema: bool = False, dilation_cyc
     return ImportResult(model.eval(), used, sorted(set(ckpt.names()) - set(used)), step)
 
 
-def convert(prefix: str | os.PathLike, out: str | os.PathLike, *, ema: bool = False, dilation_cycle: int = 10,
-            hop: int = 512, force: bool = False) -> ImportResult:
+def convert(
+    prefix: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    ema: bool = False,
+    dilation_cycle: int = 10,
+    hop: int = 512,
+    force: bool = False,
+) -> ImportResult:
     """``import_magenta`` then write our weights file."""
     result = import_magenta(prefix, ema=ema, dilation_cycle=dilation_cycle, hop=hop)
-    meta = {"preset": "magenta", "source": f"magenta checkpoint {os.path.basename(str(prefix))}",
-            "weights": "ema" if ema else "raw"}
+    meta = {
+        "preset": "magenta",
+        "source": f"magenta checkpoint {os.path.basename(str(prefix))}",
+        "weights": "ema" if ema else "raw",
+    }
     if result.global_step is not None:
         meta["step"] = str(result.global_step)
     save_model(result.model, out, overwrite=force, metadata=meta)

@@ -25,14 +25,23 @@ class NSynthAutoencoder(nn.Module):
         self.config = config
         enc, dec = config.encoder, config.decoder
         self.encoder = TemporalEncoder(
-            layers=enc.layers, width=enc.width, kernel_size=enc.kernel_size,
-            dilation_cycle=enc.dilation_cycle, latent_dim=config.latent_dim, hop=config.hop,
+            layers=enc.layers,
+            width=enc.width,
+            kernel_size=enc.kernel_size,
+            dilation_cycle=enc.dilation_cycle,
+            latent_dim=config.latent_dim,
+            hop=config.hop,
         )
         self.pitch_embedding = nn.Embedding(128, config.pitch_dim) if config.pitch_conditioning else None
         self.decoder = WaveNetDecoder(
-            layers=dec.layers, residual_channels=dec.residual_channels, skip_channels=dec.skip_channels,
-            kernel_size=dec.kernel_size, dilation_cycle=dec.dilation_cycle, cond_channels=config.cond_dim,
-            hop=config.hop, gate_order=dec.gate,
+            layers=dec.layers,
+            residual_channels=dec.residual_channels,
+            skip_channels=dec.skip_channels,
+            kernel_size=dec.kernel_size,
+            dilation_cycle=dec.dilation_cycle,
+            cond_channels=config.cond_dim,
+            hop=config.hop,
+            gate_order=dec.gate,
         )
 
     @property
@@ -50,9 +59,7 @@ class NSynthAutoencoder(nn.Module):
     def conditioning(self, embeddings: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
         """(B, latent_dim, F) embeddings + (B,) MIDI pitch -> (B, cond_dim, F) decoder conditioning."""
         if embeddings.dim() != 3 or embeddings.shape[1] != self.config.latent_dim:
-            raise ValueError(
-                f"embeddings must be (B, {self.config.latent_dim}, frames), got {tuple(embeddings.shape)}"
-            )
+            raise ValueError(f"embeddings must be (B, {self.config.latent_dim}, frames), got {tuple(embeddings.shape)}")
         if self.pitch_embedding is None:
             return embeddings
         if pitch is None:

@@ -25,8 +25,9 @@ def voiced_f0(audio: np.ndarray, sr: int, hop: int = 512) -> np.ndarray:
     frame = 2048
     if audio.size < frame:
         audio = np.pad(audio, (0, frame - audio.size))
-    f0, voiced, _ = librosa.pyin(audio.astype(np.float32), fmin=FMIN, fmax=FMAX, sr=sr, frame_length=frame,
-                                 hop_length=hop)
+    f0, voiced, _ = librosa.pyin(
+        audio.astype(np.float32), fmin=FMIN, fmax=FMAX, sr=sr, frame_length=frame, hop_length=hop
+    )
     return f0[voiced & np.isfinite(f0)]
 
 

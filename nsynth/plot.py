@@ -17,8 +17,9 @@ from nsynth.files import atomic_path
 HOP = 256
 
 
-def rainbowgram(audio: np.ndarray, sr: int, bins_per_octave: int = 24, n_bins: int = 24 * 7,
-                fmin: float = 32.7) -> np.ndarray:
+def rainbowgram(
+    audio: np.ndarray, sr: int, bins_per_octave: int = 24, n_bins: int = 24 * 7, fmin: float = 32.7
+) -> np.ndarray:
     """(T,) audio -> (n_bins, frames, 3) RGB image (low frequencies in row 0)."""
     import librosa
     from matplotlib.colors import hsv_to_rgb
@@ -38,8 +39,14 @@ def rainbowgram(audio: np.ndarray, sr: int, bins_per_octave: int = 24, n_bins: i
     return hsv_to_rgb(hsv)
 
 
-def plot_sounds(audios: Sequence[np.ndarray], titles: Sequence[str], sr: int, out: Path, kind: str = "rainbowgram",
-                force: bool = False) -> None:
+def plot_sounds(
+    audios: Sequence[np.ndarray],
+    titles: Sequence[str],
+    sr: int,
+    out: Path,
+    kind: str = "rainbowgram",
+    force: bool = False,
+) -> None:
     """One panel per sound, side by side, with axes, titles and a colour scale; writes a PNG."""
     import librosa
     import matplotlib
@@ -48,8 +55,9 @@ def plot_sounds(audios: Sequence[np.ndarray], titles: Sequence[str], sr: int, ou
     import matplotlib.pyplot as plt
 
     n = len(audios)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n + 1.2, 4.2), dpi=100, squeeze=False, sharey=True,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        1, n, figsize=(3.2 * n + 1.2, 4.2), dpi=100, squeeze=False, sharey=True, layout="constrained"
+    )
     im = None
     for ax, audio, title in zip(axes[0], audios, titles):
         dur = max(audio.size, 1) / sr
@@ -59,11 +67,11 @@ def plot_sounds(audios: Sequence[np.ndarray], titles: Sequence[str], sr: int, ou
             ticks = np.arange(0, img.shape[0] + 1, 24)
             ax.set_yticks(ticks, [librosa.midi_to_note(24 + t // 2) for t in ticks])
         elif kind == "mel":
-            m = librosa.feature.melspectrogram(y=audio.astype(np.float32), sr=sr, n_fft=1024, hop_length=HOP,
-                                               n_mels=96)
+            m = librosa.feature.melspectrogram(y=audio.astype(np.float32), sr=sr, n_fft=1024, hop_length=HOP, n_mels=96)
             db = librosa.power_to_db(m, ref=max(float(m.max()), 1e-10), top_db=80.0)
-            im = ax.imshow(db, origin="lower", aspect="auto", extent=(0, dur, 0, db.shape[0]), cmap="magma",
-                           vmin=-80, vmax=0)
+            im = ax.imshow(
+                db, origin="lower", aspect="auto", extent=(0, dur, 0, db.shape[0]), cmap="magma", vmin=-80, vmax=0
+            )
             hz = librosa.mel_frequencies(n_mels=96, fmax=sr / 2)
             ticks = np.arange(0, 96, 16)
             ax.set_yticks(ticks, [f"{hz[t] / 1000:.1f}k" if hz[t] >= 1000 else f"{hz[t]:.0f}" for t in ticks])
@@ -74,8 +82,11 @@ def plot_sounds(audios: Sequence[np.ndarray], titles: Sequence[str], sr: int, ou
     axes[0][0].set_ylabel("pitch (CQT bin)" if kind == "rainbowgram" else "frequency (Hz, mel scale)")
     if kind == "mel" and im is not None:
         fig.colorbar(im, ax=axes[0].tolist(), label="dB", fraction=0.03)
-    title = "Mel spectrograms" if kind == "mel" else (
-        "Rainbowgrams\nbrightness: log magnitude (80 dB range)    colour: instantaneous-frequency deviation")
+    title = (
+        "Mel spectrograms"
+        if kind == "mel"
+        else ("Rainbowgrams\nbrightness: log magnitude (80 dB range)    colour: instantaneous-frequency deviation")
+    )
     fig.suptitle(title, fontsize=10)
     with atomic_path(out, force=force) as tmp:
         fig.savefig(tmp, format="png")

@@ -20,8 +20,20 @@ from nsynth.data.tfrecord import _fields, _varint, masked_crc
 from nsynth.errors import CheckpointError
 
 _MAGIC = 0xDB4775248B80FB57
-_DTYPES = {1: "<f4", 2: "<f8", 3: "<i4", 4: "u1", 5: "<i2", 6: "i1", 9: "<i8", 10: "?", 19: "<f2", 17: "<u2",
-           22: "<u4", 23: "<u8"}
+_DTYPES = {
+    1: "<f4",
+    2: "<f8",
+    3: "<i4",
+    4: "u1",
+    5: "<i2",
+    6: "i1",
+    9: "<i8",
+    10: "?",
+    19: "<f2",
+    17: "<u2",
+    22: "<u4",
+    23: "<u8",
+}
 _CRC_LIMIT = 1 << 18  # verify checksums of tensors up to 256 KiB (pure-Python CRC is slow)
 
 
@@ -40,7 +52,7 @@ def _block(data: bytes, offset: int, size: int, name: str) -> list[tuple[bytes, 
         raise CheckpointError(f"{name}: truncated index (block at {offset})")
     if data[offset + size] != 0:
         raise CheckpointError(f"{name}: compressed index blocks are not supported")
-    block = data[offset: offset + size]
+    block = data[offset : offset + size]
     n_restarts = struct.unpack("<I", block[-4:])[0]
     end = len(block) - 4 - 4 * n_restarts
     out, pos, key = [], 0, b""
@@ -48,9 +60,9 @@ def _block(data: bytes, offset: int, size: int, name: str) -> list[tuple[bytes, 
         shared, pos = _varint(block, pos)
         unshared, pos = _varint(block, pos)
         vlen, pos = _varint(block, pos)
-        key = key[:shared] + block[pos: pos + unshared]
+        key = key[:shared] + block[pos : pos + unshared]
         pos += unshared
-        out.append((key, block[pos: pos + vlen]))
+        out.append((key, block[pos : pos + vlen]))
         pos += vlen
     return out
 
@@ -133,8 +145,10 @@ class TFCheckpoint:
             f.seek(e.offset)
             raw = f.read(e.size)
         if len(raw) < e.size:
-            raise CheckpointError(f"{path}: truncated ({name} needs bytes {e.offset}..{e.offset + e.size}, "
-                                  f"file has {path.stat().st_size})")
+            raise CheckpointError(
+                f"{path}: truncated ({name} needs bytes {e.offset}..{e.offset + e.size}, "
+                f"file has {path.stat().st_size})"
+            )
         if e.crc is not None and e.size <= _CRC_LIMIT and masked_crc(raw) != e.crc:
             raise CheckpointError(f"{path}: checksum mismatch for {name} (corrupt file)")
         arr = np.frombuffer(raw, dtype=_DTYPES[e.dtype])

@@ -78,6 +78,7 @@ class TrainConfig:
 
 # --- data -----------------------------------------------------------------------------
 
+
 @dataclass
 class CodeSet:
     """Notes as 8-bit mu-law codes (exactly what the model sees), plus their pitches."""
@@ -110,14 +111,23 @@ def load_codes(ds: NoteDataset, min_length: int = 1, progress: bool = True, cach
     codes = np.zeros((len(notes), t), np.int8)
     for i, n in enumerate(notes):
         codes[i, : n.size] = n
-    out = CodeSet(codes, np.array([n.size for n in notes]), np.array([-1 if n.pitch is None else n.pitch for n in ds.notes]),
-                  [n.family for n in ds.notes])
+    out = CodeSet(
+        codes,
+        np.array([n.size for n in notes]),
+        np.array([-1 if n.pitch is None else n.pitch for n in ds.notes]),
+        [n.family for n in ds.notes],
+    )
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path, force=True) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, codes=out.codes, lengths=out.lengths, pitch=out.pitch,
-                         families=np.array([f or "" for f in out.families]))
+                np.savez(
+                    f,
+                    codes=out.codes,
+                    lengths=out.lengths,
+                    pitch=out.pitch,
+                    families=np.array([f or "" for f in out.families]),
+                )
     return out
 
 
@@ -125,8 +135,9 @@ class CropBatches(torch.utils.data.Dataset):
     """Map-style dataset whose item ``s`` is the whole batch of step ``s``: random crops,
     drawn from a counter-based RNG so any step can be reproduced (exact resume)."""
 
-    def __init__(self, data: CodeSet, crop: int, batch_size: int, seed: int, rank: int = 0, start: int = 0,
-                 stop: int = 2**62) -> None:
+    def __init__(
+        self, data: CodeSet, crop: int, batch_size: int, seed: int, rank: int = 0, start: int = 0, stop: int = 2**62
+    ) -> None:
         self.data, self.crop, self.batch_size = data, crop, batch_size
         self.seed, self.rank, self.start, self.stop = seed, rank, start, stop
 
@@ -141,13 +152,14 @@ class CropBatches(torch.utils.data.Dataset):
         for j, n in enumerate(idx):
             room = max(0, int(self.data.lengths[n]) - self.crop)
             off = int(rng.integers(0, room + 1))
-            piece = self.data.codes[n, off: off + self.crop]
+            piece = self.data.codes[n, off : off + self.crop]
             out[j, : piece.size] = piece
         audio = dequantize(torch.from_numpy(out).long() + 128)
         return audio, torch.from_numpy(self.data.pitch[idx].astype(np.int64))
 
 
 # --- state ----------------------------------------------------------------------------
+
 
 class EMA:
     """Exponential moving average of the trainable weights, with Magenta's warm-up:
@@ -165,8 +177,9 @@ class EMA:
                 self.shadow[k].lerp_(v.float(), 1 - d)
 
 
-def _save_state(path: Path, model: torch.nn.Module, ema: EMA, opt: torch.optim.Optimizer, step: int,
-                meta: dict) -> None:
+def _save_state(
+    path: Path, model: torch.nn.Module, ema: EMA, opt: torch.optim.Optimizer, step: int, meta: dict
+) -> None:
     tensors = {f"param/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"ema/{k}": v.cpu().contiguous() for k, v in ema.shadow.items()})
     names = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -202,6 +215,7 @@ def _load_state(path: Path, model: torch.nn.Module, ema: EMA, opt: torch.optim.O
 
 
 # --- the loop -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -240,17 +254,42 @@ def train(
     if owns_group:
         dist.init_process_group("nccl" if device != "cpu" and torch.cuda.is_available() else "gloo")
     try:
-        return _train(model_config, train_data, run_dir, cfg, valid_data, resume, init_from, device, progress, log,
-                      rank, world, local)
+        return _train(
+            model_config,
+            train_data,
+            run_dir,
+            cfg,
+            valid_data,
+            resume,
+            init_from,
+            device,
+            progress,
+            log,
+            rank,
+            world,
+            local,
+        )
     finally:
         if owns_group:  # tear down before exit: a live gloo group can abort the process at shutdown
             dist.barrier()
             dist.destroy_process_group()
 
 
-def _train(model_config: ModelConfig, train_data: NoteDataset, run_dir: str | os.PathLike, cfg: TrainConfig,
-           valid_data: NoteDataset | None, resume: bool, init_from: str | os.PathLike | None, device: str,
-           progress: bool, log: Callable[[str], None], rank: int, world: int, local: int) -> TrainResult:
+def _train(
+    model_config: ModelConfig,
+    train_data: NoteDataset,
+    run_dir: str | os.PathLike,
+    cfg: TrainConfig,
+    valid_data: NoteDataset | None,
+    resume: bool,
+    init_from: str | os.PathLike | None,
+    device: str,
+    progress: bool,
+    log: Callable[[str], None],
+    rank: int,
+    world: int,
+    local: int,
+) -> TrainResult:
     from nsynth.generation import resolve_device
 
     dev = resolve_device(device)
@@ -292,17 +331,26 @@ def _train(model_config: ModelConfig, train_data: NoteDataset, run_dir: str | os
     if pitched and (codes.pitch < 0).any():
         keep = codes.pitch >= 0
         log(f"skipping {int((~keep).sum())} notes without a pitch label")
-        codes = CodeSet(codes.codes[keep], codes.lengths[keep], codes.pitch[keep],
-                        [f for f, k in zip(codes.families, keep) if k])
+        codes = CodeSet(
+            codes.codes[keep], codes.lengths[keep], codes.pitch[keep], [f for f, k in zip(codes.families, keep) if k]
+        )
         if len(codes.codes) == 0:
             raise NSynthError(f"{train_data.name}: no note has a pitch, but the model is pitch-conditioned")
     valid_codes = load_codes(valid_data, cfg.crop, progress=False) if valid_data is not None else None
 
     if rank == 0:
-        resolved = {"model": model_config.to_dict(), "train": dataclasses.asdict(cfg), "train_data": train_data.name,
-                    "valid_data": valid_data.name if valid_data else None, "n_train": int(len(codes.codes)),
-                    "n_valid": int(len(valid_codes.codes)) if valid_codes else 0, "world_size": world,
-                    "device": str(dev), "torch": torch.__version__, "resumed_from": start}
+        resolved = {
+            "model": model_config.to_dict(),
+            "train": dataclasses.asdict(cfg),
+            "train_data": train_data.name,
+            "valid_data": valid_data.name if valid_data else None,
+            "n_train": int(len(codes.codes)),
+            "n_valid": int(len(valid_codes.codes)) if valid_codes else 0,
+            "world_size": world,
+            "device": str(dev),
+            "torch": torch.__version__,
+            "resumed_from": start,
+        }
         with atomic_path(run / "config.json", force=True) as tmp:
             tmp.write_text(json.dumps(resolved, indent=1))
 
@@ -328,9 +376,15 @@ def _train(model_config: ModelConfig, train_data: NoteDataset, run_dir: str | os
         return float(np.mean(losses))
 
     batches = CropBatches(codes, cfg.crop, cfg.batch_size, cfg.seed, rank, start=start, stop=cfg.steps)
-    loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False, num_workers=cfg.workers,
-                                         pin_memory=dev.type == "cuda", persistent_workers=False,
-                                         prefetch_factor=4 if cfg.workers else None)
+    loader = torch.utils.data.DataLoader(
+        batches,
+        batch_size=None,
+        shuffle=False,
+        num_workers=cfg.workers,
+        pin_memory=dev.type == "cuda",
+        persistent_workers=False,
+        prefetch_factor=4 if cfg.workers else None,
+    )
     metrics_path = run / "metrics.csv"
     board = None
     if rank == 0:
@@ -342,13 +396,27 @@ def _train(model_config: ModelConfig, train_data: NoteDataset, run_dir: str | os
             return
         meta = {"model": model_config.to_dict(), "train": dataclasses.asdict(cfg)}
         _save_state(state_path, model, ema, opt, step, meta)
-        save_state_dict(ema.shadow, model_config, model_path, overwrite=True,
-                        metadata={"step": str(step), "valid_loss": "" if valid_loss is None else f"{valid_loss:.5f}",
-                                  "preset_note": "EMA weights from nsynth train"})
+        save_state_dict(
+            ema.shadow,
+            model_config,
+            model_path,
+            overwrite=True,
+            metadata={
+                "step": str(step),
+                "valid_loss": "" if valid_loss is None else f"{valid_loss:.5f}",
+                "preset_note": "EMA weights from nsynth train",
+            },
+        )
 
     model.train()
-    bar = tqdm(total=cfg.steps, initial=start, desc="training", unit="step", disable=not progress or rank != 0,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start,
+        desc="training",
+        unit="step",
+        disable=not progress or rank != 0,
+        dynamic_ncols=True,
+    )
     t0, window_t, window_n = time.perf_counter(), time.perf_counter(), 0
     loss_val, valid_loss, sps = float("nan"), None, 0.0
     step = start
@@ -436,12 +504,21 @@ def _truncate_metrics(path: Path, step: int) -> None:
             w.writerows(rows)
 
 
-def _append_metrics(path: Path, step: int, seconds: float, loss: float, lr: float, sps: float,
-                    valid: float | None) -> None:
+def _append_metrics(
+    path: Path, step: int, seconds: float, loss: float, lr: float, sps: float, valid: float | None
+) -> None:
     new = not path.exists()
     with open(path, "a", newline="") as f:
         w = csv.DictWriter(f, _FIELDS)
         if new:
             w.writeheader()
-        w.writerow({"step": step, "seconds": f"{seconds:.2f}", "loss": f"{loss:.5f}", "lr": f"{lr:.3g}",
-                    "samples_per_s": f"{sps:.0f}", "valid_loss": "" if valid is None else f"{valid:.5f}"})
+        w.writerow(
+            {
+                "step": step,
+                "seconds": f"{seconds:.2f}",
+                "loss": f"{loss:.5f}",
+                "lr": f"{lr:.3g}",
+                "samples_per_s": f"{sps:.0f}",
+                "valid_loss": "" if valid is None else f"{valid:.5f}",
+            }
+        )

@@ -66,8 +66,10 @@ def save_state_dict(
     metadata: dict[str, str] | None = None,
 ) -> None:
     """Write a model's tensors (e.g. EMA weights during training) as a weights file."""
-    tensors = {k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
-               for k, v in state.items()}
+    tensors = {
+        k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
+        for k, v in state.items()
+    }
     meta = dict(metadata or {})
     meta.update(format=FORMAT, format_version=str(FORMAT_VERSION), config=json.dumps(config.to_dict()))
     with atomic_path(path, force=overwrite) as tmp:
@@ -133,12 +135,17 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
             unexpected = sorted(keys - set(expected))
             if missing or unexpected:
                 raise CheckpointError(
-                    f"{info.path}: tensors do not match the config: missing {_names(missing)}, unexpected {_names(unexpected)}"
+                    f"{info.path}: tensors do not match the config: "
+                    f"missing {_names(missing)}, unexpected {_names(unexpected)}"
                 )
             tensors = {k: f.get_tensor(k) for k in expected}
     except SafetensorError as e:
         raise CheckpointError(f"{info.path}: truncated or corrupt ({_short(e)})") from None
-    bad = [f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}" for k, v in tensors.items() if v.shape != expected[k].shape]
+    bad = [
+        f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}"
+        for k, v in tensors.items()
+        if v.shape != expected[k].shape
+    ]
     if bad:
         raise CheckpointError(f"{info.path}: wrong tensor shapes: {'; '.join(bad[:3])}")
     model.load_state_dict(tensors, strict=True)

@@ -36,10 +36,18 @@ def main() -> None:
     last = rows[-1] if rows else {}
     valid = [r for r in rows if r.get("valid_loss")]
     meta = {
-        "preset": "mini", "status": args.status, "note": args.note, "step": info.metadata.get("step", ""),
-        "train_loss": last.get("loss", ""), "valid_loss": valid[-1]["valid_loss"] if valid else "",
-        "samples_seen": str(int(info.metadata.get("step", "0") or 0) * run["train"]["batch_size"] * run["train"]["crop"]),
-        "wall_seconds": last.get("seconds", ""), "device": run.get("device", ""), "train_data": run.get("train_data", ""),
+        "preset": "mini",
+        "status": args.status,
+        "note": args.note,
+        "step": info.metadata.get("step", ""),
+        "train_loss": last.get("loss", ""),
+        "valid_loss": valid[-1]["valid_loss"] if valid else "",
+        "samples_seen": str(
+            int(info.metadata.get("step", "0") or 0) * run["train"]["batch_size"] * run["train"]["crop"]
+        ),
+        "wall_seconds": last.get("seconds", ""),
+        "device": run.get("device", ""),
+        "train_data": run.get("train_data", ""),
     }
     save_model(model, args.output, overwrite=True, metadata=meta)
     print(f"{args.output}: {meta}")

@@ -11,8 +11,12 @@ import torch
 
 import nsynth
 
-TINY = dict(encoder=dict(layers=3, width=8, dilation_cycle=2), decoder=dict(layers=4, residual_channels=8,
-            skip_channels=8, dilation_cycle=3), hop=64, pitch_dim=4)
+TINY = dict(
+    encoder=dict(layers=3, width=8, dilation_cycle=2),
+    decoder=dict(layers=4, residual_channels=8, skip_channels=8, dilation_cycle=3),
+    hop=64,
+    pitch_dim=4,
+)
 
 
 def tiny_model(preset: str = "mini", seed: int = 0, **overrides) -> nsynth.NSynthAutoencoder:

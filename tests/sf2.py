@@ -29,15 +29,15 @@ def make_sf2(waves: dict[int, str], sample_rate: int = 44000) -> bytes:
     period = sample_rate // 440
     n = period * 40
     t = np.arange(n) / period
-    shapes = {"sine": np.sin(2 * np.pi * t), "square": np.sign(np.sin(2 * np.pi * t) + 1e-9),
-              "saw": 2 * (t % 1) - 1}
+    shapes = {"sine": np.sin(2 * np.pi * t), "square": np.sign(np.sin(2 * np.pi * t) + 1e-9), "saw": 2 * (t % 1) - 1}
     smpl, shdr, inst, ibag, igen, phdr, pbag, pgen = b"", b"", b"", b"", b"", b"", b"", b""
     for i, (program, wave) in enumerate(sorted(waves.items())):
         start = len(smpl) // 2
         data = (shapes[wave] * 0.5 * 32767).astype("<i2")
         smpl += data.tobytes() + b"\0" * 92  # 46 zero samples after each sample, as the spec asks
-        shdr += _name(f"{wave}{i}") + struct.pack("<IIIIIBbHH", start, start + n, start + period, start + n - period,
-                                                   sample_rate, 69, 0, 0, 1)
+        shdr += _name(f"{wave}{i}") + struct.pack(
+            "<IIIIIBbHH", start, start + n, start + period, start + n - period, sample_rate, 69, 0, 0, 1
+        )
         inst += _name(f"inst{i}") + struct.pack("<H", i)
         ibag += struct.pack("<HH", 2 * i, 0)
         igen += struct.pack("<HH", 54, 1) + struct.pack("<HH", 53, i)  # sampleModes=loop, sampleID
@@ -53,10 +53,27 @@ def make_sf2(waves: dict[int, str], sample_rate: int = 44000) -> bytes:
     pbag += struct.pack("<HH", k, 0)
     pgen += struct.pack("<HH", 0, 0)
     mod = b"\0" * 10
-    info = _list(b"INFO", [_chunk(b"ifil", struct.pack("<HH", 2, 1)), _chunk(b"isng", b"EMU8000\0"),
-                           _chunk(b"INAM", b"nsynth test font\0")])
+    info = _list(
+        b"INFO",
+        [
+            _chunk(b"ifil", struct.pack("<HH", 2, 1)),
+            _chunk(b"isng", b"EMU8000\0"),
+            _chunk(b"INAM", b"nsynth test font\0"),
+        ],
+    )
     sdta = _list(b"sdta", [_chunk(b"smpl", smpl)])
-    pdta = _list(b"pdta", [_chunk(b"phdr", phdr), _chunk(b"pbag", pbag), _chunk(b"pmod", mod), _chunk(b"pgen", pgen),
-                           _chunk(b"inst", inst), _chunk(b"ibag", ibag), _chunk(b"imod", mod), _chunk(b"igen", igen),
-                           _chunk(b"shdr", shdr)])
+    pdta = _list(
+        b"pdta",
+        [
+            _chunk(b"phdr", phdr),
+            _chunk(b"pbag", pbag),
+            _chunk(b"pmod", mod),
+            _chunk(b"pgen", pgen),
+            _chunk(b"inst", inst),
+            _chunk(b"ibag", ibag),
+            _chunk(b"imod", mod),
+            _chunk(b"igen", igen),
+            _chunk(b"shdr", shdr),
+        ],
+    )
     return _chunk(b"RIFF", b"sfbk" + info + sdta + pdta)

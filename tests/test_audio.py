@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import tone
+
 from nsynth.audio import load_audio, save_audio
 from nsynth.errors import AudioError, OutputExistsError
 
@@ -56,8 +56,15 @@ def test_bad_files_give_one_line_naming_the_file(tmp_path):
     trunc = tmp_path / "trunc.flac"
     sf.write(trunc, tone(seconds=1.0), 16000)
     trunc.write_bytes(trunc.read_bytes()[:60])
-    cases = {empty: "no samples", text: "not a readable audio file", zero: "not a readable audio file",
-             nan: "NaN", trunc: "not a readable audio file", tmp_path / "missing.wav": "no such file", tmp_path: "directory"}
+    cases = {
+        empty: "no samples",
+        text: "not a readable audio file",
+        zero: "not a readable audio file",
+        nan: "NaN",
+        trunc: "not a readable audio file",
+        tmp_path / "missing.wav": "no such file",
+        tmp_path: "directory",
+    }
     for path, reason in cases.items():
         with pytest.raises(AudioError, match=reason) as e:
             load_audio(path)

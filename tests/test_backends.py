@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_model
+
 from decoders.backends import generate_classes
 from decoders.cached import generate, teacher_forced_logits
 from decoders.fast_cpu import FastCPUDecoder
@@ -13,8 +13,9 @@ from nsynth.mulaw import audio_to_input
 
 
 def _setup(kernel=2, gate="tanh_sigmoid", r=8, s=8, t=300):
-    model = tiny_model(decoder=dict(layers=5, residual_channels=r, skip_channels=s, kernel_size=kernel,
-                                    dilation_cycle=3, gate=gate))
+    model = tiny_model(
+        decoder=dict(layers=5, residual_channels=r, skip_channels=s, kernel_size=kernel, dilation_cycle=3, gate=gate)
+    )
     g = torch.Generator().manual_seed(0)
     audio = (torch.rand(2, t, generator=g) * 2 - 1) * torch.linspace(1, 0.05, t)
     with torch.no_grad():

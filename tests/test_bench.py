@@ -8,8 +8,23 @@ from nsynth.cli import main
 
 
 def test_bench_json_rows():
-    r = CliRunner().invoke(main, ["bench", "--presets", "mini", "--batches", "1", "--seconds", "0.1", "--repeats", "1",
-                                  "--json", "--device", "cpu"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "--presets",
+            "mini",
+            "--batches",
+            "1",
+            "--seconds",
+            "0.1",
+            "--repeats",
+            "1",
+            "--json",
+            "--device",
+            "cpu",
+        ],
+    )
     assert r.exit_code == 0, r.output
     rows = json.loads(r.output)
     kinds = {row["backend"] for row in rows}

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
@@ -103,8 +102,12 @@ def test_info(tiny_ckpt):
 def test_colliding_stems_keep_their_extension(tmp_path, tiny_ckpt):
     for ext in ("wav", "flac"):
         sf.write(tmp_path / f"x.{ext}", np.zeros(200, np.float32) + 0.1, 16000)
-    r = run("reconstruct", tmp_path / "x.wav", tmp_path / "x.flac", "--pitch", 60, "-o", tmp_path / "o", "-c", tiny_ckpt)
+    r = run(
+        "reconstruct", tmp_path / "x.wav", tmp_path / "x.flac", "--pitch", 60, "-o", tmp_path / "o", "-c", tiny_ckpt
+    )
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["x.flac.wav", "x.wav.wav"]
-    r = run("reconstruct", tmp_path / "x.wav", tmp_path / "x.wav", "--pitch", 60, "-o", tmp_path / "o2", "-c", tiny_ckpt)
+    r = run(
+        "reconstruct", tmp_path / "x.wav", tmp_path / "x.wav", "--pitch", 60, "-o", tmp_path / "o2", "-c", tiny_ckpt
+    )
     assert r.exit_code == 1 and "given twice" in r.output

@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import tone
+from sf2 import make_sf2
+
 from nsynth.data import NoteFilter, open_dataset
 from nsynth.data.soundfont import gm_family, parse_range, render_soundfont
 from nsynth.data.tfrecord import serialize_example, write_tfrecord
 from nsynth.errors import NSynthError
-from sf2 import make_sf2
 
 
 def _nsynth_folder(root, notes):
@@ -19,21 +19,35 @@ def _nsynth_folder(root, notes):
     meta = {}
     for key, pitch, vel, fam, src in notes:
         sf.write(root / "audio" / f"{key}.wav", tone(440 * 2 ** ((pitch - 69) / 12), 0.1), 16000)
-        meta[key] = {"note_str": key, "pitch": pitch, "velocity": vel, "instrument_str": key.rsplit("-", 2)[0],
-                     "instrument_family_str": fam, "instrument_source_str": src, "qualities": [0] * 10}
+        meta[key] = {
+            "note_str": key,
+            "pitch": pitch,
+            "velocity": vel,
+            "instrument_str": key.rsplit("-", 2)[0],
+            "instrument_family_str": fam,
+            "instrument_source_str": src,
+            "qualities": [0] * 10,
+        }
     (root / "examples.json").write_text(json.dumps(meta))
 
 
 def test_nsynth_json_layout_and_filters(tmp_path):
-    _nsynth_folder(tmp_path, [("bass_synthetic_033-050-100", 50, 100, "bass", "synthetic"),
-                              ("guitar_acoustic_010-060-050", 60, 50, "guitar", "acoustic"),
-                              ("guitar_acoustic_010-072-100", 72, 100, "guitar", "acoustic")])
+    _nsynth_folder(
+        tmp_path,
+        [
+            ("bass_synthetic_033-050-100", 50, 100, "bass", "synthetic"),
+            ("guitar_acoustic_010-060-050", 60, 50, "guitar", "acoustic"),
+            ("guitar_acoustic_010-072-100", 72, 100, "guitar", "acoustic"),
+        ],
+    )
     ds = open_dataset(tmp_path)
     assert len(ds) == 3 and ds.notes[0].pitch == 50 and ds.notes[0].family == "bass"
     assert ds.notes[1].extra["qualities"] == [0] * 10
     assert ds.load(1).shape == (1600,)
     assert [n.key for n in open_dataset(tmp_path, note_filter=NoteFilter(families=("guitar",))).notes] == [
-        "guitar_acoustic_010-060-050", "guitar_acoustic_010-072-100"]
+        "guitar_acoustic_010-060-050",
+        "guitar_acoustic_010-072-100",
+    ]
     f = NoteFilter(sources=("acoustic",), pitch_min=61, velocities=(100,))
     only = open_dataset(tmp_path, note_filter=f)
     assert [n.key for n in only.notes] == ["guitar_acoustic_010-072-100"]
@@ -43,11 +57,23 @@ def test_nsynth_json_layout_and_filters(tmp_path):
 def test_tfrecord_roundtrip_without_tensorflow(tmp_path):
     path = tmp_path / "nsynth-test.tfrecord"
     audio = [tone(220, 0.05), tone(330, 0.05)]
-    write_tfrecord(path, [
-        serialize_example({"note_str": f"reed_acoustic_000-0{57 + 7 * i}-075", "pitch": np.int64(57 + 7 * i),
-                           "velocity": np.int64(75), "audio": audio[i], "instrument_family": np.int64(7),
-                           "instrument_source": np.int64(0), "qualities": np.array([0, 1, 0, 0, 0, 0, 0, 0, 0, 1])})
-        for i in range(2)])
+    write_tfrecord(
+        path,
+        [
+            serialize_example(
+                {
+                    "note_str": f"reed_acoustic_000-0{57 + 7 * i}-075",
+                    "pitch": np.int64(57 + 7 * i),
+                    "velocity": np.int64(75),
+                    "audio": audio[i],
+                    "instrument_family": np.int64(7),
+                    "instrument_source": np.int64(0),
+                    "qualities": np.array([0, 1, 0, 0, 0, 0, 0, 0, 0, 1]),
+                }
+            )
+            for i in range(2)
+        ],
+    )
     ds = open_dataset(path)
     assert [n.key for n in ds.notes] == ["reed_acoustic_000-057-075", "reed_acoustic_000-064-075"]
     assert ds.notes[1].pitch == 64 and ds.notes[1].family == "reed" and ds.notes[1].source == "acoustic"
@@ -91,8 +117,17 @@ def test_render_soundfont_layout_holdout_and_determinism(tmp_path):
     font = tmp_path / "tiny.sf2"
     font.write_bytes(make_sf2({0: "sine", 40: "square", 80: "saw"}))
     out = tmp_path / "ds"
-    report = render_soundfont(font, out, programs=[0, 40, 80, 5], pitches=[57, 69], velocities=[64, 127],
-                              hold=0.5, release=0.25, valid_programs=[40], progress=False)
+    report = render_soundfont(
+        font,
+        out,
+        programs=[0, 40, 80, 5],
+        pitches=[57, 69],
+        velocities=[64, 127],
+        hold=0.5,
+        release=0.25,
+        valid_programs=[40],
+        progress=False,
+    )
     assert report.missing_programs == [5]
     assert report.written == 12
     train, valid = open_dataset(out / "train"), open_dataset(out / "valid")
@@ -107,8 +142,17 @@ def test_render_soundfont_layout_holdout_and_determinism(tmp_path):
     spec = np.abs(np.fft.rfft(y[:8000]))
     assert abs(np.argmax(spec) * 16000 / 8000 - 440) <= 2
     again = tmp_path / "again"
-    render_soundfont(font, again, programs=[0, 40, 80], pitches=[57, 69], velocities=[64, 127], hold=0.5,
-                     release=0.25, valid_programs=[40], progress=False)
+    render_soundfont(
+        font,
+        again,
+        programs=[0, 40, 80],
+        pitches=[57, 69],
+        velocities=[64, 127],
+        hold=0.5,
+        release=0.25,
+        valid_programs=[40],
+        progress=False,
+    )
     wav = "train/audio/keyboard_acoustic_000-069-127.wav"
     assert (out / wav).read_bytes() == (again / wav).read_bytes()
 
@@ -116,8 +160,9 @@ def test_render_soundfont_layout_holdout_and_determinism(tmp_path):
 def test_render_reports_silent_notes_and_bad_fonts(tmp_path):
     font = tmp_path / "tiny.sf2"
     font.write_bytes(make_sf2({0: "sine"}))
-    report = render_soundfont(font, tmp_path / "o", programs=[0], pitches=[60], velocities=[0, 100], hold=0.2,
-                              release=0.1, progress=False)
+    report = render_soundfont(
+        font, tmp_path / "o", programs=[0], pitches=[60], velocities=[0, 100], hold=0.2, release=0.1, progress=False
+    )
     assert report.silent == ["keyboard_acoustic_000-060-000"] and report.written == 1
     bad = tmp_path / "bad.sf2"
     bad.write_bytes(b"RIFF nonsense")
@@ -127,5 +172,16 @@ def test_render_reports_silent_notes_and_bad_fonts(tmp_path):
 
 def test_gm_mapping_and_ranges():
     assert [gm_family(p) for p in (0, 8, 16, 24, 32, 40, 56, 64, 73, 81, 52)] == [
-        "keyboard", "mallet", "organ", "guitar", "bass", "string", "brass", "reed", "flute", "synth_lead", "vocal"]
+        "keyboard",
+        "mallet",
+        "organ",
+        "guitar",
+        "bass",
+        "string",
+        "brass",
+        "reed",
+        "flute",
+        "synth_lead",
+        "vocal",
+    ]
     assert parse_range("21-27:3,60,0-1") == [0, 1, 21, 24, 27, 60]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
+from conftest import tone
 
 import nsynth
-from conftest import tone
 from nsynth.cli import main
 from nsynth.design import crossfade, grid_weights, morph_curve, morph_embeddings, sfz_regions
 
@@ -70,8 +70,9 @@ def test_morph_frames_move_from_a_to_b(tmp_path, corners, tiny_ckpt):
     z = morph_embeddings(za, zb, "linear")
     np.testing.assert_allclose(z[:, 0], np.linspace(0, 1, 12), atol=1e-6)
     assert (morph_embeddings(za, zb, "hold")[:4] == 0).all()
-    r = run("morph", corners[0], corners[1], "-o", tmp_path / "m.wav", "--pitch", 57, "-c", tiny_ckpt,
-            "--curve", "ease")
+    r = run(
+        "morph", corners[0], corners[1], "-o", tmp_path / "m.wav", "--pitch", 57, "-c", tiny_ckpt, "--curve", "ease"
+    )
     assert r.exit_code == 0, r.output
     assert sf.info(tmp_path / "m.wav").frames == 800
 
@@ -88,14 +89,16 @@ def test_interpolate_mix_and_plot(tmp_path, corners, tiny_ckpt):
 
 def test_multisample_sfz_parses_and_every_sample_exists(tmp_path, corners, tiny_ckpt):
     out = tmp_path / "inst"
-    r = run("multisample", corners[0], corners[1], "-o", out, "--pitches", "36-60:12", "--name", "pad",
-            "-c", tiny_ckpt)
+    r = run("multisample", corners[0], corners[1], "-o", out, "--pitches", "36-60:12", "--name", "pad", "-c", tiny_ckpt)
     assert r.exit_code == 0, r.output
     sfz = out / "pad.sfz"
     lint = subprocess.run([sys.executable, "-m", "sfzlint.cli", str(sfz)], capture_output=True, text=True)
     assert lint.returncode == 0 and lint.stdout.strip() == "" and lint.stderr.strip() == "", lint.stdout + lint.stderr
-    regions = [dict(kv.split("=") for kv in line.split()[1:]) for line in sfz.read_text().splitlines()
-               if line.startswith("<region>")]
+    regions = [
+        dict(kv.split("=") for kv in line.split()[1:])
+        for line in sfz.read_text().splitlines()
+        if line.startswith("<region>")
+    ]
     assert [int(r["pitch_keycenter"]) for r in regions] == [36, 48, 60]
     assert regions[0]["lokey"] == "0" and regions[-1]["hikey"] == "127"
     assert all(int(x["hikey"]) + 1 == int(y["lokey"]) for x, y in zip(regions, regions[1:]))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
-
 from conftest import tone
+
 from nsynth.cli import main
 from nsynth.evaluate import agrees, lsd, sine_baseline
 
@@ -29,8 +29,13 @@ def test_evaluate_report_contract(tmp_path, tiny_ckpt):
     for fam, p in (("flute", 69), ("flute", 72), ("brass", 64)):
         key = f"{fam}_acoustic_000-{p:03d}-100"
         sf.write(root / "audio" / f"{key}.wav", tone(440 * 2 ** ((p - 69) / 12), 0.2), 16000)
-        meta[key] = {"note_str": key, "pitch": p, "velocity": 100, "instrument_family_str": fam,
-                     "instrument_source_str": "acoustic"}
+        meta[key] = {
+            "note_str": key,
+            "pitch": p,
+            "velocity": 100,
+            "instrument_family_str": fam,
+            "instrument_source_str": "acoustic",
+        }
     (root / "examples.json").write_text(json.dumps(meta))
     r = CliRunner().invoke(main, ["evaluate", str(root), "-c", str(tiny_ckpt), "-o", str(tmp_path / "r.json")])
     assert r.exit_code == 0, r.output

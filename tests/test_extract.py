@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
+from conftest import tiny_model, tone
 
 import nsynth
-from conftest import tiny_model, tone
 from nsynth.analysis import load_set, neighbors, probe, timbre_map
 from nsynth.cli import main
 from nsynth.extract import collect_jobs, encode_long, extract, shard
@@ -39,10 +39,15 @@ def test_mirrored_names_never_collide(tmp_path, tree, tiny_ckpt):
     r = run("encode", tree, "-o", out, "-c", tiny_ckpt)
     assert r.exit_code == 0, r.output
     names = sorted(str(p.relative_to(out)) for p in out.rglob("*.npy"))
-    assert names == ["sounds/brass/brass_acoustic_001-060-100.npy", "sounds/brass/brass_acoustic_001-067-100.npy",
-                     "sounds/brass/same.npy", "sounds/flute/flute_acoustic_001-060-100.npy",
-                     "sounds/flute/flute_acoustic_001-067-100.npy", "sounds/flute/same.flac.npy",
-                     "sounds/flute/same.wav.npy"]
+    assert names == [
+        "sounds/brass/brass_acoustic_001-060-100.npy",
+        "sounds/brass/brass_acoustic_001-067-100.npy",
+        "sounds/brass/same.npy",
+        "sounds/flute/flute_acoustic_001-060-100.npy",
+        "sounds/flute/flute_acoustic_001-067-100.npy",
+        "sounds/flute/same.flac.npy",
+        "sounds/flute/same.wav.npy",
+    ]
     z = np.load(out / "sounds/flute/same.wav.npy")
     assert z.dtype == np.float32 and z.shape == (18, 16)  # 1120 samples / hop 64, rounded up
     model = nsynth.load_model(tiny_ckpt)
@@ -78,9 +83,27 @@ def test_shards_cover_every_file_exactly_once(tmp_path, tree, tiny_ckpt):
 
 def test_two_torchrun_processes_split_the_work(tmp_path, tree, tiny_ckpt):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29544",
-           "-m", "nsynth.cli", "encode", str(tree), "-o", str(tmp_path / "d"), "-c", str(tiny_ckpt), "--workers", "0",
-           "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29544",
+        "-m",
+        "nsynth.cli",
+        "encode",
+        str(tree),
+        "-o",
+        str(tmp_path / "d"),
+        "-c",
+        str(tiny_ckpt),
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+    ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("encoded") == 2 and "encoded 4" in r.stdout and "encoded 3" in r.stdout
@@ -104,7 +127,7 @@ def test_consolidated_index_matches_per_file_outputs(tmp_path, tree, tiny_ckpt):
         emb, off, index = z["embeddings"], z["offsets"], json.loads(str(z["index"]))
     assert len(index) == 7 and off[-1] == emb.shape[0]
     for k, entry in enumerate(index):
-        np.testing.assert_array_equal(emb[off[k]: off[k + 1]], np.load(entry["output"]))
+        np.testing.assert_array_equal(emb[off[k] : off[k + 1]], np.load(entry["output"]))
         assert entry["frames"] == off[k + 1] - off[k] and entry["duration"] == entry["frames"] * 64 / 16000
 
 

@@ -13,7 +13,6 @@ import torch
 import nsynth
 from nsynth.config import get_preset
 from nsynth.data.tfrecord import _enc_varint, _len_delim
-from nsynth.errors import CheckpointError
 from nsynth.magenta import EMA_SUFFIX, build_state, convert, import_magenta, infer_config
 from nsynth.mulaw import quantize
 
@@ -67,8 +66,9 @@ def test_ema_takes_the_shadows(ref, tmp_path):
     w_raw = raw.model.decoder.out.weight.detach()
     w_ema = ema.model.decoder.out.weight.detach()
     np.testing.assert_allclose((w_ema - w_raw).numpy(), 0.01, atol=1e-6)
-    np.testing.assert_allclose((ema.model.decoder.out.bias - raw.model.decoder.out.bias).detach().numpy(), -0.01,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        (ema.model.decoder.out.bias - raw.model.decoder.out.bias).detach().numpy(), -0.01, atol=1e-6
+    )
     assert len(raw.used) == 62 and "global_step" in raw.ignored
 
 
@@ -113,7 +113,7 @@ def _write_bundle(prefix: Path, tensors: dict[str, np.ndarray]) -> None:
     out += meta + b"\0" * 5
     idx_off = len(out)
     out += index + b"\0" * 5
-    footer = (_enc_varint(meta_off) + _enc_varint(len(meta)) + _enc_varint(idx_off) + _enc_varint(len(index)))
+    footer = _enc_varint(meta_off) + _enc_varint(len(meta)) + _enc_varint(idx_off) + _enc_varint(len(index))
     out += footer.ljust(40, b"\0") + struct.pack("<Q", 0xDB4775248B80FB57)
     Path(str(prefix) + ".index").write_bytes(out)
     Path(str(prefix) + ".data-00000-of-00001").write_bytes(data)
@@ -139,9 +139,21 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path):
         (FIX / "magenta_tiny.npz", "no such file"),
     ]
     for prefix, message in cases:
-        proc = subprocess.run([sys.executable, "-m", "nsynth.cli", "import-magenta", str(prefix), "-o",
-                               str(tmp_path / "out.safetensors"), "--dilation-cycle", "2"],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nsynth.cli",
+                "import-magenta",
+                str(prefix),
+                "-o",
+                str(tmp_path / "out.safetensors"),
+                "--dilation-cycle",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 1, proc.stderr
         assert message in proc.stderr and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
@@ -158,7 +170,8 @@ def test_import_cli_then_interpolate_needs_no_pitch(tmp_path, wav_pair):
     assert r.exit_code == 0, r.output
     assert "62 variables" in r.output and "step 1234" in r.output
     a, b = wav_pair
-    r = CliRunner().invoke(main, ["interpolate", str(a), str(b), "-c", str(out), "-o", str(tmp_path / "i"),
-                                  "--steps", "2"])
+    r = CliRunner().invoke(
+        main, ["interpolate", str(a), str(b), "-c", str(out), "-o", str(tmp_path / "i"), "--steps", "2"]
+    )
     assert r.exit_code == 0, r.output
     assert "estimated" not in r.output  # no pitch conditioning: nothing to estimate

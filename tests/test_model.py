@@ -1,12 +1,11 @@
 """Model contracts: shapes, the length rule, causality/receptive field, and the hard test
 that the cached generation path equals the teacher-forced forward pass."""
 
-import numpy as np
 import pytest
 import torch
+from conftest import tiny_model
 
 import nsynth
-from conftest import tiny_model
 from decoders.cached import CachedDecoder, generate, teacher_forced_logits
 from nsynth.config import PRESETS, get_preset
 from nsynth.mulaw import audio_to_input
@@ -44,7 +43,9 @@ def test_presets_build_and_mini_fits_budget():
 
 @pytest.mark.parametrize("kernel", [2, 3])
 def test_receptive_field_is_what_the_decoder_sees(kernel):
-    model = tiny_model(decoder=dict(layers=4, residual_channels=8, skip_channels=8, kernel_size=kernel, dilation_cycle=3))
+    model = tiny_model(
+        decoder=dict(layers=4, residual_channels=8, skip_channels=8, kernel_size=kernel, dilation_cycle=3)
+    )
     dec = model.decoder
     rf = dec.receptive_field
     t = rf + 40
@@ -75,8 +76,9 @@ def _tf_check(model, batch_audio, pitch):
 @pytest.mark.parametrize("kernel", [2, 3])
 @pytest.mark.parametrize("gate", ["tanh_sigmoid", "sigmoid_tanh"])
 def test_cached_equals_teacher_forced_forward(kernel, gate):
-    model = tiny_model(decoder=dict(layers=5, residual_channels=8, skip_channels=8, kernel_size=kernel,
-                                    dilation_cycle=3, gate=gate))
+    model = tiny_model(
+        decoder=dict(layers=5, residual_channels=8, skip_channels=8, kernel_size=kernel, dilation_cycle=3, gate=gate)
+    )
     hop = model.config.hop
     t = 4 * hop + 17  # several hops, and not a whole number of frames
     g = torch.Generator().manual_seed(1)
@@ -101,7 +103,12 @@ def test_pitch_changes_output_and_is_validated():
 def test_seeded_generation_is_reproducible_and_seed_matters():
     model = tiny_model()
     cond = model.conditioning(torch.randn(2, 16, 3), torch.tensor([60, 61]))
-    run = lambda seed: generate(model.decoder, cond, 150, uniforms=torch.rand(150, 2, generator=torch.Generator().manual_seed(seed)))
+
+    def run(seed):
+        return generate(
+            model.decoder, cond, 150, uniforms=torch.rand(150, 2, generator=torch.Generator().manual_seed(seed))
+        )
+
     a, b, c = run(5), run(5), run(6)
     assert a.shape == (2, 150) and a.dtype == torch.int64
     assert torch.equal(a, b)

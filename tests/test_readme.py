@@ -1,7 +1,6 @@
 """The README's commands work: the main job with the shipped model, exactly as written, and
 every example command (with a tiny checkpoint, to stay fast)."""
 
-import re
 import shlex
 import shutil
 from pathlib import Path
@@ -24,8 +23,10 @@ def _commands(block_start: str) -> list[list[str]]:
 
 def test_readme_starts_with_the_two_commands():
     first = README.split("```", 2)[1].strip().splitlines()
-    assert first == ["pip install . && nsynth interpolate examples/flute.wav examples/trumpet.wav -o morph/",
-                     "pip install '.[test]' && pip install --no-deps tinysoundfont==0.3.7 && pytest"]
+    assert first == [
+        "pip install . && nsynth interpolate examples/flute.wav examples/trumpet.wav -o morph/",
+        "pip install '.[test]' && pip install --no-deps tinysoundfont==0.3.7 && pytest",
+    ]
     ci = (ROOT / ".ci" / "run").read_text()
     assert first[1] in ci
 
@@ -39,8 +40,13 @@ def test_main_job_runs_with_the_shipped_model(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, args, catch_exceptions=False)
     assert r.exit_code == 0, r.output
     outs = sorted((tmp_path / "morph").glob("*.wav"))
-    assert [p.name for p in outs] == ["00_alpha0.00.wav", "01_alpha0.25.wav", "02_alpha0.50.wav", "03_alpha0.75.wav",
-                                      "04_alpha1.00.wav"]
+    assert [p.name for p in outs] == [
+        "00_alpha0.00.wav",
+        "01_alpha0.25.wav",
+        "02_alpha0.50.wav",
+        "03_alpha0.75.wav",
+        "04_alpha1.00.wav",
+    ]
     assert all(sf.info(p).frames == 32000 for p in outs)
 
 

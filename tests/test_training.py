@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import TINY, tone
 
 import nsynth
-from conftest import TINY, tone
 from nsynth.config import get_preset
 from nsynth.data import open_dataset
 from nsynth.training import CropBatches, TrainConfig, load_codes, train
@@ -57,8 +57,18 @@ def test_crops_are_mu_law_exact_and_reproducible(tiny_data):
 def test_tiny_model_overfits_one_note(tmp_path, tiny_data):
     ds = open_dataset(tiny_data)
     one = ds.filter(lambda n: n.pitch == 64)
-    cfg = TrainConfig(steps=150, batch_size=4, crop=512, lr=3e-3, schedule="constant", warmup=10, workers=0,
-                      log_every=10, checkpoint_every=1000, valid_every=1000)
+    cfg = TrainConfig(
+        steps=150,
+        batch_size=4,
+        crop=512,
+        lr=3e-3,
+        schedule="constant",
+        warmup=10,
+        workers=0,
+        log_every=10,
+        checkpoint_every=1000,
+        valid_every=1000,
+    )
     t0 = time.time()
     result = train(_config(), one, tmp_path / "run", cfg, progress=False, log=lambda m: None)
     assert time.time() - t0 < 60
@@ -71,8 +81,15 @@ def test_tiny_model_overfits_one_note(tmp_path, tiny_data):
     assert result.step == 150
     # a new run can start from those weights (fine-tuning / continuing a shipped model)
     cont = TrainConfig(steps=1, batch_size=4, crop=512, lr=1e-9, schedule="constant", warmup=1, workers=0, log_every=1)
-    train(_config(), one, tmp_path / "cont", cont, init_from=tmp_path / "run" / "model.safetensors", progress=False,
-          log=lambda m: None)
+    train(
+        _config(),
+        one,
+        tmp_path / "cont",
+        cont,
+        init_from=tmp_path / "run" / "model.safetensors",
+        progress=False,
+        log=lambda m: None,
+    )
     fresh = train(_config(), one, tmp_path / "fresh", cont, progress=False, log=lambda m: None)
     assert _metrics(tmp_path / "cont")[0][1] < 0.8 * fresh.train_loss
 
@@ -80,16 +97,48 @@ def test_tiny_model_overfits_one_note(tmp_path, tiny_data):
 def _train_cmd(data, run, steps, *extra):
     cfg = Path(run).parent / "tiny.json"
     cfg.write_text(json.dumps(TINY))
-    return [sys.executable, "-m", "nsynth.cli", "train", str(data), "-o", str(run), "--steps", str(steps),
-            "--batch-size", "2", "--crop", "256", "--lr", "2e-3", "--schedule", "constant", "--checkpoint-every", "2",
-            "--workers", "0", "--device", "cpu", "--preset", "mini", "--model-config", str(cfg), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "nsynth.cli",
+        "train",
+        str(data),
+        "-o",
+        str(run),
+        "--steps",
+        str(steps),
+        "--batch-size",
+        "2",
+        "--crop",
+        "256",
+        "--lr",
+        "2e-3",
+        "--schedule",
+        "constant",
+        "--checkpoint-every",
+        "2",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--preset",
+        "mini",
+        "--model-config",
+        str(cfg),
+        *extra,
+    ]
 
 
 def test_resume_after_sigkill_equals_straight_run(tmp_path, tiny_data):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(tiny_data, killed, 100000), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        _train_cmd(tiny_data, killed, 100000),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     state = killed / "state.safetensors"
     deadline = time.time() + 60
     while time.time() < deadline and not (state.exists() and (killed / "metrics.csv").exists()):
@@ -110,7 +159,7 @@ def test_resume_after_sigkill_equals_straight_run(tmp_path, tiny_data):
     assert r.returncode == 0, r.stderr
     a, b = _metrics(killed), _metrics(straight)
     assert [s for s, _ in a] == [s for s, _ in b]  # rows past the last checkpoint were dropped on resume
-    np.testing.assert_allclose([l for _, l in a], [l for _, l in b], rtol=1e-5)
+    np.testing.assert_allclose([loss for _, loss in a], [loss for _, loss in b], rtol=1e-5)
     wa = nsynth.load_model(killed / "model.safetensors").state_dict()
     wb = nsynth.load_model(straight / "model.safetensors").state_dict()
     assert max((wa[n] - wb[n]).abs().max().item() for n in wa) < 1e-5
@@ -121,8 +170,18 @@ def test_resume_after_sigkill_equals_straight_run(tmp_path, tiny_data):
 def test_two_process_gloo_ddp_keeps_replicas_identical(tmp_path, tiny_data):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
-           "-m", "nsynth.cli", *_train_cmd(tiny_data, run, 6)[3:]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-port",
+        "29533",
+        "-m",
+        "nsynth.cli",
+        *_train_cmd(tiny_data, run, 6)[3:],
+    ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads((run / "replicas.json").read_text())

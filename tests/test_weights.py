@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_model
 from safetensors.torch import load_file, save_file
 
 import nsynth
-from conftest import tiny_model
 from nsynth.errors import CheckpointError, OutputExistsError
 
 
@@ -52,7 +52,10 @@ def _rewrite(src: Path, dst: Path, edit) -> None:
 
 def test_strict_loading_names_the_problem(tmp_path, tiny_ckpt):
     cases = {
-        "missing": (lambda t, m: ({k: v for k, v in t.items() if k != "decoder.out.bias"}, m), "missing decoder.out.bias"),
+        "missing": (
+            lambda t, m: ({k: v for k, v in t.items() if k != "decoder.out.bias"}, m),
+            "missing decoder.out.bias",
+        ),
         "unexpected": (lambda t, m: ({**t, "decoder.extra": torch.zeros(1)}, m), "unexpected decoder.extra"),
         "shape": (lambda t, m: ({**t, "decoder.out.bias": torch.zeros(3)}, m), "decoder.out.bias (3,)"),
         "version": (lambda t, m: (t, {**m, "format_version": "99"}), "newer"),

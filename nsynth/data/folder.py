@@ -50,8 +50,9 @@ def _cache_file(root: Path) -> Path:
     return base / (hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16] + ".json")
 
 
-def read_folder(path: str | Path, sample_rate: int = 16000, pitch_csv: str | Path | None = None,
-                estimate: bool = True) -> NoteDataset:
+def read_folder(
+    path: str | Path, sample_rate: int = 16000, pitch_csv: str | Path | None = None, estimate: bool = True
+) -> NoteDataset:
     """Every audio file under ``path`` as a note; pitch as described in the module doc."""
     root = Path(path)
     files = audio_files(root)

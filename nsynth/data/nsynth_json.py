@@ -30,16 +30,19 @@ def read_nsynth_json(path: str | Path, sample_rate: int = 16000) -> NoteDataset:
     for key in sorted(meta):
         m = meta[key]
         try:
-            notes.append(Note(
-                key=key,
-                pitch=int(m["pitch"]),
-                velocity=int(m["velocity"]) if "velocity" in m else None,
-                instrument=m.get("instrument_str"),
-                family=m.get("instrument_family_str"),
-                source=m.get("instrument_source_str"),
-                extra={k: v for k, v in m.items() if k not in _KNOWN},
-            ))
+            notes.append(
+                Note(
+                    key=key,
+                    pitch=int(m["pitch"]),
+                    velocity=int(m["velocity"]) if "velocity" in m else None,
+                    instrument=m.get("instrument_str"),
+                    family=m.get("instrument_family_str"),
+                    source=m.get("instrument_source_str"),
+                    extra={k: v for k, v in m.items() if k not in _KNOWN},
+                )
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise NSynthError(f"{meta_path}: note {key!r} has bad metadata ({e})") from None
-    return NoteDataset(str(root), notes, lambda i: load_audio(root / "audio" / f"{notes[i].key}.wav", sample_rate),
-                       sample_rate)
+    return NoteDataset(
+        str(root), notes, lambda i: load_audio(root / "audio" / f"{notes[i].key}.wav", sample_rate), sample_rate
+    )

@@ -26,13 +26,42 @@ SILENCE = 1e-4  # peak below this (-80 dBFS) counts as a silent render
 
 def gm_family(program: int) -> str:
     """NSynth instrument family of a General MIDI program (0-127)."""
-    special = {46: "string", 47: "mallet", 52: "vocal", 53: "vocal", 54: "vocal", 55: "brass",
-               104: "guitar", 105: "guitar", 106: "guitar", 107: "string", 108: "mallet", 109: "reed",
-               110: "string", 111: "reed"}
+    special = {
+        46: "string",
+        47: "mallet",
+        52: "vocal",
+        53: "vocal",
+        54: "vocal",
+        55: "brass",
+        104: "guitar",
+        105: "guitar",
+        106: "guitar",
+        107: "string",
+        108: "mallet",
+        109: "reed",
+        110: "string",
+        111: "reed",
+    }
     if program in special:
         return special[program]
-    groups = ["keyboard", "mallet", "organ", "guitar", "bass", "string", "string", "brass", "reed", "flute",
-              "synth_lead", "synth_lead", "synth_lead", "guitar", "mallet", "synth_lead"]
+    groups = [
+        "keyboard",
+        "mallet",
+        "organ",
+        "guitar",
+        "bass",
+        "string",
+        "string",
+        "brass",
+        "reed",
+        "flute",
+        "synth_lead",
+        "synth_lead",
+        "synth_lead",
+        "guitar",
+        "mallet",
+        "synth_lead",
+    ]
     return groups[program // 8]
 
 
@@ -90,8 +119,9 @@ def _synth(font: Path, sample_rate: int):
     return synth, sfid
 
 
-def render_note(synth, sfid: int, program: int, pitch: int, velocity: int, hold: float, release: float,
-                sample_rate: int) -> np.ndarray | None:
+def render_note(
+    synth, sfid: int, program: int, pitch: int, velocity: int, hold: float, release: float, sample_rate: int
+) -> np.ndarray | None:
     """One note, mono float32 of (hold + release) * sample_rate samples; None if the
     program does not exist in the font."""
     try:
@@ -162,10 +192,18 @@ def render_soundfont(
                 continue
             save_audio(wav_path, np.clip(audio, -1, 1), sample_rate, force=True)
         meta[split][key] = {
-            "note_str": key, "pitch": pitch, "velocity": vel, "program": program,
-            "instrument_str": f"{family}_{source}_{program:03d}", "instrument": program,
-            "instrument_family_str": family, "instrument_source_str": source,
-            "sample_rate": sample_rate, "qualities": [], "qualities_str": [], "soundfont": font.name,
+            "note_str": key,
+            "pitch": pitch,
+            "velocity": vel,
+            "program": program,
+            "instrument_str": f"{family}_{source}_{program:03d}",
+            "instrument": program,
+            "instrument_family_str": family,
+            "instrument_source_str": source,
+            "sample_rate": sample_rate,
+            "qualities": [],
+            "qualities_str": [],
+            "soundfont": font.name,
         }
     for split, notes in meta.items():
         path = out / split / "examples.json"
@@ -173,5 +211,6 @@ def render_soundfont(
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(notes, indent=1, sort_keys=True))
         os.replace(tmp, path)
-    return RenderReport(sum(len(m) for m in meta.values()), silent, missing,
-                        {s or "all": ps for s, ps in splits.items()})
+    return RenderReport(
+        sum(len(m) for m in meta.values()), silent, missing, {s or "all": ps for s, ps in splits.items()}
+    )

@@ -39,6 +39,7 @@ def masked_crc(data: bytes) -> int:
 
 # --- protobuf wire format -------------------------------------------------------------
 
+
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
     result = shift = 0
     while True:
@@ -63,11 +64,11 @@ def _fields(buf: bytes) -> Iterator[tuple[int, int, Any]]:
             n, pos = _varint(buf, pos)
             if pos + n > len(buf):
                 raise ValueError("truncated field")
-            val, pos = buf[pos:pos + n], pos + n
+            val, pos = buf[pos : pos + n], pos + n
         elif wire == 5:
-            val, pos = buf[pos:pos + 4], pos + 4
+            val, pos = buf[pos : pos + 4], pos + 4
         elif wire == 1:
-            val, pos = buf[pos:pos + 8], pos + 8
+            val, pos = buf[pos : pos + 8], pos + 8
         else:
             raise ValueError(f"unsupported wire type {wire}")
         yield num, wire, val
@@ -187,7 +188,8 @@ def _note(ex: dict[str, Any], path: Path, index: int) -> tuple[Note, np.ndarray]
     if wav.size == 0 or not np.isfinite(wav).all():
         raise NSynthError(f"{path}: note {key} has empty or non-finite audio")
     note = Note(
-        key=key, pitch=pitch,
+        key=key,
+        pitch=pitch,
         velocity=int(ex["velocity"][0]) if "velocity" in ex else None,
         instrument=str(int(ex["instrument"][0])) if "instrument" in ex else None,
         family=_label(FAMILIES, ex["instrument_family"]) if "instrument_family" in ex else None,
