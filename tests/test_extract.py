@@ -89,8 +89,7 @@ def test_two_torchrun_processes_split_the_work(tmp_path, tree, tiny_ckpt):
         "torch.distributed.run",
         "--nproc-per-node",
         "2",
-        "--master-port",
-        "29544",
+        "--standalone",  # a free port of its own
         "-m",
         "nsynth.cli",
         "encode",

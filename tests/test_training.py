@@ -176,8 +176,7 @@ def test_two_process_gloo_ddp_keeps_replicas_identical(tmp_path, tiny_data):
         "torch.distributed.run",
         "--nproc-per-node",
         "2",
-        "--master-port",
-        "29533",
+        "--standalone",  # a free port of its own
         "-m",
         "nsynth.cli",
         *_train_cmd(tiny_data, run, 6)[3:],
