@@ -157,15 +157,15 @@ def format_report(r: dict) -> str:
         return "   -  " if v is None else f"{v:6.2f}"
 
     lines = [
-        f"{'':12} {'notes':>5} {'pitch agr.':>10} {'LSD dB':>7}",
-        f"{'model':12} {r['n']:5d} {pct(r['pitch_agreement']):>10} {db(r['lsd']):>7}",
+        f"{'':17} {'notes':>5} {'pitch agr.':>10} {'LSD dB':>7}",
+        f"{'model':17} {r['n']:5d} {pct(r['pitch_agreement']):>10} {db(r['lsd']):>7}",
     ]
     for k, b in r["baselines"].items():
-        lines.append(f"{k + ' baseline':12} {b['n']:5d} {pct(b['pitch_agreement']):>10} {db(b['lsd']):>7}")
+        lines.append(f"{k + ' baseline':17} {b['n']:5d} {pct(b['pitch_agreement']):>10} {db(b['lsd']):>7}")
     lines.append("per family (model | sine):")
     for fam, s in r["per_family"].items():
         lines.append(
-            f"  {fam:10} {s['n']:5d} {pct(s['pitch_agreement']):>10} {db(s['lsd']):>7}   |"
+            f"  {fam:15} {s['n']:5d} {pct(s['pitch_agreement']):>10} {db(s['lsd']):>7}   |"
             f" {pct(s['sine']['pitch_agreement'])} {db(s['sine']['lsd'])}"
         )
     return "\n".join(lines)
