@@ -1067,8 +1067,9 @@ def info(checkpoint: Path | None) -> None:
     cfg = meta.config
     click.echo(f"file:             {meta.path}")
     click.echo(f"format version:   {meta.format_version}")
-    if "preset" in meta.metadata:
-        click.echo(f"preset:           {meta.metadata['preset']}")
+    for key in ("preset", "status", "source", "weights", "step", "train_loss", "valid_loss", "samples_seen", "note"):
+        if meta.metadata.get(key):
+            click.echo(f"{key + ':':18}{meta.metadata[key]}")
     click.echo(f"parameters:       {meta.n_parameters:,}")
     click.echo(
         f"receptive field:  {cfg.decoder.receptive_field()} samples "
