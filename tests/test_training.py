@@ -79,6 +79,15 @@ def test_tiny_model_overfits_one_note(tmp_path, tiny_data):
     written = json.loads((tmp_path / "run" / "config.json").read_text())
     assert written["train"]["steps"] == 150 and written["model"] == _config().to_dict()
     assert result.step == 150
+    # the packaging script turns the run into a shipped-model file carrying its training record
+    packaged = tmp_path / "shipped.safetensors"
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "package_model.py"), str(tmp_path / "run"), "-o", str(packaged)],
+        check=True,
+        capture_output=True,
+    )
+    meta = nsynth.read_info(packaged).metadata
+    assert meta["status"] == "prototype" and meta["step"] == "150" and meta["samples_seen"] == str(150 * 4 * 512)
     # a new run can start from those weights (fine-tuning / continuing a shipped model)
     cont = TrainConfig(steps=1, batch_size=4, crop=512, lr=1e-9, schedule="constant", warmup=1, workers=0, log_every=1)
     train(
