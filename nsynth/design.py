@@ -133,6 +133,7 @@ def _render(
     seed: int,
     temperature: float,
     backend: str,
+    precision: str,
     batch: int,
     fmt: str,
 ) -> int:
@@ -147,6 +148,7 @@ def _render(
             temperature=temperature,
             seed=seed + start,
             backend=backend,
+            precision=precision,
         )
         for (out, _, pitch, _, info), a in zip(part, audio):
             save_audio(out, a, model.config.sample_rate, fmt=fmt, force=True)
@@ -173,6 +175,7 @@ def grid(
     seed: int = 0,
     temperature: float = 1.0,
     backend: str = "auto",
+    precision: str = "auto",
     batch: int = 32,
     fmt: str = "pcm16",
     model_path: str | None = None,
@@ -193,6 +196,8 @@ def grid(
             resolution=resolution,
             pitches=list(pitches),
             temperature=temperature,
+            backend=backend,
+            precision=precision,
             seed=seed,
             corners=[str(c) for c in corners],
         ),
@@ -219,7 +224,15 @@ def grid(
                 }
                 todo.append((out, z, p, n, info))
     return _render(
-        model, todo, manifest, seed=seed, temperature=temperature, backend=backend, batch=batch, fmt=fmt
+        model,
+        todo,
+        manifest,
+        seed=seed,
+        temperature=temperature,
+        backend=backend,
+        precision=precision,
+        batch=batch,
+        fmt=fmt,
     ), skipped
 
 
@@ -275,6 +288,7 @@ def multisample(
     seed: int = 0,
     temperature: float = 1.0,
     backend: str = "auto",
+    precision: str = "auto",
     batch: int = 32,
     fmt: str = "pcm16",
     model_path: str | None = None,
@@ -296,6 +310,8 @@ def multisample(
             sources=[str(s) for s in sources],
             seed=seed,
             temperature=temperature,
+            backend=backend,
+            precision=precision,
         ),
     )
     files = [s.for_pitch(p) for p in pitches for s in srcs]
@@ -311,7 +327,17 @@ def multisample(
         zs = [emb[s.for_pitch(p)] for s in srcs]
         z = zs[0] if len(zs) == 1 else ((1 - alpha) * zs[0] + alpha * zs[1]).astype(np.float32)
         todo.append((out, z, p, n, {"sources": [str(s.for_pitch(p)) for s in srcs]}))
-    written = _render(model, todo, manifest, seed=seed, temperature=temperature, backend=backend, batch=batch, fmt=fmt)
+    written = _render(
+        model,
+        todo,
+        manifest,
+        seed=seed,
+        temperature=temperature,
+        backend=backend,
+        precision=precision,
+        batch=batch,
+        fmt=fmt,
+    )
     sfz = out_dir / f"{name}.sfz"
     write_sfz(sfz, sfz_regions(pitches, rel), name, force=True)
     manifest.add(sfz, pitch=None, regions=len(rel))
