@@ -62,13 +62,13 @@ def generate_classes(
     """
     device = cond.device
     name = resolve_backend(decoder, device, backend)
+    bf16 = use_bf16(decoder, precision)  # also rejects unknown precisions
     if name == "reference":
-        if use_bf16(decoder, precision) and precision == "bf16":
+        if precision == "bf16":
             raise ValueError("the reference backend runs in fp32 only")
         return reference_generate(
             decoder, cond, n_samples, uniforms=uniforms, temperature=temperature, greedy=greedy, progress=progress
         )
-    bf16 = use_bf16(decoder, precision)
     if device.type == "cuda":
         from decoders.static_step import StaticStepDecoder
 

@@ -46,11 +46,6 @@ def dequantize(classes: torch.Tensor) -> torch.Tensor:
     return mu_law_decode(classes - 128)
 
 
-def classes_to_input(classes: torch.Tensor) -> torch.Tensor:
-    """Class indices -> the value the network sees (q / 128), float32."""
-    return (classes.to(torch.float32) - 128.0) / 128.0
-
-
 def audio_to_input(x: torch.Tensor) -> torch.Tensor:
     """Float audio -> the value the network sees: mu_law(x) / 128."""
     return mu_law_encode(x.to(torch.float32)) / 128.0
