@@ -57,19 +57,22 @@ def _model_options(f: Callable) -> Callable:
     )(f)
 
 
+_temperature_option = click.option(
+    "--temperature",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Softmax temperature of sampling (0 = greedy).",
+)
+
+
 def _generation_options(f: Callable) -> Callable:
     """Options of every command that synthesises audio."""
     opts = [
         click.option(
             "--seed", default=0, show_default=True, type=int, help="Seed of the sampler: same seed, same audio."
         ),
-        click.option(
-            "--temperature",
-            default=1.0,
-            show_default=True,
-            type=click.FloatRange(min=0.0),
-            help="Softmax temperature of sampling (0 = greedy).",
-        ),
+        _temperature_option,
         click.option("--greedy", is_flag=True, help="Take the most likely class instead of sampling."),
         click.option(
             "--backend",
@@ -664,6 +667,7 @@ def plot(files: tuple[Path, ...], out: Path, kind: str, force: bool) -> None:
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "reference", "fast"]))
 @click.option("--seed", default=0, show_default=True, type=int)
+@_temperature_option
 @click.option("--force", is_flag=True, help="Overwrite the report.")
 @_model_options
 def evaluate(
@@ -673,6 +677,7 @@ def evaluate(
     batch_size: int,
     backend: str,
     seed: int,
+    temperature: float,
     force: bool,
     checkpoint: Path | None,
     device: str,
@@ -691,7 +696,7 @@ def evaluate(
         keep = set(np.linspace(0, len(ds) - 1, limit).round().astype(int).tolist())
         order = {n.key: i for i, n in enumerate(ds.notes)}
         ds = ds.filter(lambda n: order[n.key] in keep)
-    report = run_eval(model, ds, batch=batch_size, seed=seed, backend=backend)
+    report = run_eval(model, ds, batch=batch_size, seed=seed, backend=backend, temperature=temperature)
     click.echo(format_report(report))
     if out is not None:
         write_report(report, out, force=force)

@@ -95,9 +95,13 @@ def evaluate(
     batch: int = 8,
     seed: int = 0,
     backend: str = "auto",
+    temperature: float = 1.0,
     progress: bool = True,
 ) -> dict:
-    """Reconstruct every note of ``ds`` and score it and the baselines; returns the report dict."""
+    """Reconstruct every note of ``ds`` and score it and the baselines; returns the report dict.
+
+    ``temperature`` is the sampler's (0 = greedy); it and ``seed`` are recorded in the report.
+    """
     sr = model.config.sample_rate
     totals = {"model": Scores(), "sine": Scores(), "silence": Scores()}
     per_family: dict[str, dict[str, Scores]] = defaultdict(lambda: {"model": Scores(), "sine": Scores()})
@@ -116,6 +120,7 @@ def evaluate(
             [a.size for a in notes],
             seed=seed + start,
             backend=backend,
+            temperature=temperature,
             progress=False,
         )
         for i, x, y in zip(idx, notes, recon):
@@ -135,6 +140,7 @@ def evaluate(
     report.update(
         unpitched_inputs=unpitched,
         cents_tolerance=CENTS,
+        generation={"temperature": temperature, "seed": seed, "backend": backend},
         fft_sizes=list(FFT_SIZES),
         baselines={k: totals[k].summary() for k in ("sine", "silence")},
         per_family={

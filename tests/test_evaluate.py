@@ -22,8 +22,7 @@ def test_metrics():
     assert abs(np.sqrt(np.mean(s[:512] ** 2)) - np.sqrt(np.mean((tone(440, 0.5, amp=1.0) * env)[:512] ** 2))) < 0.02
 
 
-def test_evaluate_report_contract(tmp_path, tiny_ckpt):
-    root = tmp_path / "ds"
+def _tiny_dataset(root):
     (root / "audio").mkdir(parents=True)
     meta = {}
     for fam, p in (("flute", 69), ("flute", 72), ("brass", 64)):
@@ -37,6 +36,11 @@ def test_evaluate_report_contract(tmp_path, tiny_ckpt):
             "instrument_source_str": "acoustic",
         }
     (root / "examples.json").write_text(json.dumps(meta))
+
+
+def test_evaluate_report_contract(tmp_path, tiny_ckpt):
+    root = tmp_path / "ds"
+    _tiny_dataset(root)
     r = CliRunner().invoke(main, ["evaluate", str(root), "-c", str(tiny_ckpt), "-o", str(tmp_path / "r.json")])
     assert r.exit_code == 0, r.output
     rep = json.loads((tmp_path / "r.json").read_text())
@@ -47,3 +51,21 @@ def test_evaluate_report_contract(tmp_path, tiny_ckpt):
     assert set(rep["per_family"]) == {"flute", "brass"} and rep["per_family"]["flute"]["n"] == 2
     assert 0.0 <= rep["pitch_agreement"] <= 1.0 and rep["lsd"] > 0
     assert "sine baseline" in r.output
+
+
+def test_evaluate_temperature_reaches_the_sampler(tmp_path, tiny_ckpt):
+    root = tmp_path / "ds"
+    _tiny_dataset(root)
+
+    def run(temperature, seed):
+        out = tmp_path / f"r{temperature}-{seed}.json"
+        args = ["evaluate", str(root), "-c", str(tiny_ckpt), "-o", str(out), "--seed", str(seed)]
+        r = CliRunner().invoke(main, [*args, "--temperature", str(temperature)])
+        assert r.exit_code == 0, r.output
+        return json.loads(out.read_text())
+
+    greedy = [run(0, seed) for seed in (0, 1)]
+    assert greedy[0]["generation"] == {"temperature": 0.0, "seed": 0, "backend": "auto"}
+    assert greedy[0]["lsd"] == greedy[1]["lsd"]  # greedy decoding ignores the sampler's seed
+    sampled = [run(1, seed) for seed in (0, 1)]
+    assert sampled[0]["lsd"] != sampled[1]["lsd"]
