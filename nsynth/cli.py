@@ -723,6 +723,9 @@ def evaluate(
 )
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--force", is_flag=True, help="Re-render notes that already exist.")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Rendering processes (one per program)."
+)
 def render_soundfont(
     font: Path,
     out_dir: Path,
@@ -735,6 +738,7 @@ def render_soundfont(
     valid_fraction: float,
     seed: int,
     force: bool,
+    workers: int,
 ) -> None:
     """Render a SoundFont into an NSynth-style dataset (JSON/WAV layout, 16 kHz notes)."""
     from nsynth.data.soundfont import render_soundfont as render
@@ -751,6 +755,7 @@ def render_soundfont(
         valid_fraction=valid_fraction,
         seed=seed,
         force=force,
+        workers=workers,
     )
     click.echo(f"{report.written} notes in {out_dir}")
     for split, progs in report.splits.items():

@@ -3,8 +3,9 @@
 #
 #   scripts/train_default_model.sh FONT.sf2|FONT.sf3 WORK_DIR [STEPS] [extra nsynth train options]
 #
-# 1. renders the melodic GM programs (0-111), MIDI 24-96 every 3 semitones, velocity 100, as
-#    4 s NSynth-layout notes, holding out 10 % of the programs (whole instruments) as valid;
+# 1. renders the melodic GM programs (0-111), every MIDI pitch 21-108 (NSynth's range), velocities
+#    50, 100 and 127, as 4 s NSynth-layout notes, holding out 10 % of the programs (whole
+#    instruments) as valid, one rendering process per core;
 # 2. trains `mini` in WORK_DIR/run (resuming if a run is there, else starting from the shipped
 #    weights), with bf16 autocast and torch.compile on CUDA;
 # 3. evaluates on the held-out programs and writes the EMA weights to nsynth/weights/.
@@ -12,8 +13,8 @@
 set -euo pipefail
 font=${1:?font}; work=${2:?work dir}; steps=${3:-20000}; shift $(( $# < 3 ? $# : 3 ))
 here=$(cd "$(dirname "$0")/.." && pwd)
-nsynth render-soundfont "$font" -o "$work/data" --programs 0-111 --pitches 24-96:3 --velocities 100 \
-    --valid-fraction 0.1 --seed 0
+nsynth render-soundfont "$font" -o "$work/data" --programs 0-111 --pitches 21-108 --velocities 50,100,127 \
+    --valid-fraction 0.1 --seed 0 --workers "$(nproc)"
 if [ -f "$work/run/state.safetensors" ]; then start=(--resume); else start=(--init-from "$here/nsynth/weights/mini.safetensors"); fi
 nsynth train "$work/data" -o "$work/run" --preset mini --steps "$steps" --lr 5e-4 --schedule constant \
     --ema-decay 0.999 --checkpoint-every 500 --valid-every 500 "${start[@]}" "$@"

@@ -141,20 +141,23 @@ def test_render_soundfont_layout_holdout_and_determinism(tmp_path):
     assert y.shape == (12000,)  # 0.5 s + 0.25 s at 16 kHz
     spec = np.abs(np.fft.rfft(y[:8000]))
     assert abs(np.argmax(spec) * 16000 / 8000 - 440) <= 2
+    # two processes, each rendering its programs with its own synth: the same files, byte for byte
     again = tmp_path / "again"
     render_soundfont(
         font,
         again,
-        programs=[0, 40, 80],
+        programs=[80, 0, 40],
         pitches=[57, 69],
         velocities=[64, 127],
         hold=0.5,
         release=0.25,
         valid_programs=[40],
+        workers=2,
         progress=False,
     )
-    wav = "train/audio/keyboard_acoustic_000-069-127.wav"
-    assert (out / wav).read_bytes() == (again / wav).read_bytes()
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert len(files) == 14 and files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    assert all((out / f).read_bytes() == (again / f).read_bytes() for f in files)
 
 
 def test_render_reports_silent_notes_and_bad_fonts(tmp_path):

@@ -8,7 +8,9 @@ validation split, as NSynth keeps its valid/test instruments out of train.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing as mp
 import os
 import random
 from dataclasses import dataclass, field
@@ -137,6 +139,68 @@ def render_note(
     return np.concatenate([held, tail]).reshape(-1, 2).mean(axis=1).astype(np.float32)
 
 
+_SYNTHS: dict[tuple[str, int], tuple] = {}
+
+
+def _cached_synth(font: Path, sample_rate: int):
+    """One loaded synth per process and font (fonts are large: load once per worker)."""
+    key = (str(font), sample_rate)
+    if key not in _SYNTHS:
+        _SYNTHS[key] = _synth(font, sample_rate)
+    return _SYNTHS[key]
+
+
+@dataclass(frozen=True)
+class _ProgramJob:
+    font: Path
+    out: Path
+    split: str
+    program: int
+    pitches: tuple[int, ...]
+    velocities: tuple[int, ...]
+    hold: float
+    release: float
+    sample_rate: int
+    force: bool
+
+
+def _render_program(job: _ProgramJob) -> tuple[int, dict[str, dict], list[str], bool]:
+    """Render (or find already rendered) every note of one program.
+
+    Returns (program, {key: note metadata}, silent keys, program missing from the font).
+    """
+    synth, sfid = _cached_synth(job.font, job.sample_rate)
+    family, source = gm_family(job.program), gm_source(job.program)
+    meta, silent = {}, []
+    for pitch in job.pitches:
+        for vel in job.velocities:
+            key = f"{family}_{source}_{job.program:03d}-{pitch:03d}-{vel:03d}"
+            wav_path = job.out / job.split / "audio" / f"{key}.wav"
+            if not wav_path.exists() or job.force:
+                audio = render_note(synth, sfid, job.program, pitch, vel, job.hold, job.release, job.sample_rate)
+                if audio is None:
+                    return job.program, {}, [], True
+                if np.abs(audio).max() < SILENCE:
+                    silent.append(key)
+                    continue
+                save_audio(wav_path, np.clip(audio, -1, 1), job.sample_rate, force=True)
+            meta[key] = {
+                "note_str": key,
+                "pitch": pitch,
+                "velocity": vel,
+                "program": job.program,
+                "instrument_str": f"{family}_{source}_{job.program:03d}",
+                "instrument": job.program,
+                "instrument_family_str": family,
+                "instrument_source_str": source,
+                "sample_rate": job.sample_rate,
+                "qualities": [],
+                "qualities_str": [],
+                "soundfont": job.font.name,
+            }
+    return job.program, meta, silent, False
+
+
 def render_soundfont(
     font: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -151,17 +215,20 @@ def render_soundfont(
     valid_fraction: float = 0.0,
     seed: int = 0,
     force: bool = False,
+    workers: int = 1,
     progress: bool = True,
 ) -> RenderReport:
     """Render every (program, pitch, velocity) to ``out_dir`` in the NSynth JSON/WAV layout.
 
     With held-out programs (``valid_programs``, or a ``valid_fraction`` of the programs
     drawn with ``seed``) the output has ``train/`` and ``valid/`` splits; else one split.
-    Existing notes are kept (re-running resumes) unless ``force``.
+    Existing notes are kept (re-running resumes) unless ``force``. ``workers`` > 1 renders
+    programs in that many processes; every note is rendered from a silent synth, so the
+    files are the same for any number of workers.
     """
     font = Path(font)
     out = Path(out_dir)
-    synth, sfid = _synth(font, sample_rate)
+    _synth(font, sample_rate)  # fail early, in this process, on a missing or bad font
     programs = sorted(set(programs))
     held_out = set(valid_programs)
     if valid_fraction > 0:
@@ -172,39 +239,24 @@ def render_soundfont(
     if not held_out:
         splits = {"": programs}
         split_of = {p: "" for p in programs}
+    jobs = [
+        _ProgramJob(font, out, split_of[p], p, tuple(pitches), tuple(velocities), hold, release, sample_rate, force)
+        for p in programs
+    ]
     meta: dict[str, dict[str, dict]] = {s: {} for s in splits}
     silent, missing = [], []
-    jobs = [(p, k, v) for p in programs for k in pitches for v in velocities]
-    for program, pitch, vel in tqdm(jobs, desc="rendering", unit="note", disable=not progress):
-        family, source = gm_family(program), gm_source(program)
-        key = f"{family}_{source}_{program:03d}-{pitch:03d}-{vel:03d}"
-        split = split_of[program]
-        wav_path = out / split / "audio" / f"{key}.wav"
-        if program in missing:
-            continue
-        if not wav_path.exists() or force:
-            audio = render_note(synth, sfid, program, pitch, vel, hold, release, sample_rate)
-            if audio is None:
+    per_program = len(pitches) * len(velocities)
+    with (
+        tqdm(total=len(jobs) * per_program, desc="rendering", unit="note", disable=not progress) as bar,
+        _pool(min(workers, len(jobs))) as pool,
+    ):
+        results = pool.imap_unordered(_render_program, jobs) if pool else map(_render_program, jobs)
+        for program, notes, quiet, absent in results:
+            meta[split_of[program]].update(notes)
+            silent += quiet
+            if absent:
                 missing.append(program)
-                continue
-            if np.abs(audio).max() < SILENCE:
-                silent.append(key)
-                continue
-            save_audio(wav_path, np.clip(audio, -1, 1), sample_rate, force=True)
-        meta[split][key] = {
-            "note_str": key,
-            "pitch": pitch,
-            "velocity": vel,
-            "program": program,
-            "instrument_str": f"{family}_{source}_{program:03d}",
-            "instrument": program,
-            "instrument_family_str": family,
-            "instrument_source_str": source,
-            "sample_rate": sample_rate,
-            "qualities": [],
-            "qualities_str": [],
-            "soundfont": font.name,
-        }
+            bar.update(per_program)
     for split, notes in meta.items():
         path = out / split / "examples.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,5 +264,20 @@ def render_soundfont(
         tmp.write_text(json.dumps(notes, indent=1, sort_keys=True))
         os.replace(tmp, path)
     return RenderReport(
-        sum(len(m) for m in meta.values()), silent, missing, {s or "all": ps for s, ps in splits.items()}
+        sum(len(m) for m in meta.values()),
+        sorted(silent),
+        sorted(missing),
+        {s or "all": ps for s, ps in splits.items()},
     )
+
+
+@contextlib.contextmanager
+def _pool(workers: int):
+    """A process pool of ``workers`` (None for fewer than 2). Forked where the platform allows,
+    so workers start without re-importing torch."""
+    if workers < 2:
+        yield None
+        return
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(workers) as pool:
+        yield pool
