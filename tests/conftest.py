@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,13 @@ def tiny_model(preset: str = "mini", seed: int = 0, **overrides) -> nsynth.NSynt
             if name.endswith("bias"):
                 p.uniform_(-0.2, 0.2)
     return model
+
+
+def torchrun_cli(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """``nsynth ARGS`` as two processes under torchrun (gloo on the CPU, one thread each)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone", "-m", "nsynth.cli"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # --standalone: a free port of its own
+    return subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def tone(freq: float = 440.0, seconds: float = 0.25, sr: int = 16000, amp: float = 0.5) -> np.ndarray:

@@ -1,15 +1,12 @@
 """Embedding extraction at dataset scale, and the scikit-learn analysis tools."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
-from conftest import tiny_model, tone
+from conftest import tiny_model, tone, torchrun_cli
 
 import nsynth
 from nsynth.analysis import load_set, neighbors, probe, timbre_map
@@ -82,28 +79,8 @@ def test_shards_cover_every_file_exactly_once(tmp_path, tree, tiny_ckpt):
 
 
 def test_two_torchrun_processes_split_the_work(tmp_path, tree, tiny_ckpt):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--standalone",  # a free port of its own
-        "-m",
-        "nsynth.cli",
-        "encode",
-        str(tree),
-        "-o",
-        str(tmp_path / "d"),
-        "-c",
-        str(tiny_ckpt),
-        "--workers",
-        "0",
-        "--device",
-        "cpu",
-    ]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    args = ["encode", str(tree), "-o", str(tmp_path / "d"), "-c", str(tiny_ckpt), "--workers", "0", "--device", "cpu"]
+    r = torchrun_cli(args, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("encoded") == 2 and "encoded 4" in r.stdout and "encoded 3" in r.stdout
     assert len(list((tmp_path / "d").rglob("*.npy"))) == 7

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import TINY, tone
+from conftest import TINY, tone, torchrun_cli
 
 import nsynth
 from nsynth.config import get_preset
@@ -177,20 +177,8 @@ def test_resume_after_sigkill_equals_straight_run(tmp_path, tiny_data):
 
 
 def test_two_process_gloo_ddp_keeps_replicas_identical(tmp_path, tiny_data):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = tmp_path / "ddp"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--standalone",  # a free port of its own
-        "-m",
-        "nsynth.cli",
-        *_train_cmd(tiny_data, run, 6)[3:],
-    ]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    r = torchrun_cli(_train_cmd(tiny_data, run, 6)[3:], timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads((run / "replicas.json").read_text())
     assert rep["world_size"] == 2
