@@ -387,8 +387,9 @@ def _train(
     )
     metrics_path = run / "metrics.csv"
     board = None
+    seconds_before = 0.0  # training wall time of the segments before this resume
     if rank == 0:
-        _truncate_metrics(metrics_path, start)
+        seconds_before = _truncate_metrics(metrics_path, start)
         board = _tensorboard(run)
 
     def checkpoint(step: int, valid_loss: float | None) -> None:
@@ -417,7 +418,7 @@ def _train(
         disable=not progress or rank != 0,
         dynamic_ncols=True,
     )
-    t0, window_t, window_n = time.perf_counter(), time.perf_counter(), 0
+    t0, window_t, window_n = time.perf_counter() - seconds_before, time.perf_counter(), 0
     loss_val, valid_loss, sps = float("nan"), None, 0.0
     step = start
     for audio, pitch in loader:
@@ -491,10 +492,13 @@ def _check_replicas(model: torch.nn.Module, path: Path, rank: int, world: int) -
 _FIELDS = ["step", "seconds", "loss", "lr", "samples_per_s", "valid_loss"]
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Keep only rows up to ``step`` (rows past the last checkpoint of a killed run go)."""
+def _truncate_metrics(path: Path, step: int) -> float:
+    """Keep only rows up to ``step`` (rows past the last checkpoint of a killed run go).
+
+    Returns the last kept row's ``seconds``, so a resumed run's clock continues from it.
+    """
     if not path.exists():
-        return
+        return 0.0
     with open(path, newline="") as f:
         rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
     with atomic_path(path, force=True) as tmp:
@@ -502,6 +506,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
             w = csv.DictWriter(f, _FIELDS)
             w.writeheader()
             w.writerows(rows)
+    return float(rows[-1]["seconds"]) if rows else 0.0
 
 
 def _append_metrics(

@@ -20,6 +20,18 @@ from nsynth.weights import load_model, read_info, save_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def training_seconds(rows: list[dict]) -> float:
+    """Training wall time from metrics rows. Runs resumed before the clock was carried over
+    restart ``seconds`` at each resume; those segments are added up."""
+    total, prev = 0.0, 0.0
+    for r in rows:
+        s = float(r["seconds"])
+        if s < prev:
+            total += prev
+        prev = s
+    return total + prev
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", type=Path)
@@ -45,7 +57,7 @@ def main() -> None:
         "samples_seen": str(
             int(info.metadata.get("step", "0") or 0) * run["train"]["batch_size"] * run["train"]["crop"]
         ),
-        "wall_seconds": last.get("seconds", ""),
+        "wall_seconds": f"{training_seconds(rows):.0f}",
         "device": run.get("device", ""),
         "train_data": run.get("train_data", ""),
     }

@@ -2,6 +2,7 @@
 two gloo processes under torchrun keep identical weights."""
 
 import csv
+import importlib.util
 import json
 import os
 import signal
@@ -88,6 +89,8 @@ def test_tiny_model_overfits_one_note(tmp_path, tiny_data):
     )
     meta = nsynth.read_info(packaged).metadata
     assert meta["status"] == "prototype" and meta["step"] == "150" and meta["samples_seen"] == str(150 * 4 * 512)
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        assert meta["wall_seconds"] == f"{float(list(csv.DictReader(f))[-1]['seconds']):.0f}"
     # a new run can start from those weights (fine-tuning / continuing a shipped model)
     cont = TrainConfig(steps=1, batch_size=4, crop=512, lr=1e-9, schedule="constant", warmup=1, workers=0, log_every=1)
     train(
@@ -101,6 +104,16 @@ def test_tiny_model_overfits_one_note(tmp_path, tiny_data):
     )
     fresh = train(_config(), one, tmp_path / "fresh", cont, progress=False, log=lambda m: None)
     assert _metrics(tmp_path / "cont")[0][1] < 0.8 * fresh.train_loss
+
+
+def test_packaged_training_time_adds_up_segments_of_older_runs():
+    spec = importlib.util.spec_from_file_location("package_model", ROOT / "scripts" / "package_model.py")
+    package_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package_model)
+    # a run resumed twice before the clock was carried over: 20 s, then 15 s, then 30 s
+    rows = [{"seconds": s} for s in ("10", "20", "5", "15", "12", "30")]
+    assert package_model.training_seconds(rows) == 65.0
+    assert package_model.training_seconds([{"seconds": s} for s in ("10", "20", "35")]) == 35.0
 
 
 def _train_cmd(data, run, steps, *extra):
@@ -168,6 +181,9 @@ def test_resume_after_sigkill_equals_straight_run(tmp_path, tiny_data):
     assert r.returncode == 0, r.stderr
     a, b = _metrics(killed), _metrics(straight)
     assert [s for s, _ in a] == [s for s, _ in b]  # rows past the last checkpoint were dropped on resume
+    with open(killed / "metrics.csv") as f:
+        seconds = [float(r["seconds"]) for r in csv.DictReader(f)]
+    assert seconds == sorted(seconds) and seconds[0] > 0  # the clock adds up the killed and the resumed runs
     np.testing.assert_allclose([loss for _, loss in a], [loss for _, loss in b], rtol=1e-5)
     wa = nsynth.load_model(killed / "model.safetensors").state_dict()
     wb = nsynth.load_model(straight / "model.safetensors").state_dict()
