@@ -7,6 +7,7 @@ exit status 1, without a traceback.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -67,7 +68,18 @@ _temperature_option = click.option(
 
 
 def _generation_options(f: Callable) -> Callable:
-    """Options of every command that synthesises audio."""
+    """Options of every command that synthesises audio.
+
+    --seed, --temperature, --greedy, --backend and --precision reach the command as one
+    ``sampling`` dict of keyword arguments for the API (--greedy as temperature 0).
+    """
+
+    @functools.wraps(f)
+    def command(*args: Any, seed: int, temperature: float, greedy: bool, backend: str, precision: str, **kw: Any):
+        temperature = 0.0 if greedy else temperature
+        sampling = {"temperature": temperature, "seed": seed, "backend": backend, "precision": precision}
+        return f(*args, sampling=sampling, **kw)
+
     opts = [
         click.option(
             "--seed", default=0, show_default=True, type=int, help="Seed of the sampler: same seed, same audio."
@@ -99,8 +111,8 @@ def _generation_options(f: Callable) -> Callable:
         click.option("--force", is_flag=True, help="Overwrite existing outputs."),
     ]
     for opt in reversed(opts):
-        f = opt(f)
-    return _model_options(f)
+        command = opt(command)
+    return _model_options(command)
 
 
 def _load(checkpoint: Path | None, device: str):
@@ -275,11 +287,7 @@ def decode(
     pitch: int | None,
     checkpoint: Path | None,
     device: str,
-    seed: int,
-    temperature: float,
-    greedy: bool,
-    backend: str,
-    precision: str,
+    sampling: dict[str, Any],
     fmt: str,
     force: bool,
 ) -> None:
@@ -301,11 +309,7 @@ def decode(
             model,
             [z for _, z in loaded],
             [pitch] * len(loaded) if pitch is not None else None,
-            temperature=temperature,
-            greedy=greedy,
-            seed=seed,
-            backend=backend,
-            precision=precision,
+            **sampling,
         )
         for (o, _), a in zip(loaded, audio):
             save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
@@ -338,11 +342,7 @@ def reconstruct(
     pitch: int | str,
     checkpoint: Path | None,
     device: str,
-    seed: int,
-    temperature: float,
-    greedy: bool,
-    backend: str,
-    precision: str,
+    sampling: dict[str, Any],
     fmt: str,
     force: bool,
 ) -> None:
@@ -369,11 +369,7 @@ def reconstruct(
             [a for _, a, _ in notes],
             pitch=[p for _, _, p in notes],
             model=model,
-            temperature=temperature,
-            greedy=greedy,
-            seed=seed,
-            backend=backend,
-            precision=precision,
+            **sampling,
         )
         for (o, _, _), a in zip(notes, audio):
             save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
@@ -406,11 +402,7 @@ def interpolate(
     pitch: int | str,
     checkpoint: Path | None,
     device: str,
-    seed: int,
-    temperature: float,
-    greedy: bool,
-    backend: str,
-    precision: str,
+    sampling: dict[str, Any],
     fmt: str,
     force: bool,
 ) -> None:
@@ -444,11 +436,7 @@ def interpolate(
         steps,
         pitch=p,
         model=model,
-        temperature=temperature,
-        greedy=greedy,
-        seed=seed,
-        backend=backend,
-        precision=precision,
+        **sampling,
     )
     for o, note in zip(outs, notes):
         save_audio(o, note, rate, fmt=fmt, force=force)
@@ -502,11 +490,7 @@ def grid(
     batch_size: int,
     checkpoint: Path | None,
     device: str,
-    seed: int,
-    temperature: float,
-    greedy: bool,
-    backend: str,
-    precision: str,
+    sampling: dict[str, Any],
     fmt: str,
     force: bool,
 ) -> None:
@@ -525,10 +509,7 @@ def grid(
         out_dir,
         resolution=resolution,
         pitches=pitches,
-        seed=seed,
-        temperature=0.0 if greedy else temperature,
-        backend=backend,
-        precision=precision,
+        **sampling,
         batch=batch_size,
         fmt=fmt,
         model_path=str(checkpoint) if checkpoint else None,
@@ -552,11 +533,7 @@ def morph(
     pitch: int | str,
     checkpoint: Path | None,
     device: str,
-    seed: int,
-    temperature: float,
-    greedy: bool,
-    backend: str,
-    precision: str,
+    sampling: dict[str, Any],
     fmt: str,
     force: bool,
 ) -> None:
@@ -580,11 +557,7 @@ def morph(
         [morph_embeddings(za, zb, curve)],
         None if p is None else [p],
         [n],
-        temperature=temperature,
-        greedy=greedy,
-        seed=seed,
-        backend=backend,
-        precision=precision,
+        **sampling,
     )[0]
     save_audio(out, note, rate, fmt=fmt, force=force)
     click.echo(str(out))
@@ -613,11 +586,7 @@ def multisample(
     batch_size: int,
     checkpoint: Path | None,
     device: str,
-    seed: int,
-    temperature: float,
-    greedy: bool,
-    backend: str,
-    precision: str,
+    sampling: dict[str, Any],
     fmt: str,
     force: bool,
 ) -> None:
@@ -632,10 +601,7 @@ def multisample(
         pitches=pitches,
         alpha=alpha,
         name=name,
-        seed=seed,
-        temperature=0.0 if greedy else temperature,
-        backend=backend,
-        precision=precision,
+        **sampling,
         batch=batch_size,
         fmt=fmt,
         model_path=str(checkpoint) if checkpoint else None,

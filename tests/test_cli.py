@@ -54,6 +54,22 @@ def test_encode_decode_reconstruct(tmp_path, tiny_ckpt, wav_pair):
     assert info.frames == 4000 and info.subtype == "FLOAT"
 
 
+def test_sampling_options_reach_the_sampler(tmp_path, tiny_ckpt, wav_pair):
+    a, _ = wav_pair
+
+    def recon(name, *opts):
+        r = run("reconstruct", a, "--pitch", 60, "-o", tmp_path / name, "-c", tiny_ckpt, "--format", "float", *opts)
+        assert r.exit_code == 0, r.output
+        return sf.read(tmp_path / name / "a.wav")[0]
+
+    greedy = recon("g0", "--greedy", "--seed", 0)
+    np.testing.assert_array_equal(greedy, recon("g1", "--greedy", "--seed", 1))  # no sampling, no seed
+    np.testing.assert_array_equal(greedy, recon("t0", "--temperature", 0, "--seed", 2))  # temperature 0 is greedy
+    sampled = recon("s0", "--seed", 0)
+    assert not np.array_equal(sampled, greedy) and not np.array_equal(sampled, recon("s1", "--seed", 1))
+    np.testing.assert_array_equal(sampled, recon("s0r", "--seed", 0, "--backend", "reference", "--precision", "fp32"))
+
+
 def test_good_files_survive_bad_ones(tmp_path, tiny_ckpt, wav_pair):
     a, _ = wav_pair
     bad = tmp_path / "bad.wav"
