@@ -10,6 +10,9 @@
 #    weights), with bf16 autocast and torch.compile on CUDA;
 # 3. evaluates on the held-out programs and writes the EMA weights to nsynth/weights/.
 # On a GPU, a larger batch uses it well: e.g. `... 20000 --batch-size 64 --crop 6144`.
+# Every step resumes where it stopped (rendered notes are kept, training resumes from its last
+# checkpoint), so under a per-command time limit run it as `timeout 570 scripts/...` and repeat.
+# A lent GPU machine has no network: carry the kit of scripts/gpu_kit.sh and give it KIT/*.sf3.
 set -euo pipefail
 font=${1:?font}; work=${2:?work dir}; steps=${3:-20000}; shift $(( $# < 3 ? $# : 3 ))
 here=$(cd "$(dirname "$0")/.." && pwd)
