@@ -228,7 +228,7 @@ def render_soundfont(
     """
     font = Path(font)
     out = Path(out_dir)
-    _synth(font, sample_rate)  # fail early, in this process, on a missing or bad font
+    _cached_synth(font, sample_rate)  # fails early on a bad font; forked workers inherit the loaded one
     programs = sorted(set(programs))
     held_out = set(valid_programs)
     if valid_fraction > 0:
