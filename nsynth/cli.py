@@ -66,6 +66,14 @@ _temperature_option = click.option(
     help="Softmax temperature of sampling (0 = greedy).",
 )
 
+_backend_option = click.option(
+    "--backend",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "reference", "fast"]),
+    help="Generation backend: fused CPU kernel / CUDA graphs ('fast') or the eager reference.",
+)
+
 
 def _generation_options(f: Callable) -> Callable:
     """Options of every command that synthesises audio.
@@ -86,13 +94,7 @@ def _generation_options(f: Callable) -> Callable:
         ),
         _temperature_option,
         click.option("--greedy", is_flag=True, help="Take the most likely class instead of sampling."),
-        click.option(
-            "--backend",
-            default="auto",
-            show_default=True,
-            type=click.Choice(["auto", "reference", "fast"]),
-            help="Generation backend: fused CPU kernel / CUDA graphs ('fast') or the eager reference.",
-        ),
+        _backend_option,
         click.option(
             "--precision",
             default="auto",
@@ -631,7 +633,7 @@ def plot(files: tuple[Path, ...], out: Path, kind: str, force: bool) -> None:
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), help="JSON report.")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate an evenly spaced subset of this many notes.")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
-@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "reference", "fast"]))
+@_backend_option
 @click.option("--seed", default=0, show_default=True, type=int)
 @_temperature_option
 @click.option("--force", is_flag=True, help="Overwrite the report.")
