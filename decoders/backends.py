@@ -53,12 +53,14 @@ def generate_classes(
     temperature: float = 1.0,
     greedy: bool = False,
     progress: Callable[[int], None] | None = None,
+    period: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Generate (B, n_samples) mu-law classes with the chosen backend.
 
     Args:
         cond: (B, cond_channels, F) conditioning on the model's device.
         uniforms: (n_samples, B) uniforms in [0, 1): the same draws for every backend.
+        period: (B, n_samples) pitch periods in samples, for pitch-locked decoders.
     """
     device = cond.device
     name = resolve_backend(decoder, device, backend)
@@ -67,7 +69,14 @@ def generate_classes(
         if precision == "bf16":
             raise ValueError("the reference backend runs in fp32 only")
         return reference_generate(
-            decoder, cond, n_samples, uniforms=uniforms, temperature=temperature, greedy=greedy, progress=progress
+            decoder,
+            cond,
+            n_samples,
+            uniforms=uniforms,
+            temperature=temperature,
+            greedy=greedy,
+            progress=progress,
+            period=period,
         )
     if device.type == "cuda":
         from decoders.static_step import StaticStepDecoder
@@ -80,6 +89,7 @@ def generate_classes(
             temperature=temperature,
             greedy=greedy,
             weight_dtype=torch.bfloat16 if bf16 else torch.float32,
+            period=period,
         )
         for start in range(0, n_samples, CHUNK):
             n = min(CHUNK, n_samples - start)
@@ -88,10 +98,10 @@ def generate_classes(
                 torch.cuda.synchronize(device)
                 progress(n)
         return state.classes
-    return _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, progress)
+    return _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, progress, period)
 
 
-def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, progress) -> torch.Tensor:
+def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, progress, period) -> torch.Tensor:
     from decoders.fast_cpu import FastCPUDecoder
 
     b = cond.shape[0]
@@ -102,7 +112,13 @@ def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, pro
     parts = 1 if wide or b < 2 else min(threads, b)
     bounds = np.linspace(0, b, parts + 1).astype(int)
     kernels = [
-        FastCPUDecoder(decoder, cond[lo:hi], bf16=bf16, parallel=wide and threads > 1)
+        FastCPUDecoder(
+            decoder,
+            cond[lo:hi],
+            None if period is None else period[lo:hi],
+            bf16=bf16,
+            parallel=wide and threads > 1,
+        )
         for lo, hi in zip(bounds[:-1], bounds[1:])
     ]
     u = uniforms.detach().float().cpu().numpy()

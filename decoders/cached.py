@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from decoders.wavenet import WaveNetDecoder, gate
+from decoders.wavenet import WaveNetDecoder, frame_lerp_index, gate, history_length, pitch_phase, tap_lags
 
 
 def _flat_taps(conv: torch.nn.Conv1d) -> torch.Tensor:
@@ -22,16 +22,60 @@ def _flat_taps(conv: torch.nn.Conv1d) -> torch.Tensor:
     return w.permute(0, 2, 1).reshape(w.shape[0], -1)
 
 
+def dilated_step_weights(decoder: WaveNetDecoder) -> list[torch.Tensor]:
+    """Per layer, the dilated conv's taps (oldest first) and then the pitch inputs' weights:
+    (2R, K * R + pitch_channels), to multiply [h[t-(K-1)d], ..., h[t], pitch inputs[t]]."""
+    if not decoder.pitch_channels:
+        return [_flat_taps(c) for c in decoder.dilated]
+    return [torch.cat([_flat_taps(c), p.weight[:, :, 0]], dim=1) for c, p in zip(decoder.dilated, decoder.pitch)]
+
+
+class PitchInputs:
+    """Per-step pitch inputs of a pitch-locked decoder: lag taps read from a ring of past inputs.
+
+    Args:
+        decoder: a decoder with ``pitch_channels`` > 0.
+        period: (B, T) pitch period in samples for every step that will be run.
+    """
+
+    def __init__(self, decoder: WaveNetDecoder, period: torch.Tensor) -> None:
+        if period is None or period.dim() != 2:
+            raise ValueError("this decoder is pitch-locked: give period (B, T) for generation")
+        self.taps = decoder.pitch_taps
+        self.size = history_length(self.taps)
+        self.lag, self.weight = tap_lags(period, self.taps)  # (taps, B, T)
+        self.phase = pitch_phase(period).to(period.dtype) if decoder.phase_input else None  # (B, 2, T)
+        self.history = torch.zeros(period.shape[0], self.size, device=period.device, dtype=period.dtype)
+        self.rows = torch.arange(period.shape[0], device=period.device)
+
+    def step(self, t: int, x: torch.Tensor) -> torch.Tensor:
+        """Record x[t - 1] (B,) and return the (B, pitch_channels) inputs of step t."""
+        if t > 0:
+            self.history[:, (t - 1) % self.size] = x
+        parts = []
+        for j in range(self.taps):
+            n = self.lag[j, :, t]
+            a = self.history[self.rows, (t - n) % self.size]
+            c = self.history[self.rows, (t - n - 1) % self.size]
+            parts.append(a + self.weight[j, :, t] * (c - a))
+        out = torch.stack(parts, dim=1) if parts else self.history[:, :0]
+        if self.phase is not None:
+            out = torch.cat([out, self.phase[:, :, t]], dim=1)
+        return out
+
+
 class CachedDecoder:
     """Incremental state of a batch of B notes for one decoder.
 
     Args:
         decoder: the trained decoder (its parameters are read, not copied).
         cond: (B, cond_channels, F) frame-rate conditioning.
+        period: (B, T) pitch period in samples of each step, for pitch-locked decoders.
     """
 
-    def __init__(self, decoder: WaveNetDecoder, cond: torch.Tensor) -> None:
+    def __init__(self, decoder: WaveNetDecoder, cond: torch.Tensor, period: torch.Tensor | None = None) -> None:
         self.decoder = decoder
+        self.pitch = PitchInputs(decoder, period) if decoder.pitch_channels else None
         self.hop = decoder.hop
         self.k = decoder.kernel_size
         self.frames = cond.shape[-1]
@@ -46,7 +90,7 @@ class CachedDecoder:
             ]
             self.cond_out = (decoder.cond_out(cond) + decoder.out1.bias[None, :, None]).transpose(1, 2).contiguous()
             self.w_start = decoder.start.weight[:, 0, :]  # (R, K)
-            self.w_dilated = [_flat_taps(c) for c in decoder.dilated]
+            self.w_dilated = dilated_step_weights(decoder)
             # res and skip share their input: one (R + S, R) matmul.
             self.w_resskip = [
                 torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]) for rc, sc in zip(decoder.res, decoder.skip)
@@ -66,7 +110,8 @@ class CachedDecoder:
             (B, 256) logits for sample t.
         """
         dec, t, k = self.decoder, self.t, self.k
-        frame = min(t // self.hop, self.frames - 1)
+        cond_at = self._cond_at(t)
+        extra = [self.pitch.step(t, x)] if self.pitch is not None else []
         r = dec.start.out_channels
         taps = torch.cat([self.queue_start, x[:, None]], dim=1)  # (B, K)
         h = F.linear(taps, self.w_start, dec.start.bias)
@@ -80,15 +125,23 @@ class CachedDecoder:
             idx = [(pos + j * d) % m for j in range(k - 1)]  # h[t-(K-1)d], ..., h[t-d]
             past = q[:, :, idx].permute(0, 2, 1).reshape(q.shape[0], -1)
             q[:, :, pos] = h
-            z = F.linear(torch.cat([past, h], dim=1), self.w_dilated[i]) + self.cond_layers[i][:, frame]
+            z = F.linear(torch.cat([past, h, *extra], dim=1), self.w_dilated[i]) + cond_at(self.cond_layers[i])
             g = gate(z, dec.gate_order)
             rs = F.linear(g, self.w_resskip[i], self.b_resskip[i])
             if i < last:  # the last residual output feeds nothing
                 h = h + rs[:, :r]
             s = s + rs[:, r:]
-        y = F.linear(F.relu(s), dec.out1.weight[:, :, 0]) + self.cond_out[:, frame]
+        y = F.linear(F.relu(s), dec.out1.weight[:, :, 0]) + cond_at(self.cond_out)
         self.t += 1
         return F.linear(F.relu(y), dec.out.weight[:, :, 0], dec.out.bias)
+
+    def _cond_at(self, t: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A function taking (B, F, C) frame values to their (B, C) value at sample t."""
+        if self.decoder.upsample == "repeat":
+            frame = min(t // self.hop, self.frames - 1)
+            return lambda c: c[:, frame]
+        i0, i1, w = frame_lerp_index(t, self.hop, self.frames)
+        return lambda c: (1.0 - w) * c[:, i0] + w * c[:, i1]
 
 
 def sample_classes(
@@ -107,16 +160,19 @@ def sample_classes(
     return torch.searchsorted(cdf, target, right=True)[:, 0].clamp_(max=255)
 
 
-def teacher_forced_logits(decoder: WaveNetDecoder, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+def teacher_forced_logits(
+    decoder: WaveNetDecoder, x: torch.Tensor, cond: torch.Tensor, period: torch.Tensor | None = None
+) -> torch.Tensor:
     """Cached path fed with the true inputs instead of samples.
 
     Args:
         x: (B, T) network input (mu-law code / 128) of the target samples.
         cond: (B, cond_channels, F).
+        period: (B, T) pitch periods, for pitch-locked decoders.
     Returns:
-        (B, 256, T), to compare with ``decoder(x[:, None], cond)``.
+        (B, 256, T), to compare with ``decoder(x[:, None], cond, period)``.
     """
-    state = CachedDecoder(decoder, cond)
+    state = CachedDecoder(decoder, cond, period)
     prev = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
     out = []
     for t in range(x.shape[1]):
@@ -134,17 +190,19 @@ def generate(
     temperature: float = 1.0,
     greedy: bool = False,
     progress: Callable[[int], None] | None = None,
+    period: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Sample ``n_samples`` classes for each of B notes with the reference cached loop.
 
     Args:
         cond: (B, cond_channels, F) with F * hop >= n_samples.
+        period: (B, n_samples) pitch periods in samples, for pitch-locked decoders.
         uniforms: (n_samples, B) uniforms in [0, 1) driving the draws (needed unless greedy).
         progress: called with the number of new time steps, every so often.
     Returns:
         (B, n_samples) int64 mu-law classes 0..255.
     """
-    state = CachedDecoder(decoder, cond)
+    state = CachedDecoder(decoder, cond, period)
     b = cond.shape[0]
     if uniforms is None:
         if not greedy:

@@ -27,7 +27,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from decoders.wavenet import WaveNetDecoder
+from decoders.cached import dilated_step_weights
+from decoders.wavenet import WaveNetDecoder, history_length, pitch_phase, tap_lags
 
 
 @intrinsic
@@ -114,6 +115,9 @@ def _product(w, row0, rows, x, out, n, parallel):
 def _step(
     t,
     frame,
+    frame1,
+    cond_w0,
+    cond_w1,
     x_in,
     k,
     dil,
@@ -142,12 +146,18 @@ def _step(
     y,
     logits,
     parallel,
+    pin,
 ):
-    """One time step for the whole batch; logits (B, 256) are written in place."""
+    """One time step for the whole batch; logits (B, 256) are written in place.
+
+    ``pin`` (B, P) holds the step's pitch inputs (P = 0 for decoders without pitch lock);
+    they follow the gathered taps in ``xcat``, as the pitch weights follow the taps in ``w_dil``.
+    """
     batch = x_in.shape[0]
     n_layers = dil.shape[0]
     r_ch = h.shape[1]
     s_ch = skip.shape[1]
+    n_pitch = pin.shape[1]
     for b in range(batch):  # start conv over [x[t-K+1] ... x[t]]
         for r in range(r_ch):
             acc = b_start[r] + w_start[r, k - 1] * x_in[b]
@@ -173,9 +183,11 @@ def _step(
             for c in range(r_ch):
                 xcat[b, (k - 1) * r_ch + c] = h[b, c]
                 queue[base + pos, b, c] = h[b, c]
+            for j in range(n_pitch):
+                xcat[b, k * r_ch + j] = pin[b, j]
             for c in range(2 * r_ch):
-                z[b, c] = cond[layer, b, frame, c]
-        _product(w_dil[layer], 0, 2 * r_ch, xcat, z, k * r_ch, parallel)
+                z[b, c] = cond_w0 * cond[layer, b, frame, c] + cond_w1 * cond[layer, b, frame1, c]
+        _product(w_dil[layer], 0, 2 * r_ch, xcat, z, k * r_ch + n_pitch, parallel)
         # sigmoid(s) = 1 / (1 + e^-s), tanh(u) = (1 - e^-2u) / (1 + e^-2u); branch-free loops vectorise
         sig_off = 0 if gate_sig_first else r_ch
         tanh_off = r_ch - sig_off
@@ -201,7 +213,7 @@ def _step(
     for b in range(batch):
         for s in range(s_ch):
             skip[b, s] = max(skip[b, s], np.float32(0.0))
-            y[b, s] = cond_out[b, frame, s]
+            y[b, s] = cond_w0 * cond_out[b, frame, s] + cond_w1 * cond_out[b, frame1, s]
     _mm(w_out1, 0, s_ch, skip, y, s_ch)
     for b in range(batch):
         for s in range(s_ch):
@@ -273,16 +285,48 @@ def _run(
     y,
     logits,
     parallel,
+    linear,
+    pitch_lag,
+    pitch_w,
+    phase,
+    hist,
+    pin,
 ):
     batch = out_classes.shape[0]
     frames = cond.shape[2]
     p = np.zeros(256, np.float32)
+    taps = pitch_lag.shape[0]
+    size = hist.shape[1]
     for i in range(n):
         t = t0 + i
-        frame = min(t // hop, frames - 1)
+        if linear:  # as decoders.wavenet.frame_lerp_index
+            u = max(0.0, (t + 0.5) / hop - 0.5)
+            frame = min(int(u), frames - 1)
+            frame1 = min(frame + 1, frames - 1)
+            w1 = np.float32(u - frame) if frame < frames - 1 else np.float32(0.0)
+            w0 = np.float32(1.0) - w1
+        else:
+            frame = min(t // hop, frames - 1)
+            frame1 = frame
+            w0 = np.float32(1.0)
+            w1 = np.float32(0.0)
+        if pin.shape[1] > 0:  # pitch inputs, as decoders.cached.PitchInputs
+            for b in range(batch):
+                if t > 0:
+                    hist[b, (t - 1) % size] = x_in[b]
+                for j in range(taps):
+                    lag = pitch_lag[j, b, t]
+                    a = hist[b, (t - lag) % size]
+                    c = hist[b, (t - lag - 1) % size]
+                    pin[b, j] = a + pitch_w[j, b, t] * (c - a)
+                for j in range(phase.shape[1]):
+                    pin[b, taps + j] = phase[b, j, t]
         _step(
             t,
             frame,
+            frame1,
+            w0,
+            w1,
             x_in,
             k,
             dil,
@@ -311,6 +355,7 @@ def _run(
             y,
             logits,
             parallel,
+            pin,
         )
         for b in range(batch):
             if out_logits.shape[0] > 0:
@@ -342,12 +387,19 @@ class FastCPUDecoder:
     Args:
         decoder: the trained decoder.
         cond: (B, cond_channels, F) frame-rate conditioning.
+        period: (B, T) pitch period in samples of every step to be run, for pitch-locked decoders.
         bf16: keep the dilated/residual/skip weights in bfloat16 (tolerance: see README).
         parallel: spread large products over all cores (default: for R >= 256).
     """
 
     def __init__(
-        self, decoder: WaveNetDecoder, cond: torch.Tensor, *, bf16: bool = False, parallel: bool | None = None
+        self,
+        decoder: WaveNetDecoder,
+        cond: torch.Tensor,
+        period: torch.Tensor | None = None,
+        *,
+        bf16: bool = False,
+        parallel: bool | None = None,
     ) -> None:
         d = decoder
         r, s, k = d.start.out_channels, d.skip_start.out_channels, d.kernel_size
@@ -363,7 +415,7 @@ class FastCPUDecoder:
             self.b_start = _f(d.start.bias)
             self.w_skip0 = _f(d.skip_start.weight[:, :, 0])
             self.b_skip0 = _f(d.skip_start.bias)
-            self.w_dil = np.stack([_weights(c.weight.permute(0, 2, 1).reshape(2 * r, k * r), bf16) for c in d.dilated])
+            self.w_dil = np.stack([_weights(w, bf16) for w in dilated_step_weights(d)])
             self.cond = np.ascontiguousarray(
                 np.stack([_f((c(cond) + dl.bias[None, :, None]).transpose(1, 2)) for c, dl in zip(d.cond, d.dilated)])
             )  # (L, B, F, 2R)
@@ -376,12 +428,29 @@ class FastCPUDecoder:
             self.w_out = _f(d.out.weight[:, :, 0])
             self.b_out = _f(d.out.bias)
         self.gate_sig_first = d.gate_order == "sigmoid_tanh"
-        self.parallel = (r >= 256 and numba.get_num_threads() > 1) if parallel is None else parallel
+        self.linear = d.upsample == "linear"
         b = cond.shape[0]
+        self.pin = np.zeros((b, d.pitch_channels), np.float32)
+        self.pitch_lag = np.zeros((0, b, 0), np.int64)
+        self.pitch_w = np.zeros((0, b, 0), np.float32)
+        self.phase = np.zeros((b, 0, 0), np.float32)
+        self.hist = np.zeros((b, 1), np.float32)
+        self.steps = None  # how many steps the pitch inputs cover (None: unlimited)
+        if d.pitch_channels:
+            if period is None or period.dim() != 2 or period.shape[0] != b:
+                raise ValueError("this decoder is pitch-locked: give period (B, T) for generation")
+            period = period.detach().float().cpu()
+            lag, w = tap_lags(period, d.pitch_taps)
+            self.pitch_lag, self.pitch_w = lag.numpy().copy(), w.numpy().copy()
+            if d.phase_input:
+                self.phase = pitch_phase(period).numpy().copy()
+            self.hist = np.zeros((b, history_length(d.pitch_taps)), np.float32)
+            self.steps = period.shape[1]
+        self.parallel = (r >= 256 and numba.get_num_threads() > 1) if parallel is None else parallel
         self.queue = np.zeros((int(lens.sum()), b, r), np.float32)
         self.qstart = np.zeros((b, k - 1), np.float32)
         self.h = np.zeros((b, r), np.float32)
-        self.xcat = np.zeros((b, k * r), np.float32)
+        self.xcat = np.zeros((b, k * r + d.pitch_channels), np.float32)
         self.z = np.zeros((b, 2 * r), np.float32)
         self.g = np.zeros((b, r), np.float32)
         self.rs = np.zeros((b, r + s), np.float32)
@@ -411,6 +480,8 @@ class FastCPUDecoder:
             classes (B, n) int64 (-1 when teacher-forced), and logits (B, 256, n) if ``keep_logits``.
         """
         b = self.batch
+        if self.steps is not None and self.t + n > self.steps:
+            raise ValueError(f"the pitch periods cover {self.steps} steps, not {self.t + n}")
         classes = np.zeros((b, n), np.int64)
         logits = np.zeros((b, 256, n) if keep_logits else (0, 256, 0), np.float32)
         teach = np.zeros((0, 0), np.float32) if teacher is None else np.ascontiguousarray(teacher, np.float32)
@@ -453,6 +524,12 @@ class FastCPUDecoder:
             self.y,
             self.logits,
             self.parallel,
+            self.linear,
+            self.pitch_lag,
+            self.pitch_w,
+            self.phase,
+            self.hist,
+            self.pin,
         )
         self.t += n
         return classes, logits

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from decoders.cached import _flat_taps, sample_classes
-from decoders.wavenet import WaveNetDecoder, gate
+from decoders.cached import dilated_step_weights, sample_classes
+from decoders.wavenet import WaveNetDecoder, gate, history_length, pitch_phase, tap_lags
 
 
 class StaticStepDecoder:
@@ -25,6 +25,7 @@ class StaticStepDecoder:
     uniforms: (n_samples, B) uniforms for sampling (ignored when teacher-forced or greedy).
     teacher: (B, n_samples) true network inputs for teacher forcing, or None.
     weight_dtype: torch.bfloat16 runs the big products in bf16 (float32 accumulate).
+    period: (B, n_samples) pitch periods in samples, for pitch-locked decoders.
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class StaticStepDecoder:
         greedy: bool = False,
         keep_logits: bool = False,
         weight_dtype: torch.dtype = torch.float32,
+        period: torch.Tensor | None = None,
     ) -> None:
         d = decoder
         dev = cond.device
@@ -54,7 +56,7 @@ class StaticStepDecoder:
             self.b_start = d.start.bias.float()
             self.w_skip0 = d.skip_start.weight[:, :, 0].float()
             self.b_skip0 = d.skip_start.bias.float()
-            self.w_dil = [_flat_taps(c).to(weight_dtype).contiguous() for c in d.dilated]
+            self.w_dil = [w.to(weight_dtype).contiguous() for w in dilated_step_weights(d)]
             self.cond = [
                 (c(cond) + dl.bias[None, :, None]).permute(2, 0, 1).contiguous()  # (F, B, 2R)
                 for c, dl in zip(d.cond, d.dilated)
@@ -71,6 +73,21 @@ class StaticStepDecoder:
         self.queues = [torch.zeros(b, r, (k - 1) * dl, device=dev) for dl in d.dilations]
         self.offsets = [torch.arange(k - 1, device=dev) * dl for dl in d.dilations]
         self.qstart = torch.zeros(b, k - 1, device=dev)
+        self.linear = d.upsample == "linear"
+        if self.linear:  # per-sample frame pair and weight of the linear upsampling, on the device
+            u = ((torch.arange(n_samples, device=dev, dtype=torch.float64) + 0.5) / self.hop - 0.5).clamp(min=0)
+            i0 = u.floor().long().clamp(max=self.frames - 1)
+            self.frame0, self.frame1 = i0, (i0 + 1).clamp(max=self.frames - 1)
+            self.frame_w = torch.where(i0 < self.frames - 1, u - i0, torch.zeros_like(u)).float()
+        self.pitch = d.pitch_channels > 0
+        if self.pitch:
+            if period is None or period.shape != (b, n_samples):
+                raise ValueError(f"this decoder is pitch-locked: give period (B, n_samples) = {(b, n_samples)}")
+            period = period.to(dev, torch.float32)
+            self.lag, self.lag_w = tap_lags(period, d.pitch_taps)  # (taps, B, T)
+            self.phase = pitch_phase(period) if d.phase_input else None  # (B, 2, T)
+            self.hist = torch.zeros(b, history_length(d.pitch_taps), device=dev)
+            self.rows = torch.arange(b, device=dev)
         self.x_in = torch.zeros(b, device=dev)
         self.t = torch.zeros((), dtype=torch.long, device=dev)
         self.uniforms = (uniforms if uniforms is not None else torch.zeros(n_samples, b)).to(dev, torch.float32)
@@ -88,7 +105,19 @@ class StaticStepDecoder:
         """One sample for the whole batch; reads and advances the device time index."""
         d, r = self.d, self.w_start.shape[0]
         t = self.t
-        frame = torch.clamp(t // self.hop, max=self.frames - 1).view(1)
+        tt = t.view(1)
+        if self.linear:
+            f0, f1, w = self.frame0.index_select(0, tt), self.frame1.index_select(0, tt), self.frame_w.index_select(0, tt)
+
+            def cond_at(c: torch.Tensor) -> torch.Tensor:
+                return (1.0 - w) * c.index_select(0, f0)[0] + w * c.index_select(0, f1)[0]
+        else:
+            frame = torch.clamp(t // self.hop, max=self.frames - 1).view(1)
+
+            def cond_at(c: torch.Tensor) -> torch.Tensor:
+                return c.index_select(0, frame)[0]
+
+        extra = [self._pitch_inputs(tt)] if self.pitch else []
         taps = torch.cat([self.qstart, self.x_in[:, None]], dim=1)
         h = F.linear(taps, self.w_start, self.b_start)
         self.qstart.copy_(taps[:, 1:])
@@ -99,15 +128,14 @@ class StaticStepDecoder:
             pos = torch.remainder(t, m).view(1)
             past = q.index_select(2, torch.remainder(pos + self.offsets[i], m)).permute(0, 2, 1).reshape(self.b, -1)
             q.index_copy_(2, pos, h[:, :, None])
-            z = self._mm(torch.cat([past, h], dim=1), self.w_dil[i]) + self.cond[i].index_select(0, frame)[0]
+            z = self._mm(torch.cat([past, h, *extra], dim=1), self.w_dil[i]) + cond_at(self.cond[i])
             g = gate(z, d.gate_order)
             rs = self._mm(g, self.w_rs[i]) + self.b_rs[i]
             if i < last:
                 h = h + rs[:, :r]
             s = s + rs[:, r:]
-        y = F.linear(F.relu(s), self.w_out1) + self.cond_out.index_select(0, frame)[0]
+        y = F.linear(F.relu(s), self.w_out1) + cond_at(self.cond_out)
         logits = F.linear(F.relu(y), self.w_out, self.b_out)
-        tt = t.view(1)
         if self.logits is not None:
             self.logits.index_copy_(2, tt, logits[:, :, None])
         if self.teacher is not None:
@@ -117,6 +145,24 @@ class StaticStepDecoder:
             self.classes.index_copy_(1, tt, cls[:, None])
             self.x_in.copy_((cls.float() - 128.0) / 128.0)
         self.t.add_(1)
+
+    def _pitch_inputs(self, tt: torch.Tensor) -> torch.Tensor:
+        """(B, pitch_channels) inputs of step t; records x[t - 1] first (as decoders.cached.PitchInputs)."""
+        size = self.hist.shape[1]
+        t = tt[0]
+        # x_in is x[t - 1]; at t = 0 it is the zero start input, which must not enter the history.
+        slot = torch.remainder(t - 1, size).view(1)
+        keep = self.hist.index_select(1, slot)[:, 0]
+        self.hist.index_copy_(1, slot, torch.where(t > 0, self.x_in, keep)[:, None])
+        parts = []
+        for j in range(self.lag.shape[0]):
+            n = self.lag[j].index_select(1, tt)[:, 0]
+            a = self.hist[self.rows, torch.remainder(t - n, size)]
+            c = self.hist[self.rows, torch.remainder(t - n - 1, size)]
+            parts.append(a + self.lag_w[j].index_select(1, tt)[:, 0] * (c - a))
+        if self.phase is not None:
+            parts.extend(self.phase.index_select(2, tt)[:, :, 0].unbind(1))
+        return torch.stack(parts, dim=1)
 
     @torch.no_grad()
     def run(self, n: int, chunk: int = 64) -> None:
@@ -152,4 +198,6 @@ class StaticStepDecoder:
 
     def _state(self) -> list[torch.Tensor]:
         out = [*self.queues, self.qstart, self.x_in, self.t, self.classes]
+        if self.pitch:
+            out.append(self.hist)
         return out + ([self.logits] if self.logits is not None else [])

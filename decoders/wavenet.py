@@ -14,6 +14,20 @@ and on the conditioning frame t // hop:
 
 The last layer's residual conv feeds nothing; it is kept (frozen) so Magenta's weights map 1:1.
 The head is S -> S -> 256, as in Magenta's graph.
+
+Options beyond Magenta's graph (off in the ``magenta`` and ``nsynth`` presets):
+
+- ``upsample="linear"``: the frame conditioning is interpolated between frame centres
+  (``torch.nn.functional.interpolate``, ``align_corners=False``) instead of held for a hop.
+- Pitch lock: given the pitch period P[t] in samples (sample_rate / f0), every layer also
+  gets ``pitch_taps`` taps of the network's own past input one period back,
+  x(t - P - j) fractionally (linearly) interpolated, and with ``phase_input`` cos/sin of
+  the f0 phase 2 pi sum_{u <= t} 1 / P[u]. These ``pitch_channels`` audio-rate inputs enter
+  each layer through a (2R x pitch_channels) 1x1 conv, added like the conditioning:
+
+        z = dilated_i(h) + cond_i(c)[t] + pitch_i(p)[t]
+
+  The lags are clamped to >= 1 sample, so logits[t] still depend only on x[< t].
 """
 
 from __future__ import annotations
@@ -23,6 +37,72 @@ import torch.nn.functional as F
 from torch import nn
 
 N_CLASSES = 256
+MAX_PERIOD = 2048.0  # longest pitch period in samples (f0 >= 7.8 Hz at 16 kHz)
+
+
+def tap_offsets(taps: int) -> list[int]:
+    """Offsets j of the lag taps P + j, centred on P: 1 -> [0], 3 -> [-1, 0, 1]."""
+    return list(range(-(taps // 2), taps - taps // 2))
+
+
+def history_length(taps: int) -> int:
+    """Past inputs a cached decoder must keep for its lag taps."""
+    return int(MAX_PERIOD) + taps + 2
+
+
+def tap_lags(period: torch.Tensor, taps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T) periods -> integer lags (taps, B, T) int64 and weights (taps, B, T).
+
+    Tap j reads (1 - w) * x[t - n] + w * x[t - n - 1] with n = floor(L), w = L - n and
+    L = clamp(P + j, 1, MAX_PERIOD + taps): never x[t] or later.
+    """
+    if taps == 0:
+        return period.new_zeros((0, *period.shape), dtype=torch.long), period.new_zeros((0, *period.shape))
+    lags = torch.stack([(period + j).clamp(1.0, MAX_PERIOD + taps) for j in tap_offsets(taps)])
+    n = lags.floor()
+    return n.long(), lags - n
+
+
+def pitch_phase(period: torch.Tensor) -> torch.Tensor:
+    """(B, T) periods -> (B, 2, T) cos/sin of the phase 2 pi sum_{u <= t} 1 / P[u] (float64 sum)."""
+    cycles = torch.cumsum(1.0 / period.double(), dim=-1)
+    angle = (2 * torch.pi * (cycles - cycles.floor())).float()
+    return torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+
+
+def lag_taps(x: torch.Tensor, period: torch.Tensor, taps: int) -> torch.Tensor:
+    """Network input (B, T) and periods (B, T) -> (B, taps, T) interpolated past inputs."""
+    b, t = x.shape
+    n, w = tap_lags(period, taps)
+    pad = history_length(taps)
+    xp = F.pad(x, (pad, 0))
+    pos = torch.arange(t, device=x.device) + pad
+    out = []
+    for j in range(taps):
+        a = torch.gather(xp, 1, (pos - n[j]))
+        c = torch.gather(xp, 1, (pos - n[j] - 1))
+        out.append(a + w[j] * (c - a))
+    return torch.stack(out, dim=1)
+
+
+def upsample_frames(c: torch.Tensor, hop: int, t: int, mode: str) -> torch.Tensor:
+    """(B, C, F) frame values -> (B, C, t) per sample, F * hop >= t.
+
+    "repeat" holds frame f over samples [f * hop, (f + 1) * hop); "linear" interpolates
+    between frame centres f * hop + (hop - 1) / 2, holding the first and last frame's value
+    outside them (sample t reads frames i0 = floor(u), min(i0 + 1, F - 1) with weight
+    u - i0, u = max(0, (t + 0.5) / hop - 0.5)).
+    """
+    if mode == "repeat":
+        return c.repeat_interleave(hop, dim=-1)[..., :t]
+    return F.interpolate(c, size=c.shape[-1] * hop, mode="linear", align_corners=False)[..., :t]
+
+
+def frame_lerp_index(t: int, hop: int, frames: int) -> tuple[int, int, float]:
+    """Frames and weight that ``upsample_frames(..., "linear")`` uses for sample t."""
+    u = max(0.0, (t + 0.5) / hop - 0.5)
+    i0 = min(int(u), frames - 1)
+    return i0, min(i0 + 1, frames - 1), u - i0 if i0 < frames - 1 else 0.0
 
 
 def gate(z: torch.Tensor, order: str) -> torch.Tensor:
@@ -55,12 +135,19 @@ class WaveNetDecoder(nn.Module):
         cond_channels: int = 16,
         hop: int = 512,
         gate_order: str = "tanh_sigmoid",
+        upsample: str = "repeat",
+        pitch_taps: int = 0,
+        phase_input: bool = False,
     ) -> None:
         super().__init__()
         r, s, k = residual_channels, skip_channels, kernel_size
         self.kernel_size = k
         self.hop = hop
         self.gate_order = gate_order
+        self.upsample = upsample
+        self.pitch_taps = pitch_taps
+        self.phase_input = phase_input
+        self.pitch_channels = pitch_taps + 2 * int(phase_input)
         self.dilations = [2 ** (i % dilation_cycle) for i in range(layers)]
         self.start = nn.Conv1d(1, r, k)
         self.skip_start = nn.Conv1d(r, s, 1)
@@ -71,6 +158,8 @@ class WaveNetDecoder(nn.Module):
         self.out1 = nn.Conv1d(s, s, 1)
         self.cond_out = nn.Conv1d(cond_channels, s, 1)
         self.out = nn.Conv1d(s, N_CLASSES, 1)
+        if self.pitch_channels:
+            self.pitch = nn.ModuleList(nn.Conv1d(self.pitch_channels, 2 * r, 1, bias=False) for _ in self.dilations)
         # The last residual output feeds nothing: frozen, so it gets no gradient (as in Magenta)
         # and data-parallel training does not wait for one.
         self.res[-1].requires_grad_(False)
@@ -80,12 +169,27 @@ class WaveNetDecoder(nn.Module):
         """logits[t] depend on inputs x[t - receptive_field ... t - 1]."""
         return (self.kernel_size - 1) * (1 + sum(self.dilations)) + 1
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def pitch_inputs(self, x: torch.Tensor, period: torch.Tensor) -> torch.Tensor:
+        """Network input (B, T) and periods (B, T) -> (B, pitch_channels, T): lag taps, then cos/sin."""
+        parts = []
+        if self.pitch_taps:
+            parts.append(lag_taps(x, period, self.pitch_taps))
+        if self.phase_input:
+            parts.append(pitch_phase(period).to(x.dtype))
+        return torch.cat(parts, dim=1)
+
+    def _add_cond(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if self.upsample == "repeat":
+            return add_frame_bias(z, c, self.hop)
+        return z + upsample_frames(c, self.hop, z.shape[-1], self.upsample)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, period: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced logits.
 
         Args:
             x: (B, 1, T) network input (mu-law code / 128) of the *target* samples.
             cond: (B, cond_channels, F) frame-rate conditioning, F * hop >= T.
+            period: (B, T) pitch period in samples, for pitch-locked decoders.
         Returns:
             (B, 256, T) logits; logits[..., t] predict sample t from samples < t.
         """
@@ -93,15 +197,24 @@ class WaveNetDecoder(nn.Module):
             raise ValueError(f"decoder input must be (B, 1, T), got {tuple(x.shape)}")
         if cond.shape[-1] * self.hop < x.shape[-1]:
             raise ValueError(f"{cond.shape[-1]} conditioning frames cannot cover {x.shape[-1]} samples")
+        pitch_in = None
+        if self.pitch_channels:
+            if period is None or period.shape != (x.shape[0], x.shape[-1]):
+                got = None if period is None else tuple(period.shape)
+                want = (x.shape[0], x.shape[-1])
+                raise ValueError(f"this decoder is pitch-locked: give period (B, T) = {want}, got {got}")
+            pitch_in = self.pitch_inputs(x[:, 0], period)
         k = self.kernel_size
         x = F.pad(x, (1, 0))[..., :-1]  # shift right: sample t sees only x[< t]
         h = self.start(F.pad(x, (k - 1, 0)))
         s = self.skip_start(h)
         for i, d in enumerate(self.dilations):
-            z = add_frame_bias(self.dilated[i](F.pad(h, ((k - 1) * d, 0))), self.cond[i](cond), self.hop)
+            z = self._add_cond(self.dilated[i](F.pad(h, ((k - 1) * d, 0))), self.cond[i](cond))
+            if pitch_in is not None:
+                z = z + self.pitch[i](pitch_in)
             g = gate(z, self.gate_order)
             if i < len(self.dilations) - 1:
                 h = h + self.res[i](g)
             s = s + self.skip[i](g)
-        y = add_frame_bias(self.out1(F.relu(s)), self.cond_out(cond), self.hop)
+        y = self._add_cond(self.out1(F.relu(s)), self.cond_out(cond))
         return self.out(F.relu(y))

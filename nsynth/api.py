@@ -15,7 +15,7 @@ from nsynth.audio import resample
 from nsynth.errors import NSynthError
 from nsynth.generation import encode_audio, generate_audio
 from nsynth.model import NSynthAutoencoder
-from nsynth.pitch import estimate_pitch
+from nsynth.pitch import estimate_pitch, f0_frames
 from nsynth.weights import load_model
 
 
@@ -63,6 +63,22 @@ def resolve_pitch(
     return p
 
 
+def resolve_f0(
+    audio: np.ndarray, pitch: int | str | None, follow_f0: bool | None = None, *, model: NSynthAutoencoder | None = None
+) -> np.ndarray | None:
+    """The f0 curve (frames,) in Hz that a pitch-locked model's period follows, or None to follow the MIDI pitch.
+
+    ``follow_f0`` None: the audio's own f0 curve (pYIN per frame) when ``pitch`` is 'auto'/None,
+    the MIDI pitch when one is given; True/False: always/never the audio's curve. None also
+    for models without pitch lock and for audio with no voiced frame. ``audio`` is at the model rate.
+    """
+    m = _model(model)
+    follow = (pitch is None or pitch == "auto") if follow_f0 is None else follow_f0
+    if not m.pitch_locked or not follow:
+        return None
+    return f0_frames(audio, m.config.sample_rate, m.config.hop)
+
+
 def decode(
     embeddings: np.ndarray,
     pitch: int | None = None,
@@ -107,15 +123,19 @@ def reconstruct(
     backend: str = "auto",
     precision: str = "auto",
     progress: bool = True,
+    follow_f0: bool | None = None,
 ) -> list[np.ndarray]:
     """Encode and re-synthesise notes as one batch; each output has its input's length
-    (at the model rate). ``pitch``: one value for all notes, or one per note ('auto' estimates)."""
+    (at the model rate). ``pitch``: one value for all notes, or one per note ('auto' estimates).
+    ``follow_f0``: whether a pitch-locked model's period follows each note's own f0 curve
+    (default: where its pitch is 'auto'; see ``resolve_f0``)."""
     m = _model(model)
     notes = [_at_model_rate(m, a, sr) for a in ([audio] if isinstance(audio, np.ndarray) else audio)]
     pitches = list(pitch) if isinstance(pitch, (list, tuple)) else [pitch] * len(notes)
     if len(pitches) != len(notes):
         raise NSynthError(f"{len(pitches)} pitches for {len(notes)} notes")
     resolved = [resolve_pitch(a, p, model=m) for a, p in zip(notes, pitches)]
+    curves = [resolve_f0(a, p, follow_f0, model=m) for a, p in zip(notes, pitches)]
     return generate_audio(
         m,
         encode_audio(m, notes),
@@ -127,4 +147,5 @@ def reconstruct(
         backend=backend,
         precision=precision,
         progress=progress,
+        f0=curves,
     )

@@ -147,7 +147,8 @@ def _pitch_option(default: str | None) -> Callable:
         "--pitch",
         default=default,
         callback=lambda c, p, v: None if v is None else _pitch_arg(v),
-        help="MIDI pitch 0-127" + (" or 'auto' (estimate from the audio)." if default else "."),
+        help="MIDI pitch 0-127"
+        + (" or 'auto' (estimate from the audio; a pitch-locked model follows the audio's f0 curve)." if default else "."),
     )
 
 
@@ -371,6 +372,7 @@ def reconstruct(
             [a for _, a, _ in notes],
             pitch=[p for _, _, p in notes],
             model=model,
+            follow_f0=pitch == "auto",
             **sampling,
         )
         for (o, _, _), a in zip(notes, audio):
@@ -438,6 +440,7 @@ def interpolate(
         steps,
         pitch=p,
         model=model,
+        follow_f0=pitch == "auto",
         **sampling,
     )
     for o, note in zip(outs, notes):
@@ -636,6 +639,14 @@ def plot(files: tuple[Path, ...], out: Path, kind: str, force: bool) -> None:
 @_backend_option
 @click.option("--seed", default=0, show_default=True, type=int)
 @_temperature_option
+@click.option(
+    "--period",
+    "period_source",
+    type=click.Choice(["f0", "label"]),
+    default="f0",
+    show_default=True,
+    help="Pitch-locked models: the period follows each input's f0 curve (pYIN), or its pitch label.",
+)
 @click.option("--force", is_flag=True, help="Overwrite the report.")
 @_model_options
 def evaluate(
@@ -646,6 +657,7 @@ def evaluate(
     backend: str,
     seed: int,
     temperature: float,
+    period_source: str,
     force: bool,
     checkpoint: Path | None,
     device: str,
@@ -664,7 +676,15 @@ def evaluate(
         keep = set(np.linspace(0, len(ds) - 1, limit).round().astype(int).tolist())
         order = {n.key: i for i, n in enumerate(ds.notes)}
         ds = ds.filter(lambda n: order[n.key] in keep)
-    report = run_eval(model, ds, batch=batch_size, seed=seed, backend=backend, temperature=temperature)
+    report = run_eval(
+        model,
+        ds,
+        batch=batch_size,
+        seed=seed,
+        backend=backend,
+        temperature=temperature,
+        follow_f0=period_source == "f0",
+    )
     click.echo(format_report(report))
     if out is not None:
         write_report(report, out, force=force)
@@ -738,9 +758,11 @@ def render_soundfont(
 
 
 @main.command()
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--preset", default="mini", show_default=True, help="Model preset (mini, nsynth, magenta).")
+@click.option(
+    "--preset", default="pitched", show_default=True, help="Model preset (pitched, mini, nsynth, magenta)."
+)
 @click.option(
     "--model-config",
     "model_config_path",
@@ -751,7 +773,7 @@ def render_soundfont(
     "--valid",
     "valid_path",
     type=click.Path(path_type=Path),
-    help="Held-out dataset [default: DATA/valid when DATA has train/ and valid/].",
+    help="Held-out dataset [default: every DATA/valid where DATA has train/ and valid/].",
 )
 @click.option("--steps", default=20000, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
@@ -778,12 +800,13 @@ def render_soundfont(
 @click.option(
     "--init-from",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Start from this weights file (same preset), e.g. the shipped model.",
+    help="Start from this weights file, e.g. the shipped model; of another config, its tensors of matching"
+    " name and shape are copied.",
 )
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--seed", default=0, show_default=True, type=int)
 def train(
-    data: Path,
+    data: tuple[Path, ...],
     run_dir: Path,
     preset: str,
     model_config_path: Path | None,
@@ -810,9 +833,9 @@ def train(
     device: str,
     seed: int,
 ) -> None:
-    """Train (or --resume) a model on DATA: an NSynth folder, TFRecords or a folder of audio."""
+    """Train (or --resume) a model on DATA: NSynth folders, TFRecords or folders of audio (several are joined)."""
     from nsynth.config import get_preset
-    from nsynth.data import NoteFilter, open_dataset
+    from nsynth.data import NoteDataset, NoteFilter, open_dataset
     from nsynth.generation import resolve_device
     from nsynth.training import TrainConfig
     from nsynth.training import train as run_training
@@ -824,14 +847,13 @@ def train(
     if pitch_range:
         lo, hi = (int(v) for v in pitch_range.split("-"))
     note_filter = NoteFilter(tuple(families), tuple(sources), lo, hi, tuple(velocities or ()))
-    train_path, valid_path = (
-        (data / "train", valid_path or data / "valid")
-        if (data / "train").is_dir() and (data / "valid").is_dir()
-        else (data, valid_path)
-    )
     rate = model_config.sample_rate
-    train_ds = open_dataset(train_path, rate, note_filter, pitch_csv)
-    valid_ds = open_dataset(valid_path, rate, note_filter, pitch_csv) if valid_path else None
+    split = [(d / "train", d / "valid") if (d / "train").is_dir() and (d / "valid").is_dir() else (d, None) for d in data]
+    train_ds = NoteDataset.concat([open_dataset(t, rate, note_filter, pitch_csv) for t, _ in split])
+    valid_paths = [valid_path] if valid_path else [v for _, v in split if v is not None]
+    valid_ds = (
+        NoteDataset.concat([open_dataset(v, rate, note_filter, pitch_csv) for v in valid_paths]) if valid_paths else None
+    )
     cuda = resolve_device(device).type == "cuda"
     big = preset in ("nsynth", "magenta")
     cfg = TrainConfig(

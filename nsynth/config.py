@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 GateOrder = Literal["tanh_sigmoid", "sigmoid_tanh"]
+Upsample = Literal["repeat", "linear"]
+UPSAMPLE_MODES = ("repeat", "linear")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,19 @@ class DecoderConfig:
     # "tanh_sigmoid": tanh(first) * sigmoid(second) (WaveNet paper);
     # "sigmoid_tanh": sigmoid(first) * tanh(second) (Magenta's h512_bo16 graph).
     gate: GateOrder = "tanh_sigmoid"
+    # How frame-rate conditioning reaches the samples: "repeat" holds each frame for hop
+    # samples (Magenta); "linear" interpolates between frame centres (no frame-rate steps).
+    upsample: Upsample = "repeat"
+    # Pitch lock: taps of the network's own past input one pitch period back, x(t - P + j),
+    # fractionally interpolated, fed to every layer (0 = off). P = sample_rate / f0.
+    pitch_taps: int = 0
+    # cos/sin of the f0 phase as two more audio-rate inputs to every layer.
+    phase_input: bool = False
+
+    @property
+    def pitch_channels(self) -> int:
+        """Audio-rate pitch inputs per sample: lag taps plus cos/sin phase."""
+        return self.pitch_taps + 2 * int(self.phase_input)
 
     def dilations(self) -> list[int]:
         return [2 ** (i % self.dilation_cycle) for i in range(self.layers)]
@@ -76,6 +91,12 @@ class ModelConfig:
                 raise ValueError(f"invalid {type(part).__name__}: {part}")
         if self.decoder.gate not in ("tanh_sigmoid", "sigmoid_tanh"):
             raise ValueError(f"unknown gate order {self.decoder.gate!r}")
+        if self.decoder.upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"unknown upsampling {self.decoder.upsample!r}; choose one of {UPSAMPLE_MODES}")
+        if not 0 <= self.decoder.pitch_taps <= 8:
+            raise ValueError(f"decoder pitch_taps must be 0-8, got {self.decoder.pitch_taps}")
+        if self.decoder.pitch_channels and not self.pitch_conditioning:
+            raise ValueError("a pitch-locked decoder (pitch_taps or phase_input) needs pitch_conditioning")
 
     @property
     def cond_dim(self) -> int:
@@ -137,7 +158,23 @@ def mini() -> ModelConfig:
     )
 
 
-PRESETS: dict[str, Callable[[], ModelConfig]] = {"nsynth": nsynth, "magenta": magenta, "mini": mini}
+def pitched() -> ModelConfig:
+    """The shipped default: ``mini``'s size with a pitch-locked decoder.
+
+    Three taps of the decoder's own past one pitch period back, x(t - P - 1 ... t - P + 1),
+    and cos/sin of the f0 phase reach every layer; the frame conditioning is linearly
+    interpolated. The period follows the note's MIDI pitch, or a per-frame f0 curve.
+    """
+    base = mini()
+    return base.replace(decoder={"upsample": "linear", "pitch_taps": 3, "phase_input": True})
+
+
+PRESETS: dict[str, Callable[[], ModelConfig]] = {
+    "nsynth": nsynth,
+    "magenta": magenta,
+    "mini": mini,
+    "pitched": pitched,
+}
 
 
 def get_preset(name: str) -> ModelConfig:

@@ -22,7 +22,7 @@ from nsynth.data import NoteDataset
 from nsynth.files import atomic_path
 from nsynth.generation import encode_audio, generate_audio
 from nsynth.model import NSynthAutoencoder
-from nsynth.pitch import voiced_f0
+from nsynth.pitch import f0_frames, voiced_f0
 
 FFT_SIZES = (256, 512, 1024, 2048)
 CENTS = 50.0
@@ -96,11 +96,14 @@ def evaluate(
     seed: int = 0,
     backend: str = "auto",
     temperature: float = 1.0,
+    follow_f0: bool = True,
     progress: bool = True,
 ) -> dict:
     """Reconstruct every note of ``ds`` and score it and the baselines; returns the report dict.
 
     ``temperature`` is the sampler's (0 = greedy); it and ``seed`` are recorded in the report.
+    ``follow_f0``: a pitch-locked model's period follows each input's f0 curve (pYIN), where
+    it has one, instead of its pitch label.
     """
     sr = model.config.sample_rate
     totals = {"model": Scores(), "sine": Scores(), "silence": Scores()}
@@ -113,6 +116,7 @@ def evaluate(
         pitches = [ds.notes[i].pitch for i in idx]
         if model.config.pitch_conditioning and any(p is None for p in pitches):
             raise ValueError("every note needs a pitch label to evaluate a pitch-conditioned model")
+        curves = [f0_frames(x, sr, model.config.hop) for x in notes] if follow_f0 and model.pitch_locked else None
         recon = generate_audio(
             model,
             encode_audio(model, notes),
@@ -122,6 +126,7 @@ def evaluate(
             backend=backend,
             temperature=temperature,
             progress=False,
+            f0=curves,
         )
         for i, x, y in zip(idx, notes, recon):
             f_in = median_f0(x, sr)
@@ -140,7 +145,12 @@ def evaluate(
     report.update(
         unpitched_inputs=unpitched,
         cents_tolerance=CENTS,
-        generation={"temperature": temperature, "seed": seed, "backend": backend},
+        generation={
+            "temperature": temperature,
+            "seed": seed,
+            "backend": backend,
+            **({"period": "f0" if follow_f0 else "label"} if model.pitch_locked else {}),
+        },
         fft_sizes=list(FFT_SIZES),
         baselines={k: totals[k].summary() for k in ("sine", "silence")},
         per_family={

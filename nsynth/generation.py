@@ -68,6 +68,7 @@ def generate_audio(
     backend: str = "auto",
     precision: str = "auto",
     progress: bool = True,
+    f0: Sequence[np.ndarray | None] | None = None,
 ) -> list[np.ndarray]:
     """Generate B notes as one batch.
 
@@ -79,6 +80,8 @@ def generate_audio(
         seed: seeds the sampler; the same seed on the same machine and backend gives the same audio.
         backend: "auto", "reference" or "fast" (see ``decoders.backends``).
         precision: "auto", "fp32" or "bf16" weights for the fast backend.
+        f0: for pitch-locked models, per note an f0 curve (frames_i,) in Hz (e.g. ``nsynth.pitch.f0_frames``)
+            that the pitch period follows, or None to follow the note's MIDI pitch.
     Returns:
         B float32 arrays (lengths_i,).
     """
@@ -108,6 +111,7 @@ def generate_audio(
         if pitch is None:
             raise NSynthError("this model is pitch-conditioned: give a MIDI pitch (--pitch)")
         p = torch.as_tensor(list(pitch), device=device).long()
+    period = _periods(model, p, f0, b=len(embeddings), n=n_max, f_max=f_max)
     gen = torch.Generator()
     gen.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
     b = len(embeddings)
@@ -135,6 +139,35 @@ def generate_audio(
             temperature=temperature,
             greedy=greedy,
             progress=lambda steps: bar.update(steps * b),
+            period=period,
         )
         audio = dequantize(classes).cpu().numpy()
     return [audio[i, :n].copy() for i, n in enumerate(lengths)]
+
+
+def _periods(
+    model: NSynthAutoencoder,
+    pitch: torch.Tensor | None,
+    f0: Sequence[np.ndarray | None] | None,
+    *,
+    b: int,
+    n: int,
+    f_max: int,
+) -> torch.Tensor | None:
+    """(B, n) pitch periods of a pitch-locked model: from each note's f0 curve where given, else its pitch."""
+    if not model.pitch_locked:
+        return None
+    if f0 is not None and len(f0) != b:
+        raise NSynthError(f"{len(f0)} f0 curves for {b} notes")
+    rows = []
+    for i in range(b):
+        curve = None if f0 is None else f0[i]
+        if curve is None:
+            rows.append(model.period(pitch[i : i + 1], n))
+            continue
+        curve = np.asarray(curve, dtype=np.float64).reshape(-1)
+        if curve.size == 0 or not np.isfinite(curve).all() or (curve <= 0).any():
+            raise NSynthError(f"note {i}: the f0 curve must be positive and finite")
+        curve = np.concatenate([curve, np.repeat(curve[-1:], max(0, f_max - curve.size))])[:f_max]
+        rows.append(model.period(None, n, torch.from_numpy(curve)[None]))
+    return torch.cat(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nsynth.api import _at_model_rate, _model, resolve_pitch
+from nsynth.api import _at_model_rate, _model, resolve_f0, resolve_pitch
 from nsynth.generation import encode_audio, generate_audio
 from nsynth.model import NSynthAutoencoder
 
@@ -35,12 +35,15 @@ def interpolate(
     backend: str = "auto",
     precision: str = "auto",
     progress: bool = True,
+    follow_f0: bool | None = None,
 ) -> list[np.ndarray]:
     """Generate ``steps`` notes whose embeddings are (1 - alpha) * z_A + alpha * z_B.
 
     Args:
         a, b: (T_a,), (T_b,) audio at ``sr`` (default: the model rate).
         pitch: MIDI pitch for every step; 'auto' estimates A's pitch.
+        follow_f0: whether a pitch-locked model's period follows A's f0 curve (default: when
+            ``pitch`` is 'auto'; see ``nsynth.api.resolve_f0``).
     Returns:
         ``steps`` float32 arrays (max(T_a, T_b),) at the model rate, alpha = 0 first.
     """
@@ -49,6 +52,7 @@ def interpolate(
     n = max(a.size, b.size)
     a, b = np.pad(a, (0, n - a.size)), np.pad(b, (0, n - b.size))
     p = resolve_pitch(a, pitch, model=m, name="A")
+    curve = resolve_f0(a, pitch, follow_f0, model=m)
     za, zb = encode_audio(m, [a, b])
     zs = [((1 - w) * za + w * zb).astype(np.float32) for w in alphas(steps)]
     return generate_audio(
@@ -62,4 +66,5 @@ def interpolate(
         backend=backend,
         precision=precision,
         progress=progress,
+        f0=[curve] * steps,
     )

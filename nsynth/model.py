@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from decoders.wavenet import WaveNetDecoder
+from decoders.wavenet import MAX_PERIOD, WaveNetDecoder, upsample_frames
 from encoders.temporal import TemporalEncoder, pad_to_hop
 from nsynth.config import ModelConfig
 from nsynth.mulaw import audio_to_input, quantize
@@ -42,6 +42,9 @@ class NSynthAutoencoder(nn.Module):
             cond_channels=config.cond_dim,
             hop=config.hop,
             gate_order=dec.gate,
+            upsample=dec.upsample,
+            pitch_taps=dec.pitch_taps,
+            phase_input=dec.phase_input,
         )
 
     @property
@@ -72,26 +75,75 @@ class NSynthAutoencoder(nn.Module):
         p = self.pitch_embedding(pitch)[:, :, None].expand(-1, -1, embeddings.shape[-1])
         return torch.cat([embeddings, p.to(embeddings.dtype)], dim=1)
 
-    def logits(self, audio: torch.Tensor, embeddings: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+    @property
+    def pitch_locked(self) -> bool:
+        """Whether the decoder needs a pitch period per sample (``period``)."""
+        return self.decoder.pitch_channels > 0
+
+    def period(
+        self, pitch: torch.Tensor | None, n_samples: int, f0: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """Pitch period in samples per sample, for pitch-locked decoders (else None).
+
+        Args:
+            pitch: (B,) MIDI pitch; used where no f0 curve is given.
+            n_samples: T.
+            f0: (B, F) f0 in Hz per frame of hop samples (F * hop >= T), linearly
+                interpolated between frame centres; every value must be positive.
+        Returns:
+            (B, T) float32 periods sample_rate / f0, clamped to [1, MAX_PERIOD].
+        """
+        if not self.pitch_locked:
+            return None
+        sr = float(self.config.sample_rate)
+        dev = next(self.parameters()).device
+        if f0 is not None:
+            f0 = torch.as_tensor(f0, device=dev, dtype=torch.float64)
+            if f0.dim() != 2 or f0.shape[-1] * self.config.hop < n_samples:
+                raise ValueError(f"f0 must be (B, frames) covering {n_samples} samples, got {tuple(f0.shape)}")
+            if not bool(torch.isfinite(f0).all()) or bool((f0 <= 0).any()):
+                raise ValueError("f0 must be positive and finite (fill unvoiced frames first)")
+            per = upsample_frames((sr / f0)[:, None], self.config.hop, n_samples, "linear")[:, 0]
+        else:
+            if pitch is None:
+                raise ValueError("this model is pitch-locked: give a MIDI pitch or an f0 curve per note")
+            midi = torch.as_tensor(pitch, device=dev, dtype=torch.float64).reshape(-1, 1)
+            per = (sr / (440.0 * 2.0 ** ((midi - 69.0) / 12.0))).expand(-1, n_samples)
+        return per.clamp(1.0, MAX_PERIOD).float().contiguous()
+
+    def logits(
+        self,
+        audio: torch.Tensor,
+        embeddings: torch.Tensor,
+        pitch: torch.Tensor | None = None,
+        f0: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Teacher-forced logits.
 
         Args:
             audio: (B, T) float audio in [-1, 1), the target samples.
             embeddings: (B, latent_dim, F) with F * hop >= T.
             pitch: (B,) MIDI pitch, for pitch-conditioned models.
+            f0: (B, F) f0 in Hz per frame for pitch-locked models (default: from ``pitch``).
         Returns:
             (B, 256, T) logits over mu-law classes (class = code + 128).
         """
-        x = audio_to_input(_batch_audio(audio))[:, None]
-        return self.decoder(x, self.conditioning(embeddings, pitch))
+        audio = _batch_audio(audio)
+        x = audio_to_input(audio)[:, None]
+        period = self.period(pitch, audio.shape[-1], f0)
+        return self.decoder(x, self.conditioning(embeddings, pitch), period)
 
-    def forward(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, T) audio -> (B, 256, T) logits, encoding the same audio (autoencoding)."""
-        return self.logits(audio, self.encode(audio), pitch)
+        return self.logits(audio, self.encode(audio), pitch, f0)
 
-    def loss(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Mean cross-entropy (nats) of predicting each sample's mu-law class."""
-        return F.cross_entropy(self(audio, pitch), quantize(_batch_audio(audio)))
+        return F.cross_entropy(self(audio, pitch, f0), quantize(_batch_audio(audio)))
 
 
 def _batch_audio(audio: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,29 @@ def voiced_f0(audio: np.ndarray, sr: int, hop: int = 512) -> np.ndarray:
     return f0[voiced & np.isfinite(f0)]
 
 
+def f0_frames(audio: np.ndarray, sr: int, hop: int = 512) -> np.ndarray | None:
+    """Per-frame f0 (Hz) of (T,) audio for the decoder's pitch lock, or None if nothing is voiced.
+
+    One value per frame of ``hop`` samples (ceil(T / hop) frames), at the frame's centre
+    f * hop + (hop - 1) / 2: pYIN's f0 track (hop ``hop``, centred frames) with a 3-frame
+    median against single-frame octave slips, interpolated in log-frequency across unvoiced
+    frames and held at the ends.
+    """
+    frames = max(1, -(-audio.size // hop))
+    frame = 2048
+    x = audio if audio.size >= frame else np.pad(audio, (0, frame - audio.size))
+    f0, voiced, _ = librosa.pyin(x.astype(np.float32), fmin=FMIN, fmax=FMAX, sr=sr, frame_length=frame, hop_length=hop)
+    ok = voiced & np.isfinite(f0)
+    if not ok.any():
+        return None
+    pos = np.arange(f0.size) * hop  # pYIN frame i is centred on sample i * hop
+    logf = np.log2(f0[ok])
+    if logf.size >= 3:
+        logf = np.concatenate([logf[:1], np.median(np.stack([logf[:-2], logf[1:-1], logf[2:]]), axis=0), logf[-1:]])
+    centres = np.arange(frames) * hop + (hop - 1) / 2
+    return (2.0 ** np.interp(centres, pos[ok], logf)).astype(np.float64)
+
+
 def estimate_pitch(audio: np.ndarray, sr: int, name: str = "audio", max_seconds: float = 1.0) -> PitchEstimate:
     """MIDI pitch of a (T,) note, from its first ``max_seconds`` (a note's pitch is set by
     then, and pYIN's cost grows with length). Raises ``NSynthError`` naming ``name`` when

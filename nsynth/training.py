@@ -103,17 +103,19 @@ def load_codes(ds: NoteDataset, min_length: int = 1, progress: bool = True, cach
         with np.load(path, allow_pickle=False) as z:
             fam = [f or None for f in z["families"].tolist()]
             return CodeSet(z["codes"], z["lengths"], z["pitch"], fam)
-    notes = []
+    # One preallocated (N, T) array, widened in the rare case of a longer note: per-note
+    # arrays would each keep a heap hole of the float decode's size (~4x the codes' memory).
+    codes = np.zeros((len(ds), min_length), np.int8)
+    lengths = np.zeros(len(ds), np.int64)
     for i in tqdm(range(len(ds)), desc="decoding notes", unit="note", disable=not progress):
-        a = torch.from_numpy(ds.load(i))
-        notes.append((quantize(a) - 128).to(torch.int8).numpy())
-    t = max(min_length, max(n.size for n in notes))
-    codes = np.zeros((len(notes), t), np.int8)
-    for i, n in enumerate(notes):
-        codes[i, : n.size] = n
+        code = (quantize(torch.from_numpy(ds.load(i))) - 128).to(torch.int8).numpy()
+        if code.size > codes.shape[1]:
+            codes = np.pad(codes, ((0, 0), (0, code.size - codes.shape[1])))
+        codes[i, : code.size] = code
+        lengths[i] = code.size
     out = CodeSet(
         codes,
-        np.array([n.size for n in notes]),
+        lengths,
         np.array([-1 if n.pitch is None else n.pitch for n in ds.notes]),
         [n.family for n in ds.notes],
     )
@@ -311,9 +313,13 @@ def _train(
         from nsynth.weights import load_model
 
         start_model = load_model(init_from)
-        if start_model.config != model_config:
-            raise NSynthError(f"{init_from}: its config differs from the preset being trained")
-        model.load_state_dict(start_model.state_dict())
+        if start_model.config == model_config:
+            model.load_state_dict(start_model.state_dict())
+        else:
+            copied = _copy_matching(start_model.state_dict(), model)
+            if not copied:
+                raise NSynthError(f"{init_from}: no tensor matches the model being trained")
+            log(f"{init_from}: another config; copied {len(copied)} of {len(model.state_dict())} tensors")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-8)
     ema = EMA(model, cfg.ema_decay)
@@ -350,6 +356,7 @@ def _train(
             "device": str(dev),
             "torch": torch.__version__,
             "resumed_from": start,
+            "init_from": str(init_from) if init_from is not None and not resume else _previous_init(run),
         }
         with atomic_path(run / "config.json", force=True) as tmp:
             tmp.write_text(json.dumps(resolved, indent=1))
@@ -462,6 +469,24 @@ def _train(
     if world > 1:
         _check_replicas(model, run / "replicas.json", rank, world)
     return TrainResult(step, loss_val, valid_loss, sps, str(run))
+
+
+def _previous_init(run: Path) -> str | None:
+    """The ``init_from`` a resumed run started from, as its config.json recorded it."""
+    try:
+        return json.loads((run / "config.json").read_text()).get("init_from")
+    except (OSError, ValueError):
+        return None
+
+
+def _copy_matching(source: dict[str, torch.Tensor], model: torch.nn.Module) -> list[str]:
+    """Copy the tensors of ``source`` whose name and shape match ``model``'s; returns their names."""
+    own = model.state_dict()
+    hits = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    with torch.no_grad():
+        for k, v in hits.items():
+            own[k].copy_(v)
+    return sorted(hits)
 
 
 def _tensorboard(run: Path):

@@ -3,7 +3,7 @@
 
     python scripts/package_model.py RUN_DIR [--status prototype|release] [--note "..."]
 
-Copies RUN_DIR/model.safetensors to nsynth/weights/mini.safetensors (the default of every
+Copies RUN_DIR/model.safetensors to nsynth/weights/<DEFAULT_WEIGHTS> (the default of every
 command), adding the training record from RUN_DIR (config.json, last metrics row) to the
 file's metadata. ``--status prototype`` makes the CLI say so when the default is used.
 """
@@ -15,7 +15,7 @@ import csv
 import json
 from pathlib import Path
 
-from nsynth.weights import load_model, read_info, save_model
+from nsynth.weights import DEFAULT_WEIGHTS, load_model, read_info, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,8 @@ def main() -> None:
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--status", default="prototype", choices=["prototype", "release"])
     ap.add_argument("--note", default="")
-    ap.add_argument("-o", "--output", type=Path, default=ROOT / "nsynth" / "weights" / "mini.safetensors")
+    ap.add_argument("--preset", default="pitched", help="The preset the run trained (recorded).")
+    ap.add_argument("-o", "--output", type=Path, default=ROOT / "nsynth" / "weights" / DEFAULT_WEIGHTS)
     args = ap.parse_args()
     src = args.run_dir / "model.safetensors"
     model = load_model(src)
@@ -48,7 +49,7 @@ def main() -> None:
     last = rows[-1] if rows else {}
     valid = [r for r in rows if r.get("valid_loss")]
     meta = {
-        "preset": "mini",
+        "preset": args.preset,
         "status": args.status,
         "note": args.note,
         "step": info.metadata.get("step", ""),
@@ -60,6 +61,7 @@ def main() -> None:
         "wall_seconds": f"{training_seconds(rows):.0f}",
         "device": run.get("device", ""),
         "train_data": run.get("train_data", ""),
+        "init_from": run.get("init_from") or "",
     }
     save_model(model, args.output, overwrite=True, metadata=meta)
     print(f"{args.output}: {meta}")

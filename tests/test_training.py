@@ -201,3 +201,40 @@ def test_two_process_gloo_ddp_keeps_replicas_identical(tmp_path, tiny_data):
     assert rep["checksums"][0] == rep["checksums"][1]
     assert json.loads((run / "config.json").read_text())["world_size"] == 2
     assert nsynth.load_model(run / "model.safetensors") is not None
+
+
+def test_init_from_another_config_copies_matching_tensors(tmp_path, tiny_data):
+    source = tmp_path / "mini.safetensors"
+    nsynth.save_model(nsynth.build_model("mini", **TINY), source)
+    pitched = get_preset("pitched").replace(**TINY)
+    cfg = TrainConfig(steps=1, batch_size=2, crop=256, workers=0, log_every=1, checkpoint_every=1, valid_every=10)
+    logs = []
+    train(pitched, open_dataset(tiny_data), tmp_path / "run", cfg, init_from=source, progress=False, log=logs.append)
+    assert any("copied" in m for m in logs), logs
+    src = nsynth.load_model(source).state_dict()
+    got = nsynth.load_model(tmp_path / "run" / "model.safetensors")
+    assert got.config == pitched
+    # one step at a small learning rate: copied tensors stay close to the source, new ones exist
+    enc = "encoder.bottleneck.weight"
+    assert torch.allclose(got.state_dict()[enc], src[enc], atol=5e-3)
+    assert "decoder.pitch.0.weight" in got.state_dict() and "decoder.pitch.0.weight" not in src
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["init_from"] == str(source)
+
+
+def test_train_joins_several_datasets(tmp_path, tiny_data, monkeypatch):
+    from click.testing import CliRunner
+
+    from nsynth.cli import main
+
+    other = tmp_path / "other"
+    other.mkdir()
+    sf.write(other / "tone_60-060-100.wav", tone(261.6, 0.1), 16000)
+    args = ["train", str(tiny_data), str(other), "-o", str(tmp_path / "run"), "--preset", "pitched"]
+    small = '{"encoder": {"layers": 2, "width": 8}, "decoder": {"layers": 2, "residual_channels": 8, "skip_channels": 8}}'
+    (tmp_path / "small.json").write_text(small)
+    args += ["--model-config", str(tmp_path / "small.json"), "--steps", "2", "--crop", "256", "--workers", "0"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "on 3 notes" in r.output
+    written = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert written["n_train"] == 3 and "+" in written["train_data"]

@@ -65,6 +65,23 @@ class NoteDataset:
     def load(self, i: int) -> np.ndarray:
         return self._loader(i)
 
+    @classmethod
+    def concat(cls, datasets: Sequence["NoteDataset"]) -> "NoteDataset":
+        """One dataset of several (e.g. renders of several SoundFonts); keys are prefixed by source."""
+        if len(datasets) == 1:
+            return datasets[0]
+        rates = {d.sample_rate for d in datasets}
+        if len(rates) != 1:
+            raise ValueError(f"datasets have different sample rates: {sorted(rates)}")
+        index = [(d, i) for d in datasets for i in range(len(d))]
+        notes = [
+            Note(f"{k}:{n.key}", n.pitch, n.velocity, n.instrument, n.family, n.source, n.extra)
+            for k, d in enumerate(datasets)
+            for n in d.notes
+        ]
+        name = "+".join(d.name for d in datasets)
+        return cls(name, notes, lambda j: index[j][0].load(index[j][1]), rates.pop())
+
     def filter(self, keep: Callable[[Note], bool]) -> "NoteDataset":
         idx = [i for i, n in enumerate(self.notes) if keep(n)]
         return NoteDataset(self.name, [self.notes[i] for i in idx], lambda j: self._loader(idx[j]), self.sample_rate)
