@@ -107,7 +107,11 @@ class StaticStepDecoder:
         t = self.t
         tt = t.view(1)
         if self.linear:
-            f0, f1, w = self.frame0.index_select(0, tt), self.frame1.index_select(0, tt), self.frame_w.index_select(0, tt)
+            f0, f1, w = (
+                self.frame0.index_select(0, tt),
+                self.frame1.index_select(0, tt),
+                self.frame_w.index_select(0, tt),
+            )
 
             def cond_at(c: torch.Tensor) -> torch.Tensor:
                 return (1.0 - w) * c.index_select(0, f0)[0] + w * c.index_select(0, f1)[0]

@@ -46,6 +46,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _period(model, b: int, steps: int) -> torch.Tensor | None:
+    """(b, steps) periods of middle C for pitch-locked models, else None."""
+    return model.period(torch.full((b,), 60), steps)
+
+
 def _naive(model, cond, steps: int) -> None:
     """Each sample from a full forward pass over its receptive field (what no-cache generation costs)."""
     dec = model.decoder
@@ -53,14 +58,15 @@ def _naive(model, cond, steps: int) -> None:
     b = cond.shape[0]
     x = torch.zeros(b, 1, rf, device=cond.device)
     c = cond[..., :1].expand(-1, -1, -(-rf // dec.hop))
+    period = _period(model, b, rf)
     for _ in range(steps):
-        logits = dec(x, c)[..., -1]
+        logits = dec(x, c, period)[..., -1]
         nxt = (logits.argmax(-1).float() - 128) / 128
         x = torch.cat([x[..., 1:], nxt[:, None, None]], dim=-1)
 
 
 def _reference(model, cond, steps: int) -> None:
-    state = CachedDecoder(model.decoder, cond)
+    state = CachedDecoder(model.decoder, cond, _period(model, cond.shape[0], steps))
     x = torch.zeros(cond.shape[0], device=cond.device)
     for _ in range(steps):
         x = (state.step(x).argmax(-1).float() - 128) / 128
@@ -115,7 +121,8 @@ def bench(
 
                 def fast(m, c, steps):
                     u = torch.rand(steps, c.shape[0], device=c.device)
-                    generate_classes(m.decoder, c, steps, u, backend="fast", precision=precision)
+                    period = _period(m, c.shape[0], steps)
+                    generate_classes(m.decoder, c, steps, u, backend="fast", precision=precision, period=period)
 
                 sps, n = rate(fast, 32)
                 rows.append(Row(preset, b, "fast", sps, dev, precision=prec, steps=n))

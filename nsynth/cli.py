@@ -148,7 +148,11 @@ def _pitch_option(default: str | None) -> Callable:
         default=default,
         callback=lambda c, p, v: None if v is None else _pitch_arg(v),
         help="MIDI pitch 0-127"
-        + (" or 'auto' (estimate from the audio; a pitch-locked model follows the audio's f0 curve)." if default else "."),
+        + (
+            " or 'auto' (estimate from the audio; a pitch-locked model follows the audio's f0 curve)."
+            if default
+            else "."
+        ),
     )
 
 
@@ -647,6 +651,14 @@ def plot(files: tuple[Path, ...], out: Path, kind: str, force: bool) -> None:
     show_default=True,
     help="Pitch-locked models: the period follows each input's f0 curve (pYIN), or its pitch label.",
 )
+@click.option(
+    "--pairs",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Also interpolate this many same-pitch pairs of different instruments (first second of each)"
+    " and report how often the spectral centroid moves monotonically from A to B.",
+)
 @click.option("--force", is_flag=True, help="Overwrite the report.")
 @_model_options
 def evaluate(
@@ -658,6 +670,7 @@ def evaluate(
     seed: int,
     temperature: float,
     period_source: str,
+    pairs: int,
     force: bool,
     checkpoint: Path | None,
     device: str,
@@ -685,6 +698,13 @@ def evaluate(
         temperature=temperature,
         follow_f0=period_source == "f0",
     )
+    if pairs:
+        from nsynth.evaluate import evaluate_interpolation, interpolation_pairs
+
+        full = open_dataset(data, model.config.sample_rate)  # pairs come from every note, not the --limit subset
+        report["interpolation"] = evaluate_interpolation(
+            model, full, interpolation_pairs(full, pairs, seed), seed=seed, backend=backend, temperature=temperature
+        )
     click.echo(format_report(report))
     if out is not None:
         write_report(report, out, force=force)
@@ -760,9 +780,7 @@ def render_soundfont(
 @main.command()
 @click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--preset", default="pitched", show_default=True, help="Model preset (pitched, mini, nsynth, magenta)."
-)
+@click.option("--preset", default="pitched", show_default=True, help="Model preset (pitched, mini, nsynth, magenta).")
 @click.option(
     "--model-config",
     "model_config_path",
@@ -848,11 +866,15 @@ def train(
         lo, hi = (int(v) for v in pitch_range.split("-"))
     note_filter = NoteFilter(tuple(families), tuple(sources), lo, hi, tuple(velocities or ()))
     rate = model_config.sample_rate
-    split = [(d / "train", d / "valid") if (d / "train").is_dir() and (d / "valid").is_dir() else (d, None) for d in data]
+    split = [
+        (d / "train", d / "valid") if (d / "train").is_dir() and (d / "valid").is_dir() else (d, None) for d in data
+    ]
     train_ds = NoteDataset.concat([open_dataset(t, rate, note_filter, pitch_csv) for t, _ in split])
     valid_paths = [valid_path] if valid_path else [v for _, v in split if v is not None]
     valid_ds = (
-        NoteDataset.concat([open_dataset(v, rate, note_filter, pitch_csv) for v in valid_paths]) if valid_paths else None
+        NoteDataset.concat([open_dataset(v, rate, note_filter, pitch_csv) for v in valid_paths])
+        if valid_paths
+        else None
     )
     cuda = resolve_device(device).type == "cuda"
     big = preset in ("nsynth", "magenta")
@@ -929,7 +951,7 @@ def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop:
 
 
 @main.command()
-@click.option("--presets", default="mini,nsynth", show_default=True, help="Comma-separated presets.")
+@click.option("--presets", default="pitched,mini,nsynth", show_default=True, help="Comma-separated presets.")
 @click.option("--batches", default=None, help="Comma-separated batch sizes [default: 1,8,16; on GPU also 64,512].")
 @click.option(
     "--seconds",

@@ -6,6 +6,10 @@ a sine baseline (the input's f0 with its amplitude envelope) and silence.
   no detectable pitch are left out of this figure (and counted).
 - LSD: multi-resolution log-spectral distance in dB (FFT sizes 256 ... 2048, hop = n/4),
   the mean over frames of the RMS over bins of the dB difference, averaged over sizes.
+- Interpolation: for pairs of notes of the same pitch from different instruments, the
+  spectral centroids of a 5-step latent interpolation (alpha 0 ... 1) must move
+  monotonically from A's side to B's (each step's change has the sign of B's centroid
+  minus A's); the figure is the share of pairs that do.
 """
 
 from __future__ import annotations
@@ -165,6 +169,98 @@ def evaluate(
     return report
 
 
+def spectral_centroid(audio: np.ndarray, sr: int, size: int = 1024) -> float:
+    """Power-weighted mean frequency (Hz) of a (T,) note over its whole length."""
+    x = np.pad(audio, (0, max(0, size - audio.size)))
+    frames = 1 + (x.size - size) // (size // 2)
+    idx = np.arange(size)[None] + (size // 2) * np.arange(frames)[:, None]
+    power = (np.abs(np.fft.rfft(x[idx] * np.hanning(size))) ** 2).sum(axis=0)
+    freqs = np.fft.rfftfreq(size, 1.0 / sr)
+    return float((power * freqs).sum() / max(power.sum(), 1e-20))
+
+
+def monotonic(values: list[float], start: float, end: float) -> bool:
+    """Whether ``values`` move from ``start``'s side towards ``end``: every step's change has
+    the sign of end - start (or is zero)."""
+    sign = np.sign(end - start)
+    return bool(sign != 0 and (np.diff(values) * sign >= 0).all())
+
+
+def interpolation_pairs(ds: NoteDataset, n: int, seed: int = 0) -> list[tuple[int, int]]:
+    """Up to ``n`` pairs of notes with the same pitch from different instruments (seeded)."""
+    rng = np.random.default_rng(seed)
+    by_pitch: dict[int, list[int]] = defaultdict(list)
+    for i, note in enumerate(ds.notes):
+        if note.pitch is not None:
+            by_pitch[note.pitch].append(i)
+    pairs: list[tuple[int, int]] = []
+    pitches = [p for p, idx in sorted(by_pitch.items()) if len({ds.notes[i].instrument for i in idx}) > 1]
+    for p in rng.permutation(pitches)[:n] if pitches else []:
+        idx = by_pitch[int(p)]
+        a = int(rng.choice(idx))
+        others = [i for i in idx if ds.notes[i].instrument != ds.notes[a].instrument]
+        pairs.append((a, int(rng.choice(others))))
+    return pairs
+
+
+def evaluate_interpolation(
+    model: NSynthAutoencoder,
+    ds: NoteDataset,
+    pairs: list[tuple[int, int]],
+    *,
+    steps: int = 5,
+    seconds: float = 1.0,
+    seed: int = 0,
+    backend: str = "auto",
+    temperature: float = 1.0,
+    progress: bool = True,
+) -> dict:
+    """Share of ``pairs`` whose interpolation's spectral centroid moves monotonically from A to B.
+
+    Each pair's notes are cut to their first ``seconds``; the pitch is A's label, and a
+    pitch-locked model follows A's f0 curve.
+    """
+    from nsynth.interpolation import interpolate
+
+    sr = model.config.sample_rate
+    n = int(seconds * sr)
+    results = []
+    for k, (i, j) in enumerate(tqdm(pairs, desc="interpolating", unit="pair", disable=not progress)):
+        a, b = ds.load(i)[:n], ds.load(j)[:n]
+        outs = interpolate(
+            a,
+            b,
+            steps,
+            pitch=ds.notes[i].pitch,
+            model=model,
+            follow_f0=True,
+            seed=seed + k,
+            backend=backend,
+            temperature=temperature,
+            progress=False,
+        )
+        cents = [spectral_centroid(o, sr) for o in outs]
+        ca, cb = spectral_centroid(a, sr), spectral_centroid(b, sr)
+        results.append(
+            {
+                "a": ds.notes[i].key,
+                "b": ds.notes[j].key,
+                "input_centroids": [ca, cb],
+                "centroids": cents,
+                "monotonic": monotonic(cents, ca, cb),
+            }
+        )
+    ok = sum(r["monotonic"] for r in results)
+    return {
+        "pairs": len(results),
+        "monotonic": ok,
+        "share": ok / len(results) if results else None,
+        "steps": steps,
+        "seconds": seconds,
+        "detail": results,
+    }
+
+
 def format_report(r: dict) -> str:
     def pct(v):
         return "   -  " if v is None else f"{100 * v:5.1f}%"
@@ -183,6 +279,12 @@ def format_report(r: dict) -> str:
         lines.append(
             f"  {fam:15} {s['n']:5d} {pct(s['pitch_agreement']):>10} {db(s['lsd']):>7}   |"
             f" {pct(s['sine']['pitch_agreement'])} {db(s['sine']['lsd'])}"
+        )
+    interp = r.get("interpolation")
+    if interp and interp["pairs"]:
+        lines.append(
+            f"interpolation: spectral centroid monotonic from A to B in {interp['monotonic']} of"
+            f" {interp['pairs']} pairs ({pct(interp['share']).strip()})"
         )
     return "\n".join(lines)
 

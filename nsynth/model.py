@@ -80,9 +80,7 @@ class NSynthAutoencoder(nn.Module):
         """Whether the decoder needs a pitch period per sample (``period``)."""
         return self.decoder.pitch_channels > 0
 
-    def period(
-        self, pitch: torch.Tensor | None, n_samples: int, f0: torch.Tensor | None = None
-    ) -> torch.Tensor | None:
+    def period(self, pitch: torch.Tensor | None, n_samples: int, f0: torch.Tensor | None = None) -> torch.Tensor | None:
         """Pitch period in samples per sample, for pitch-locked decoders (else None).
 
         Args:

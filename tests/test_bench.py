@@ -1,4 +1,4 @@
-"""The benchmark's machine-readable output (tiny run)."""
+"""The benchmark's machine-readable output (tiny run, the pitch-locked preset: every path gets its periods)."""
 
 import json
 
@@ -13,7 +13,7 @@ def test_bench_json_rows():
         [
             "bench",
             "--presets",
-            "mini",
+            "pitched",
             "--batches",
             "1",
             "--seconds",

@@ -69,3 +69,38 @@ def test_evaluate_temperature_reaches_the_sampler(tmp_path, tiny_ckpt):
     assert greedy[0]["lsd"] == greedy[1]["lsd"]  # greedy decoding ignores the sampler's seed
     sampled = [run(1, seed) for seed in (0, 1)]
     assert sampled[0]["lsd"] != sampled[1]["lsd"]
+
+
+def test_interpolation_metric_parts():
+    from nsynth.evaluate import monotonic, spectral_centroid
+
+    assert spectral_centroid(tone(440, 0.5), 16000) == pytest.approx(440, rel=0.03)
+    assert spectral_centroid(tone(440, 0.5) + tone(1760, 0.5), 16000) == pytest.approx(1100, rel=0.05)
+    assert monotonic([100, 200, 200, 300], 50, 400) and monotonic([300, 200, 100], 400, 50)
+    assert not monotonic([100, 250, 200, 300], 50, 400) and not monotonic([1, 2], 5, 5)
+
+
+def test_evaluate_interpolation_pairs(tmp_path, tiny_ckpt):
+    root = tmp_path / "ds"
+    (root / "audio").mkdir(parents=True)
+    meta = {}
+    for inst, (fam, freq) in enumerate((("flute", 440.0), ("brass", 440.0), ("flute", 523.3))):
+        key = f"{fam}_acoustic_{inst:03d}-{69 if freq == 440.0 else 72:03d}-100"
+        sf.write(root / "audio" / f"{key}.wav", tone(freq, 0.2), 16000)
+        meta[key] = {
+            "note_str": key,
+            "pitch": 69 if freq == 440.0 else 72,
+            "instrument_str": f"i{inst}",
+            "instrument_family_str": fam,
+            "instrument_source_str": "acoustic",
+        }
+    (root / "examples.json").write_text(json.dumps(meta))
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(main, ["evaluate", str(root), "-c", str(tiny_ckpt), "-o", str(out), "--pairs", "3"])
+    assert r.exit_code == 0, r.output
+    interp = json.loads(out.read_text())["interpolation"]
+    assert interp["pairs"] == 1  # only pitch 69 has two instruments
+    pair = interp["detail"][0]
+    assert {pair["a"], pair["b"]} == {"flute_acoustic_000-069-100", "brass_acoustic_001-069-100"}
+    assert len(pair["centroids"]) == 5 and interp["share"] in (0.0, 1.0)
+    assert "interpolation: spectral centroid" in r.output

@@ -109,7 +109,9 @@ def test_every_backend_samples_the_same_classes():
     static.run(300)
     assert (fast == ref).float().mean() >= 0.99
     assert (static.classes == ref).float().mean() >= 0.99
-    split = generate_classes(model.decoder, torch.cat([cond, cond]), 300, torch.cat([u, u], 1), period=period.repeat(2, 1))
+    split = generate_classes(
+        model.decoder, torch.cat([cond, cond]), 300, torch.cat([u, u], 1), period=period.repeat(2, 1)
+    )
     assert torch.equal(split[:2], split[2:])  # the batch split over threads keeps each note's period
 
 

@@ -230,7 +230,9 @@ def test_train_joins_several_datasets(tmp_path, tiny_data, monkeypatch):
     other.mkdir()
     sf.write(other / "tone_60-060-100.wav", tone(261.6, 0.1), 16000)
     args = ["train", str(tiny_data), str(other), "-o", str(tmp_path / "run"), "--preset", "pitched"]
-    small = '{"encoder": {"layers": 2, "width": 8}, "decoder": {"layers": 2, "residual_channels": 8, "skip_channels": 8}}'
+    small = (
+        '{"encoder": {"layers": 2, "width": 8}, "decoder": {"layers": 2, "residual_channels": 8, "skip_channels": 8}}'
+    )
     (tmp_path / "small.json").write_text(small)
     args += ["--model-config", str(tmp_path / "small.json"), "--steps", "2", "--crop", "256", "--workers", "0"]
     r = CliRunner().invoke(main, args)
