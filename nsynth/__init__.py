@@ -12,12 +12,13 @@ On Linux, ``nsynth.tune_malloc()`` once per process makes CPU work several times
 """
 
 from nsynth._malloc import tune_malloc
-from nsynth.api import decode, encode, reconstruct, resolve_pitch
+from nsynth.api import decode, encode, reconstruct, resolve_f0, resolve_pitch
 from nsynth.audio import load_audio, save_audio
 from nsynth.config import PRESETS, DecoderConfig, EncoderConfig, ModelConfig, get_preset
 from nsynth.errors import AudioError, CheckpointError, NSynthError, OutputExistsError
 from nsynth.interpolation import interpolate
 from nsynth.model import NSynthAutoencoder
+from nsynth.pitch import f0_frames
 from nsynth.weights import build_model, load_model, read_info, save_model
 
 __version__ = "0.1.0"
@@ -35,12 +36,14 @@ __all__ = [
     "build_model",
     "decode",
     "encode",
+    "f0_frames",
     "get_preset",
     "interpolate",
     "load_audio",
     "load_model",
     "read_info",
     "reconstruct",
+    "resolve_f0",
     "resolve_pitch",
     "save_audio",
     "save_model",

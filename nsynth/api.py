@@ -91,10 +91,12 @@ def decode(
     backend: str = "auto",
     precision: str = "auto",
     progress: bool = True,
+    f0: np.ndarray | None = None,
 ) -> np.ndarray:
     """(frames, latent_dim) embeddings (+ MIDI pitch) -> (length,) audio at the model rate.
 
-    ``length`` defaults to frames * hop samples.
+    ``length`` defaults to frames * hop samples. ``f0``: a (frames,) f0 curve in Hz for a
+    pitch-locked model's period (e.g. ``f0_frames`` of the audio encoded), else the pitch's.
     """
     m = _model(model)
     return generate_audio(
@@ -108,6 +110,7 @@ def decode(
         backend=backend,
         precision=precision,
         progress=progress,
+        f0=None if f0 is None else [f0],
     )[0]
 
 

@@ -11,7 +11,7 @@
 #   KIT/wheels/          cp312 manylinux wheels of the missing packages, versions as tested here
 # On the machine, with KIT carried:
 #   python3 -m pip install --no-index --no-deps KIT/wheels/*.whl && python3 -m pip install --no-deps -e .
-#   scripts/train_default_model.sh KIT/FluidR3_GM.sf3 work 20000 --batch-size 64 --crop 6144
+#   OMP_NUM_THREADS=16 FONTS=KIT/FluidR3_GM.sf3 scripts/train_default_model.sh work 200000 --batch-size 64 --crop 6144
 # (--no-deps on nsynth itself keeps the machine's own torch instead of the pinned one.)
 set -euo pipefail
 font=${1:-/usr/share/sounds/sf2/FluidR3_GM.sf2}

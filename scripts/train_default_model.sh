@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
-# Train (or continue) the shipped `mini` model from a General-MIDI SoundFont and package it.
+# Train (or continue) the shipped `pitched` model from General-MIDI SoundFonts and package it.
 #
-#   scripts/train_default_model.sh FONT.sf2|FONT.sf3 WORK_DIR [STEPS] [extra nsynth train options]
+#   scripts/train_default_model.sh WORK_DIR [STEPS] [extra nsynth train options]
 #
-# 1. renders the melodic GM programs (0-111), every MIDI pitch 21-108 (NSynth's range), velocities
-#    50, 100 and 127, as 4 s NSynth-layout notes, holding out 10 % of the programs (whole
-#    instruments) as valid, one rendering process per core;
-# 2. trains `mini` in WORK_DIR/run (resuming if a run is there, else starting from the shipped
-#    weights), with bf16 autocast and torch.compile on CUDA;
-# 3. evaluates on the held-out programs and writes the EMA weights to nsynth/weights/.
-# On a GPU, a larger batch uses it well: e.g. `... 20000 --batch-size 64 --crop 6144`.
+# 1. renders, from every font of FONTS that is installed (Debian: fluid-soundfont-gm,
+#    musescore-general-soundfont-lossless, timgm6mb-soundfont, opl3-soundfont), the melodic GM
+#    programs (0-111), every MIDI pitch 21-108 (NSynth's range), velocities 50, 100 and 127, as
+#    4 s NSynth-layout notes; the same 10 % of the programs (seed 0) are held out of every font;
+# 2. trains `pitched` on all of them in WORK_DIR/run, one thread (nice; the other core stays
+#    free), resuming if a run is there, else starting from the shipped weights; the held-out
+#    loss is measured on FluidR3's held-out programs;
+# 3. evaluates on FluidR3's held-out programs and writes the EMA weights to nsynth/weights/.
 # Every step resumes where it stopped (rendered notes are kept, training resumes from its last
-# checkpoint), so under a per-command time limit run it as `timeout 570 scripts/...` and repeat.
-# A lent GPU machine has no network: carry the kit of scripts/gpu_kit.sh and give it KIT/*.sf3.
+# checkpoint), so under a time limit run it as `timeout 10000 scripts/...` and repeat.
+# On a GPU, drop OMP_NUM_THREADS and use a larger batch: `... 200000 --batch-size 64 --crop 6144`.
 set -euo pipefail
-font=${1:?font}; work=${2:?work dir}; steps=${3:-20000}; shift $(( $# < 3 ? $# : 3 ))
+work=${1:?work dir}; steps=${2:-200000}; shift $(( $# < 2 ? $# : 2 ))
 here=$(cd "$(dirname "$0")/.." && pwd)
-nsynth render-soundfont "$font" -o "$work/data" --programs 0-111 --pitches 21-108 --velocities 50,100,127 \
-    --valid-fraction 0.1 --seed 0 --workers "$(nproc)"
-if [ -f "$work/run/state.safetensors" ]; then start=(--resume); else start=(--init-from "$here/nsynth/weights/mini.safetensors"); fi
-nsynth train "$work/data" -o "$work/run" --preset mini --steps "$steps" --lr 5e-4 --schedule constant \
-    --ema-decay 0.999 --checkpoint-every 500 --valid-every 500 "${start[@]}" "$@"
-nsynth evaluate "$work/data/valid" --checkpoint "$work/run/model.safetensors" --limit 44 -o "$work/eval.json" --force
-python "$here/scripts/package_model.py" "$work/run" --status prototype
+FONTS=${FONTS:-"/usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/sounds/sf2/MuseScore_General_Full.sf2
+    /usr/share/sounds/sf2/TimGM6mb.sf2 /usr/share/sounds/sf2/OPL-3_FM_128M.sf2"}
+data=()
+for font in $FONTS; do
+    [ -f "$font" ] || { echo "skipping $font (not installed)" >&2; continue; }
+    name=$(basename "${font%.*}")
+    nsynth render-soundfont "$font" -o "$work/data/$name" --programs 0-111 --pitches 21-108 \
+        --velocities 50,100,127 --valid-fraction 0.1 --seed 0 --workers "$(nproc)"
+    data+=("$work/data/$name")
+done
+[ ${#data[@]} -gt 0 ] || { echo "no SoundFont found: install fluid-soundfont-gm" >&2; exit 1; }
+valid="$work/data/FluidR3_GM/valid"
+[ -d "$valid" ] || valid="${data[0]}/valid"
+if [ -f "$work/run/state.safetensors" ]; then start=(--resume); else start=(--init-from "$here/nsynth/weights/pitched.safetensors"); fi
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} nice nsynth train "${data[@]}" --valid "$valid" -o "$work/run" --preset pitched \
+    --steps "$steps" --lr 1e-3 --schedule constant --ema-decay 0.999 --batch-size 8 --crop 4096 \
+    --checkpoint-every 200 --valid-every 200 --workers 1 "${start[@]}" "$@"
+nsynth evaluate "$valid" --checkpoint "$work/run/model.safetensors" --limit 44 --pairs 10 -o "$work/eval.json" --force
+python "$here/scripts/package_model.py" "$work/run" --preset pitched --status prototype

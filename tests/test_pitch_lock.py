@@ -236,3 +236,16 @@ def test_pitched_weights_round_trip_and_old_configs_load(tmp_path):
         nsynth.get_preset("pitched").replace(pitch_conditioning=False)
     with pytest.raises(ValueError, match="upsampling"):
         nsynth.get_preset("pitched").replace(decoder={"upsample": "cubic"})
+
+
+def test_decode_takes_an_f0_curve():
+    model = tiny_model("pitched")
+    note = tone(330.0, 0.2)
+    z = nsynth.encode(note, model=model)
+    curve = nsynth.f0_frames(note, 16000, model.config.hop)
+    kw = dict(model=model, seed=2, progress=False, backend="reference")
+    by_curve = nsynth.decode(z, pitch=64, f0=curve, **kw)
+    assert np.allclose(
+        by_curve, generate_audio(model, [z], [64], f0=[curve], seed=2, progress=False, backend="reference")[0]
+    )
+    assert not np.allclose(by_curve, nsynth.decode(z, pitch=64, f0=curve / 2, **kw))
