@@ -507,7 +507,7 @@ def grid(
 
     Point (row i, column j) mixes the corner embeddings with bilinear weights
     ((1-u)(1-v), u(1-v), (1-u)v, uv), u = j/(R-1), v = i/(R-1). Existing outputs are kept
-    (re-running resumes); everything is listed in DIR/manifest.json.
+    (re-running resumes) unless --force; everything is listed in DIR/manifest.json.
     """
     from nsynth.design import grid as run_grid
 
@@ -523,6 +523,7 @@ def grid(
         fmt=fmt,
         model_path=str(checkpoint) if checkpoint else None,
         seconds=seconds,
+        force=force,
     )
     click.echo(f"{out_dir}: {written} notes written, {skipped} already there")
 

@@ -180,8 +180,11 @@ def grid(
     fmt: str = "pcm16",
     model_path: str | None = None,
     seconds: float | None = None,
+    force: bool = False,
 ) -> tuple[int, int]:
-    """Render an NSynth-Super grid: DIR/pitch_PPP/grid_RR_CC.wav. Returns (written, skipped)."""
+    """Render an NSynth-Super grid: DIR/pitch_PPP/grid_RR_CC.wav. Returns (written, skipped).
+
+    Existing notes are skipped (a re-run resumes) unless ``force`` renders them again."""
     if len(corners) != 4:
         raise NSynthError("a grid needs four corners: NW NE SW SE")
     rate = model.config.sample_rate
@@ -211,7 +214,7 @@ def grid(
         for i in range(resolution):
             for j in range(resolution):
                 out = out_dir / f"pitch_{p:03d}" / f"grid_{i:02d}_{j:02d}.wav"
-                if out.exists():
+                if out.exists() and not force:
                     skipped += 1
                     continue
                 w = weights[i, j]
@@ -294,7 +297,9 @@ def multisample(
     model_path: str | None = None,
     force: bool = False,
 ) -> tuple[Path, int, int]:
-    """Render a sound (or the point ``alpha`` between two) at every pitch; write samples and an SFZ."""
+    """Render a sound (or the point ``alpha`` between two) at every pitch; write samples and an SFZ.
+
+    Existing samples are skipped (a re-run resumes) unless ``force`` renders them again."""
     if not 1 <= len(sources) <= 2:
         raise NSynthError("multisample takes one source, or two to interpolate between")
     rate = model.config.sample_rate
@@ -321,7 +326,7 @@ def multisample(
     for p in pitches:
         out = out_dir / "samples" / f"{name}_{p:03d}.wav"
         rel.append(str(out.relative_to(out_dir)))
-        if out.exists():
+        if out.exists() and not force:
             skipped += 1
             continue
         zs = [emb[s.for_pitch(p)] for s in srcs]

@@ -40,7 +40,8 @@ def test_grid_weights_sum_to_one_and_corners_are_pure():
 
 def test_grid_command_manifest_and_resume(tmp_path, corners, tiny_ckpt):
     out = tmp_path / "grid"
-    r = run("grid", *corners, "-o", out, "--resolution", 3, "--pitches", "48,60", "-c", tiny_ckpt)
+    args = ("grid", *corners, "-o", out, "--resolution", 3, "--pitches", "48,60", "-c", tiny_ckpt, "--batch-size", 1)
+    r = run(*args)
     assert r.exit_code == 0, r.output
     assert "18 notes written, 0 already there" in r.output
     manifest = json.loads((out / "manifest.json").read_text())
@@ -49,17 +50,25 @@ def test_grid_command_manifest_and_resume(tmp_path, corners, tiny_ckpt):
     corner = files["pitch_060/grid_02_02.wav"]
     assert corner["weights"]["SE"] == 1.0 and corner["pitch"] == 60 and corner["sources"]["SE"].endswith("c3.wav")
     assert manifest["settings"]["resolution"] == 3 and manifest["settings"]["weights"] == str(tiny_ckpt)
-    # corners reproduce the corner embeddings: a corner point's embedding is the corner's own
+    # what grid() wrote at (row 1, col 2) of pitch 60, the 15th note (seed 0 + 14, one note per
+    # batch), is the decoding of 0.5 NE + 0.5 SE; the other corners' mix is not
     model = nsynth.load_model(tiny_ckpt)
     z = [nsynth.encode(nsynth.load_audio(c), model=model) for c in corners]
-    w = grid_weights(3)[1, 2]
-    mixed = sum(wk * zk for wk, zk in zip(w, z))
-    np.testing.assert_allclose(mixed, 0.5 * z[1] + 0.5 * z[3], atol=1e-6)
+    got = sf.read(out / "pitch_060" / "grid_01_02.wav")[0]
+
+    def decoded(mix):
+        return nsynth.decode(mix, pitch=60, model=model, seed=14, length=800, progress=False)
+
+    np.testing.assert_allclose(got, decoded(0.5 * z[1] + 0.5 * z[3]), atol=1 / 32767)
+    assert not np.allclose(got, decoded(0.5 * z[2] + 0.5 * z[3]), atol=1e-3)
     (out / "pitch_048" / "grid_01_01.wav").unlink()
     before = (out / "pitch_060" / "grid_00_00.wav").stat().st_mtime_ns
-    r = run("grid", *corners, "-o", out, "--resolution", 3, "--pitches", "48,60", "-c", tiny_ckpt)
+    r = run(*args)
     assert "1 notes written, 17 already there" in r.output
     assert (out / "pitch_060" / "grid_00_00.wav").stat().st_mtime_ns == before
+    r = run(*args, "--force")
+    assert "18 notes written, 0 already there" in r.output
+    assert (out / "pitch_060" / "grid_00_00.wav").stat().st_mtime_ns != before
 
 
 def test_morph_frames_move_from_a_to_b(tmp_path, corners, tiny_ckpt):
@@ -105,6 +114,21 @@ def test_multisample_sfz_parses_and_every_sample_exists(tmp_path, corners, tiny_
     assert all((out / r["sample"]).exists() for r in regions)
     entries = json.loads((out / "manifest.json").read_text())["files"]
     assert {e["file"] for e in entries} == {r["sample"] for r in regions} | {"pad.sfz"}
+    again = (
+        "multisample",
+        corners[0],
+        corners[1],
+        "-o",
+        out,
+        "--pitches",
+        "36-60:12",
+        "--name",
+        "pad",
+        "-c",
+        tiny_ckpt,
+    )
+    assert "0 samples written, 3 already there" in run(*again).output
+    assert "3 samples written, 0 already there" in run(*again, "--force").output
 
 
 def test_sfz_regions_split_midway():
