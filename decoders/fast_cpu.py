@@ -494,7 +494,7 @@ class FastCPUDecoder:
             teach,
             uni,
             float(max(temperature, 1e-6)),
-            greedy,
+            greedy or temperature <= 0,  # temperature 0 is greedy, as on the reference path
             classes,
             logits,
             self.k,

@@ -19,9 +19,14 @@ def mu_law_encode(x: torch.Tensor) -> torch.Tensor:
 
     ``floor(sign(x) * ln(1 + 255|x|) / ln(256) * 128)``; inputs outside [-1, 1) are
     clipped, which is the same as clamping q (x = 1 would give the invalid code 128).
+    Computed as Magenta's graph does, in the input's float precision (float32 unless x is
+    float64) and as ``log(1 + 255|x|)``, not ``log1p``: for |x| below epsilon / 255 the sum
+    rounds to 1 and the code is 0, where ``log1p`` would give -1 for tiny negative samples
+    (which resampling and decays produce).
     """
-    y = torch.sign(x) * torch.log1p(MU * torch.abs(x)) / math.log1p(MU)
-    return torch.floor(y * 128).clamp_(-128, 127)
+    xf = x if x.dtype == torch.float64 else x.to(torch.float32)
+    y = torch.sign(xf) * torch.log(1.0 + MU * torch.abs(xf)) / math.log1p(MU)
+    return torch.floor(y * 128).clamp_(-128, 127).to(x.dtype)
 
 
 def mu_law_decode(q: torch.Tensor) -> torch.Tensor:

@@ -87,3 +87,20 @@ def test_cuda_graph_equals_reference():
     cls = generate_classes(model.decoder, cond, 300, u.cuda(), backend="fast", precision="fp32")
     ref_cls = generate(model.decoder.cpu(), cond.cpu(), 300, uniforms=u)
     assert (cls.cpu() == ref_cls).float().mean() >= 0.99
+
+
+def test_temperature_zero_is_greedy_on_every_backend():
+    model, _, cond, _ = _setup(2, r=8, s=12)
+    with torch.no_grad():  # two classes tie for the top logit: greedy takes the first, a draw either
+        model.decoder.out.weight.zero_()
+        model.decoder.out.bias.zero_()
+        model.decoder.out.bias[[100, 200]] = 5.0
+    greedy = generate(model.decoder, cond, 200, greedy=True)
+    u = torch.rand(200, 2, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(generate(model.decoder, cond, 200, uniforms=u, temperature=0), greedy)
+    fast = FastCPUDecoder(model.decoder, cond).run(200, uniforms=u.numpy(), temperature=0)[0]
+    assert torch.equal(torch.from_numpy(fast), greedy)
+    static = StaticStepDecoder(model.decoder, cond, 200, uniforms=u, temperature=0)
+    static.run(200)
+    assert torch.equal(static.classes, greedy)
+    assert set(greedy.flatten().tolist()) == {100}

@@ -51,3 +51,11 @@ def test_roundtrip_error_bound():
     assert max_roundtrip_error(x) < 0.025  # worst case is at full scale
     small = np.linspace(-0.01, 0.01, 1001)
     assert max_roundtrip_error(small) < 3.1e-4  # ~50x finer near zero than at full scale
+
+
+def test_tiny_and_denormal_samples_code_as_magenta_does():
+    # Magenta computes log(1 + 255|x|) in float32: below ~4.7e-10 the sum is exactly 1 and the
+    # code 0, also for negative x (log1p would give -1 there, and imported models' logits move)
+    x = torch.tensor([-1.5e-14, 1.5e-14, -1e-40, 1e-40, -1e-12, -0.0], dtype=torch.float32)
+    assert mu_law_encode(x).tolist() == [0.0] * 6
+    assert mu_law_encode(torch.tensor([-1e-3, 1e-3])).tolist() == [-6.0, 5.0]
