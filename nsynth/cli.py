@@ -859,12 +859,21 @@ def train(
     from nsynth.training import TrainConfig
     from nsynth.training import train as run_training
 
-    model_config = get_preset(preset)
+    try:
+        model_config = get_preset(preset)
+    except ValueError as e:
+        raise NSynthError(f"--preset: {e}") from None
     if model_config_path is not None:
-        model_config = model_config.replace(**_read_json(model_config_path))
+        try:
+            model_config = model_config.replace(**_read_json(model_config_path))
+        except (ValueError, TypeError) as e:
+            raise NSynthError(f"{model_config_path}: {e}") from None
     lo, hi = (None, None)
     if pitch_range:
-        lo, hi = (int(v) for v in pitch_range.split("-"))
+        try:
+            lo, hi = (int(v) for v in pitch_range.split("-"))
+        except ValueError:
+            raise NSynthError(f"--pitch-range {pitch_range!r}: expected LO-HI, e.g. 24-96") from None
     note_filter = NoteFilter(tuple(families), tuple(sources), lo, hi, tuple(velocities or ()))
     rate = model_config.sample_rate
     split = [

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nsynth.data import NoteDataset
+from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.generation import encode_audio, generate_audio
 from nsynth.model import NSynthAutoencoder
@@ -119,7 +120,8 @@ def evaluate(
         notes = [ds.load(i) for i in idx]
         pitches = [ds.notes[i].pitch for i in idx]
         if model.config.pitch_conditioning and any(p is None for p in pitches):
-            raise ValueError("every note needs a pitch label to evaluate a pitch-conditioned model")
+            missing = ds.notes[idx[[p is None for p in pitches].index(True)]].key
+            raise NSynthError(f"{ds.name}: note {missing} has no pitch label; a pitch-conditioned model needs one")
         curves = [f0_frames(x, sr, model.config.hop) for x in notes] if follow_f0 and model.pitch_locked else None
         recon = generate_audio(
             model,

@@ -127,3 +127,23 @@ def test_colliding_stems_keep_their_extension(tmp_path, tiny_ckpt):
         "reconstruct", tmp_path / "x.wav", tmp_path / "x.wav", "--pitch", 60, "-o", tmp_path / "o2", "-c", tiny_ckpt
     )
     assert r.exit_code == 1 and "given twice" in r.output
+
+
+def test_train_and_evaluate_option_errors_are_one_line(tmp_path, wav_pair, tiny_ckpt):
+    a, _ = wav_pair
+    data = a.parent
+    bad_key = tmp_path / "bad.json"
+    bad_key.write_text('{"decoder": {"nope": 1}}')
+    unlabelled = tmp_path / "unlabelled"  # a folder of audio: no pitch in the name, none found by pYIN
+    unlabelled.mkdir()
+    sf.write(unlabelled / "x.wav", np.zeros(800, np.float32), 16000)
+    cases = [
+        (["train", data, "-o", tmp_path / "r1", "--preset", "huge"], "--preset: unknown preset 'huge'"),
+        (["train", data, "-o", tmp_path / "r2", "--model-config", bad_key], "bad.json: unknown DecoderConfig fields"),
+        (["train", data, "-o", tmp_path / "r3", "--pitch-range", "24"], "--pitch-range '24': expected LO-HI"),
+        (["evaluate", unlabelled, "-c", tiny_ckpt], "has no pitch label"),
+    ]
+    for args, message in cases:
+        proc = subprocess.run([sys.executable, "-m", "nsynth.cli", *map(str, args)], capture_output=True, text=True)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert message in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
