@@ -249,3 +249,18 @@ def test_decode_takes_an_f0_curve():
         by_curve, generate_audio(model, [z], [64], f0=[curve], seed=2, progress=False, backend="reference")[0]
     )
     assert not np.allclose(by_curve, nsynth.decode(z, pitch=64, f0=curve / 2, **kw))
+
+
+def test_a_weights_file_from_before_pitch_lock_loads_and_computes_the_same():
+    from pathlib import Path
+
+    fixtures = Path(__file__).parent / "fixtures"
+    model = nsynth.load_model(fixtures / "mini_before_pitch_lock.safetensors")  # written by the code of 8d52d07
+    assert model.config.decoder.upsample == "repeat" and not model.pitch_locked
+    want = np.load(fixtures / "mini_before_pitch_lock_logits.npz")
+    t = np.arange(800) / 16000
+    # a phase offset keeps the sine away from tiny samples, whose mu-law code changed on purpose since
+    audio = torch.from_numpy((0.5 * np.sin(2 * np.pi * 440 * t + 0.3)).astype(np.float32))[None]
+    with torch.no_grad():
+        logits = model(audio, torch.tensor([69]))[0][:, want["columns"]].numpy()
+    np.testing.assert_allclose(logits, want["logits"], atol=1e-5)
