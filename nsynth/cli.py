@@ -60,10 +60,10 @@ def _model_options(f: Callable) -> Callable:
 
 _temperature_option = click.option(
     "--temperature",
-    default=1.0,
-    show_default=True,
+    default=None,
     type=click.FloatRange(min=0.0),
-    help="Softmax temperature of sampling (0 = greedy).",
+    help="Softmax temperature of sampling (0 = greedy) [default: the model's recommended one, 1.0 unless its"
+    " weights file says otherwise; `nsynth info` shows it].",
 )
 
 _backend_option = click.option(
@@ -83,7 +83,9 @@ def _generation_options(f: Callable) -> Callable:
     """
 
     @functools.wraps(f)
-    def command(*args: Any, seed: int, temperature: float, greedy: bool, backend: str, precision: str, **kw: Any):
+    def command(
+        *args: Any, seed: int, temperature: float | None, greedy: bool, backend: str, precision: str, **kw: Any
+    ):
         temperature = 0.0 if greedy else temperature
         sampling = {"temperature": temperature, "seed": seed, "backend": backend, "precision": precision}
         return f(*args, sampling=sampling, **kw)
@@ -669,7 +671,7 @@ def evaluate(
     batch_size: int,
     backend: str,
     seed: int,
-    temperature: float,
+    temperature: float | None,
     period_source: str,
     pairs: int,
     force: bool,

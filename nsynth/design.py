@@ -131,7 +131,7 @@ def _render(
     manifest: Manifest,
     *,
     seed: int,
-    temperature: float,
+    temperature: float | None,
     backend: str,
     precision: str,
     batch: int,
@@ -173,7 +173,7 @@ def grid(
     resolution: int = 5,
     pitches: Sequence[int] = (36, 48, 60, 72),
     seed: int = 0,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     backend: str = "auto",
     precision: str = "auto",
     batch: int = 32,
@@ -187,6 +187,7 @@ def grid(
     Existing notes are skipped (a re-run resumes) unless ``force`` renders them again."""
     if len(corners) != 4:
         raise NSynthError("a grid needs four corners: NW NE SW SE")
+    temperature = model.default_temperature if temperature is None else temperature
     rate = model.config.sample_rate
     sources = [Source.from_path(Path(c), rate) for c in corners]
     weights = grid_weights(resolution)
@@ -289,7 +290,7 @@ def multisample(
     alpha: float = 0.5,
     name: str | None = None,
     seed: int = 0,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     backend: str = "auto",
     precision: str = "auto",
     batch: int = 32,
@@ -302,6 +303,7 @@ def multisample(
     Existing samples are skipped (a re-run resumes) unless ``force`` renders them again."""
     if not 1 <= len(sources) <= 2:
         raise NSynthError("multisample takes one source, or two to interpolate between")
+    temperature = model.default_temperature if temperature is None else temperature
     rate = model.config.sample_rate
     srcs = [Source.from_path(Path(s), rate) for s in sources]
     name = name or "_".join(Path(s).stem for s in sources)

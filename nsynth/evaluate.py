@@ -100,17 +100,19 @@ def evaluate(
     batch: int = 8,
     seed: int = 0,
     backend: str = "auto",
-    temperature: float = 1.0,
+    temperature: float | None = None,
     follow_f0: bool = True,
     progress: bool = True,
 ) -> dict:
     """Reconstruct every note of ``ds`` and score it and the baselines; returns the report dict.
 
-    ``temperature`` is the sampler's (0 = greedy); it and ``seed`` are recorded in the report.
+    ``temperature`` is the sampler's (0 = greedy; None: the model's default); it and ``seed``
+    are recorded in the report.
     ``follow_f0``: a pitch-locked model's period follows each input's f0 curve (pYIN), where
     it has one, instead of its pitch label.
     """
     sr = model.config.sample_rate
+    temperature = model.default_temperature if temperature is None else temperature
     totals = {"model": Scores(), "sine": Scores(), "silence": Scores()}
     per_family: dict[str, dict[str, Scores]] = defaultdict(lambda: {"model": Scores(), "sine": Scores()})
     unpitched = 0
@@ -214,7 +216,7 @@ def evaluate_interpolation(
     seconds: float = 1.0,
     seed: int = 0,
     backend: str = "auto",
-    temperature: float = 1.0,
+    temperature: float | None = None,
     progress: bool = True,
 ) -> dict:
     """Share of ``pairs`` whose interpolation's spectral centroid moves monotonically from A to B.

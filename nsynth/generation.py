@@ -62,7 +62,7 @@ def generate_audio(
     pitch: Sequence[int] | None = None,
     lengths: Sequence[int] | None = None,
     *,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     greedy: bool = False,
     seed: int | None = 0,
     backend: str = "auto",
@@ -77,6 +77,7 @@ def generate_audio(
             their last frame, and their audio trimmed back.
         pitch: B MIDI pitches (required for pitch-conditioned models, else ignored).
         lengths: samples to return per note (default frames_i * hop).
+        temperature: softmax temperature (0 = greedy); None: the model's ``default_temperature``.
         seed: seeds the sampler; the same seed on the same machine and backend gives the same audio.
         backend: "auto", "reference" or "fast" (see ``decoders.backends``).
         precision: "auto", "fp32" or "bf16" weights for the fast backend.
@@ -86,6 +87,8 @@ def generate_audio(
         B float32 arrays (lengths_i,).
     """
     cfg = model.config
+    if temperature is None:
+        temperature = model.default_temperature
     greedy = greedy or temperature <= 0
     if not embeddings:
         return []

@@ -29,7 +29,7 @@ def interpolate(
     sr: int | None = None,
     pitch: int | str | None = "auto",
     model: NSynthAutoencoder | None = None,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     greedy: bool = False,
     seed: int | None = 0,
     backend: str = "auto",

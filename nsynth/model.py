@@ -23,6 +23,9 @@ class NSynthAutoencoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        # Sampling temperature used when a caller gives none: 1.0, or what the weights file
+        # recommends (its "temperature" metadata; set by ``nsynth.load_model``).
+        self.default_temperature = 1.0
         enc, dec = config.encoder, config.decoder
         self.encoder = TemporalEncoder(
             layers=enc.layers,

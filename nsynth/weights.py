@@ -149,6 +149,14 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     if bad:
         raise CheckpointError(f"{info.path}: wrong tensor shapes: {'; '.join(bad[:3])}")
     model.load_state_dict(tensors, strict=True)
+    temperature = info.metadata.get("temperature")
+    if temperature:
+        try:
+            model.default_temperature = float(temperature)
+        except ValueError:
+            raise CheckpointError(f"{info.path}: bad recommended temperature {temperature!r}") from None
+        if not model.default_temperature >= 0:
+            raise CheckpointError(f"{info.path}: bad recommended temperature {temperature!r}")
     return model.to(device).eval()
 
 

@@ -38,6 +38,12 @@ def main() -> None:
     ap.add_argument("--status", default="prototype", choices=["prototype", "release"])
     ap.add_argument("--note", default="")
     ap.add_argument("--preset", default="pitched", help="The preset the run trained (recorded).")
+    ap.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="Recommended sampling temperature (the default of every command).",
+    )
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "nsynth" / "weights" / DEFAULT_WEIGHTS)
     args = ap.parse_args()
     src = args.run_dir / "model.safetensors"
@@ -63,6 +69,8 @@ def main() -> None:
         "train_data": run.get("train_data", ""),
         "init_from": run.get("init_from") or "",
     }
+    if args.temperature is not None:
+        meta["temperature"] = f"{args.temperature:g}"
     save_model(model, args.output, overwrite=True, metadata=meta)
     print(f"{args.output}: {meta}")
 

@@ -5,7 +5,9 @@ import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from conftest import tiny_model
 from safetensors.torch import load_file, save_file
@@ -108,3 +110,26 @@ def test_no_default_model_says_checkpoint_is_required(monkeypatch):
     monkeypatch.setattr(w, "DEFAULT_WEIGHTS", "does-not-exist.safetensors")
     with pytest.raises(CheckpointError, match="--checkpoint"):
         nsynth.load_model()
+
+
+def test_a_recommended_temperature_in_the_weights_file_is_the_default(tmp_path, wav_pair):
+    from click.testing import CliRunner
+
+    from nsynth.cli import main
+
+    a, _ = wav_pair
+    greedy_file = tmp_path / "greedy.safetensors"
+    nsynth.save_model(tiny_model(), greedy_file, metadata={"temperature": "0"})
+    assert nsynth.load_model(greedy_file).default_temperature == 0.0
+    outs = {}
+    for name, extra in (("default", []), ("t0", ["--temperature", "0"]), ("t1", ["--temperature", "1"])):
+        args = ["reconstruct", str(a), "-c", str(greedy_file), "--pitch", "69", "-o", str(tmp_path / name)]
+        r = CliRunner().invoke(main, args + extra)
+        assert r.exit_code == 0, r.output
+        outs[name] = sf.read(tmp_path / name / "a.wav")[0]
+    np.testing.assert_array_equal(outs["default"], outs["t0"])  # the file's temperature 0: greedy
+    assert not np.array_equal(outs["default"], outs["t1"])
+    bad = tmp_path / "bad.safetensors"
+    nsynth.save_model(tiny_model(), bad, metadata={"temperature": "warm"})
+    with pytest.raises(nsynth.CheckpointError, match="temperature"):
+        nsynth.load_model(bad)
