@@ -33,6 +33,6 @@ valid="$work/data/FluidR3_GM/valid"
 if [ -f "$work/run/state.safetensors" ]; then start=(--resume); else start=(--init-from "$here/nsynth/weights/pitched.safetensors"); fi
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} nice nsynth train "${data[@]}" --valid "$valid" -o "$work/run" --preset pitched \
     --steps "$steps" --lr 1e-3 --schedule constant --ema-decay 0.999 --batch-size 8 --crop 4096 \
-    --checkpoint-every 200 --valid-every 200 --workers 1 "${start[@]}" "$@"
+    --checkpoint-every 200 --valid-every 200 --workers 1 --compile "${start[@]}" "$@"
 nsynth evaluate "$valid" --checkpoint "$work/run/model.safetensors" --limit 44 --pairs 10 -o "$work/eval.json" --force
 python "$here/scripts/package_model.py" "$work/run" --preset pitched --status prototype
