@@ -807,6 +807,13 @@ def render_soundfont(
 )
 @click.option("--ema-decay", default=0.9999, show_default=True, type=click.FloatRange(0.0, 1.0))
 @click.option("--grad-clip", default=1.0, show_default=True, type=float)
+@click.option(
+    "--input-noise",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Std of Gaussian noise on the decoder's input during training (a mu-law step is 1/128).",
+)
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--valid-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="DataLoader workers.")
@@ -839,6 +846,7 @@ def train(
     schedule: str | None,
     ema_decay: float,
     grad_clip: float,
+    input_noise: float,
     checkpoint_every: int,
     valid_every: int,
     workers: int,
@@ -898,6 +906,7 @@ def train(
         schedule=schedule or ("magenta" if big else "cosine"),
         ema_decay=ema_decay,
         grad_clip=grad_clip,
+        input_noise=input_noise,
         checkpoint_every=checkpoint_every,
         valid_every=valid_every,
         seed=seed,

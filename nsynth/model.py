@@ -118,6 +118,7 @@ class NSynthAutoencoder(nn.Module):
         embeddings: torch.Tensor,
         pitch: torch.Tensor | None = None,
         f0: torch.Tensor | None = None,
+        input_noise: float = 0.0,
     ) -> torch.Tensor:
         """Teacher-forced logits.
 
@@ -126,19 +127,28 @@ class NSynthAutoencoder(nn.Module):
             embeddings: (B, latent_dim, F) with F * hop >= T.
             pitch: (B,) MIDI pitch, for pitch-conditioned models.
             f0: (B, F) f0 in Hz per frame for pitch-locked models (default: from ``pitch``).
+            input_noise: std of Gaussian noise added to the decoder's input (not its targets),
+                in network-input units (one mu-law step is 1/128): a training aid against
+                exposure bias, so the decoder learns to bring noisy pasts back to the data.
         Returns:
             (B, 256, T) logits over mu-law classes (class = code + 128).
         """
         audio = _batch_audio(audio)
         x = audio_to_input(audio)[:, None]
+        if input_noise > 0:
+            x = x + input_noise * torch.randn_like(x)
         period = self.period(pitch, audio.shape[-1], f0)
         return self.decoder(x, self.conditioning(embeddings, pitch), period)
 
     def forward(
-        self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None
+        self,
+        audio: torch.Tensor,
+        pitch: torch.Tensor | None = None,
+        f0: torch.Tensor | None = None,
+        input_noise: float = 0.0,
     ) -> torch.Tensor:
         """(B, T) audio -> (B, 256, T) logits, encoding the same audio (autoencoding)."""
-        return self.logits(audio, self.encode(audio), pitch, f0)
+        return self.logits(audio, self.encode(audio), pitch, f0, input_noise)
 
     def loss(
         self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None

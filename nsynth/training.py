@@ -56,6 +56,7 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     workers: int = 2
+    input_noise: float = 0.0  # std of noise on the decoder's input (network units; a mu-law step is 1/128)
     amp: bool = False  # bf16 autocast
     compile: bool = False
 
@@ -367,9 +368,9 @@ def _train(
     step_fn = torch.compile(net) if cfg.compile else net
     amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp)
 
-    def loss_of(audio: torch.Tensor, pitch: torch.Tensor, fn: torch.nn.Module) -> torch.Tensor:
+    def loss_of(audio: torch.Tensor, pitch: torch.Tensor, fn: torch.nn.Module, noise: float = 0.0) -> torch.Tensor:
         with amp:
-            logits = fn(audio, pitch if pitched else None)
+            logits = fn(audio, pitch if pitched else None, None, noise)
         return torch.nn.functional.cross_entropy(logits.float(), quantize(audio))
 
     def validate() -> float | None:
@@ -432,7 +433,7 @@ def _train(
         audio, pitch = audio.to(dev, non_blocking=True), pitch.to(dev, non_blocking=True)
         for group in opt.param_groups:
             group["lr"] = cfg.lr_at(step)
-        loss = loss_of(audio, pitch, step_fn)
+        loss = loss_of(audio, pitch, step_fn, cfg.input_noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:

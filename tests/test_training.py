@@ -240,3 +240,19 @@ def test_train_joins_several_datasets(tmp_path, tiny_data, monkeypatch):
     assert "on 3 notes" in r.output
     written = json.loads((tmp_path / "run" / "config.json").read_text())
     assert written["n_train"] == 3 and "+" in written["train_data"]
+
+
+def test_input_noise_reaches_the_decoder_input_only(tiny_data, tmp_path):
+    model = nsynth.build_model("pitched", **TINY).eval()
+    audio = torch.from_numpy(tone(440.0, 0.05))[None]
+    with torch.no_grad():
+        clean = model(audio, torch.tensor([69]))
+        torch.manual_seed(0)
+        noisy = model(audio, torch.tensor([69]), None, 0.05)
+    assert not torch.allclose(clean, noisy)
+    emb = model.encode(audio)
+    assert torch.equal(emb, model.encode(audio))  # the encoder sees clean audio either way
+    cfg = TrainConfig(steps=2, batch_size=2, crop=256, workers=0, input_noise=0.01, log_every=1)
+    result = train(model.config, open_dataset(tiny_data), tmp_path / "run", cfg, progress=False, log=lambda m: None)
+    assert result.step == 2 and np.isfinite(result.train_loss)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["input_noise"] == 0.01
