@@ -23,7 +23,7 @@ from nsynth.model import NSynthAutoencoder
 
 FORMAT = "nsynth-weights"
 FORMAT_VERSION = 1
-DEFAULT_WEIGHTS = "mini.safetensors"
+DEFAULT_WEIGHTS = "pitched.safetensors"
 
 
 @dataclass(frozen=True)
