@@ -125,8 +125,8 @@ def _load(checkpoint: Path | None, device: str):
 
     if checkpoint is None and read_info(None).metadata.get("status") == "prototype":
         click.echo(
-            "nsynth: note: the bundled model is a CPU-trained prototype: it keeps the note's pitch, but"
-            " releases and decays can turn to noise; see the README's model card, or pass --checkpoint",
+            "nsynth: note: the bundled model is a CPU-trained prototype: it keeps the note's pitch and"
+            " envelope over a noise floor; see the README's model card, or pass --checkpoint",
             err=True,
         )
     return load_model(checkpoint, resolve_device(device))
