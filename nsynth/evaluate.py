@@ -27,7 +27,7 @@ from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.generation import encode_audio, generate_audio
 from nsynth.model import NSynthAutoencoder
-from nsynth.pitch import f0_frames, voiced_f0
+from nsynth.pitch import f0_frames, f0_track, voiced_f0
 
 FFT_SIZES = (256, 512, 1024, 2048)
 CENTS = 50.0
@@ -51,8 +51,8 @@ def lsd(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(out)) if out else float("nan")
 
 
-def median_f0(audio: np.ndarray, sr: int) -> float | None:
-    f0 = voiced_f0(audio, sr)
+def median_f0(audio: np.ndarray, sr: int, track: np.ndarray | None = None) -> float | None:
+    f0 = voiced_f0(audio, sr, track=track)
     return float(np.median(f0)) if f0.size else None
 
 
@@ -124,7 +124,11 @@ def evaluate(
         if model.config.pitch_conditioning and any(p is None for p in pitches):
             missing = ds.notes[idx[[p is None for p in pitches].index(True)]].key
             raise NSynthError(f"{ds.name}: note {missing} has no pitch label; a pitch-conditioned model needs one")
-        curves = [f0_frames(x, sr, model.config.hop) for x in notes] if follow_f0 and model.pitch_locked else None
+        tracks = [f0_track(x, sr) for x in notes]  # one pYIN pass per input: its median f0 and its curve
+        curves = None
+        if follow_f0 and model.pitch_locked:
+            hop = model.config.hop
+            curves = [f0_frames(x, sr, hop, tr if hop == 512 else None) for x, tr in zip(notes, tracks)]
         recon = generate_audio(
             model,
             encode_audio(model, notes),
@@ -136,8 +140,8 @@ def evaluate(
             progress=False,
             f0=curves,
         )
-        for i, x, y in zip(idx, notes, recon):
-            f_in = median_f0(x, sr)
+        for i, x, y, track in zip(idx, notes, recon, tracks):
+            f_in = median_f0(x, sr, track)
             unpitched += f_in is None
             fam = ds.notes[i].family or "unknown"
             sine = sine_baseline(x, f_in, sr)

@@ -20,18 +20,24 @@ class PitchEstimate:
     voiced_fraction: float
 
 
-def voiced_f0(audio: np.ndarray, sr: int, hop: int = 512) -> np.ndarray:
-    """f0 (Hz) of the voiced pYIN frames of (T,) audio; empty if nothing is voiced."""
+def f0_track(audio: np.ndarray, sr: int, hop: int = 512) -> np.ndarray:
+    """pYIN f0 (Hz) of (T,) audio, one value per ``hop`` (frames centred on i * hop), NaN where unvoiced."""
     frame = 2048
     if audio.size < frame:
         audio = np.pad(audio, (0, frame - audio.size))
     f0, voiced, _ = librosa.pyin(
         audio.astype(np.float32), fmin=FMIN, fmax=FMAX, sr=sr, frame_length=frame, hop_length=hop
     )
-    return f0[voiced & np.isfinite(f0)]
+    return np.where(voiced & np.isfinite(f0), f0, np.nan)
 
 
-def f0_frames(audio: np.ndarray, sr: int, hop: int = 512) -> np.ndarray | None:
+def voiced_f0(audio: np.ndarray, sr: int, hop: int = 512, track: np.ndarray | None = None) -> np.ndarray:
+    """f0 (Hz) of the voiced pYIN frames of (T,) audio (or of a ``f0_track`` already computed); empty if none."""
+    track = f0_track(audio, sr, hop) if track is None else track
+    return track[np.isfinite(track)]
+
+
+def f0_frames(audio: np.ndarray, sr: int, hop: int = 512, track: np.ndarray | None = None) -> np.ndarray | None:
     """Per-frame f0 (Hz) of (T,) audio for the decoder's pitch lock, or None if nothing is voiced.
 
     One value per frame of ``hop`` samples (ceil(T / hop) frames), at the frame's centre
@@ -40,10 +46,9 @@ def f0_frames(audio: np.ndarray, sr: int, hop: int = 512) -> np.ndarray | None:
     frames and held at the ends.
     """
     frames = max(1, -(-audio.size // hop))
-    frame = 2048
-    x = audio if audio.size >= frame else np.pad(audio, (0, frame - audio.size))
-    f0, voiced, _ = librosa.pyin(x.astype(np.float32), fmin=FMIN, fmax=FMAX, sr=sr, frame_length=frame, hop_length=hop)
-    ok = voiced & np.isfinite(f0)
+    # ``track``: the audio's ``f0_track`` at this hop, when the caller has it already
+    f0 = f0_track(audio, sr, hop) if track is None else track
+    ok = np.isfinite(f0)
     if not ok.any():
         return None
     pos = np.arange(f0.size) * hop  # pYIN frame i is centred on sample i * hop
