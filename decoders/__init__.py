@@ -1,5 +1,5 @@
-"""Decoder architectures and their incremental (cached) generation."""
+"""Decoder architectures, installed as ``nsynth.decoders``. Generation lives in ``nsynth.generation``."""
 
-from decoders.wavenet import WaveNetDecoder
+from nsynth.decoders.wavenet import WaveNetDecoder
 
 __all__ = ["WaveNetDecoder"]

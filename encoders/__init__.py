@@ -1,5 +1,5 @@
-"""Encoder architectures. Each file holds one architecture with plain typed arguments."""
+"""Encoder architectures, installed as ``nsynth.encoders``; one file per architecture."""
 
-from encoders.temporal import TemporalEncoder
+from nsynth.encoders.temporal import TemporalEncoder
 
 __all__ = ["TemporalEncoder"]

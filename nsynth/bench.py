@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from decoders.backends import generate_classes, use_bf16
-from decoders.cached import CachedDecoder
-from nsynth.generation import encode_audio
+from nsynth.generation.backends import generate_classes, use_bf16
+from nsynth.generation.reference import CachedDecoder
+from nsynth.generation.notes import encode_audio
 from nsynth.weights import build_model
 
 

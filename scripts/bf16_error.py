@@ -8,7 +8,7 @@ import argparse
 import numpy as np
 import torch
 
-from decoders.fast_cpu import FastCPUDecoder
+from nsynth.generation.fast_cpu import FastCPUDecoder
 from nsynth.mulaw import audio_to_input
 from nsynth.weights import build_model, load_model
 

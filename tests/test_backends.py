@@ -5,10 +5,10 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from decoders.backends import generate_classes
-from decoders.cached import generate, teacher_forced_logits
-from decoders.fast_cpu import FastCPUDecoder
-from decoders.static_step import StaticStepDecoder
+from nsynth.generation.backends import generate_classes
+from nsynth.generation.reference import generate, teacher_forced_logits
+from nsynth.generation.fast_cpu import FastCPUDecoder
+from nsynth.generation.cuda_graph import StaticStepDecoder
 from nsynth.mulaw import audio_to_input
 
 

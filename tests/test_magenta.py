@@ -48,7 +48,7 @@ def test_reproduces_magenta_encoding_logits_and_loss(converted, ref):
 
 
 def test_cached_generation_matches_magenta_logits(converted, ref):
-    from decoders.cached import teacher_forced_logits
+    from nsynth.generation.reference import teacher_forced_logits
     from nsynth.mulaw import audio_to_input
 
     wav = torch.from_numpy(ref["io/wav"])[:, :1100]  # across two 512-sample frames

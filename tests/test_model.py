@@ -6,7 +6,7 @@ import torch
 from conftest import tiny_model
 
 import nsynth
-from decoders.cached import CachedDecoder, generate, teacher_forced_logits
+from nsynth.generation.reference import CachedDecoder, generate, teacher_forced_logits
 from nsynth.config import PRESETS, get_preset
 from nsynth.mulaw import audio_to_input
 

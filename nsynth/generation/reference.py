@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from decoders.wavenet import WaveNetDecoder, frame_lerp_index, gate, history_length, pitch_phase, tap_lags
+from nsynth.decoders.wavenet import WaveNetDecoder, frame_lerp_index, gate, history_length, pitch_phase, tap_lags
 
 
 def _flat_taps(conv: torch.nn.Conv1d) -> torch.Tensor:

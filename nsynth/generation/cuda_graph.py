@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from decoders.cached import dilated_step_weights, sample_classes
-from decoders.wavenet import WaveNetDecoder, gate, history_length, pitch_phase, tap_lags
+from nsynth.generation.reference import dilated_step_weights, sample_classes
+from nsynth.decoders.wavenet import WaveNetDecoder, gate, history_length, pitch_phase, tap_lags
 
 
 class StaticStepDecoder:
@@ -151,7 +151,7 @@ class StaticStepDecoder:
         self.t.add_(1)
 
     def _pitch_inputs(self, tt: torch.Tensor) -> torch.Tensor:
-        """(B, pitch_channels) inputs of step t; records x[t - 1] first (as decoders.cached.PitchInputs)."""
+        """(B, pitch_channels) inputs of step t; records x[t - 1] first (as nsynth.generation.reference.PitchInputs)."""
         size = self.hist.shape[1]
         t = tt[0]
         # x_in is x[t - 1]; at t = 0 it is the zero start input, which must not enter the history.

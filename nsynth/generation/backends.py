@@ -1,9 +1,9 @@
 """Choosing and running a generation backend.
 
-- ``reference``: the eager cached loop (``decoders.cached``), the ground truth.
-- ``fast``: on CPU the fused numba kernel (``decoders.fast_cpu``), with the batch split
+- ``reference``: the eager cached loop (``nsynth.generation.reference``), the ground truth.
+- ``fast``: on CPU the fused numba kernel (``nsynth.generation.fast_cpu``), with the batch split
   over cores for narrow models and the rows of each product split for wide ones; on CUDA
-  the static step replayed as CUDA graphs (``decoders.static_step``).
+  the static step replayed as CUDA graphs (``nsynth.generation.cuda_graph``).
 - ``auto``: ``fast`` where it applies, else ``reference``.
 
 Precision ``bf16`` keeps the large weight matrices in bfloat16; ``auto`` uses it for wide
@@ -19,8 +19,8 @@ import numba
 import numpy as np
 import torch
 
-from decoders.cached import generate as reference_generate
-from decoders.wavenet import WaveNetDecoder
+from nsynth.generation.reference import generate as reference_generate
+from nsynth.decoders.wavenet import WaveNetDecoder
 
 BACKENDS = ("auto", "reference", "fast")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -79,7 +79,7 @@ def generate_classes(
             period=period,
         )
     if device.type == "cuda":
-        from decoders.static_step import StaticStepDecoder
+        from nsynth.generation.cuda_graph import StaticStepDecoder
 
         state = StaticStepDecoder(
             decoder,
@@ -102,7 +102,7 @@ def generate_classes(
 
 
 def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, progress, period) -> torch.Tensor:
-    from decoders.fast_cpu import FastCPUDecoder
+    from nsynth.generation.fast_cpu import FastCPUDecoder
 
     b = cond.shape[0]
     wide = decoder.start.out_channels >= 256

@@ -14,7 +14,7 @@ run in one compiled function, so a step costs only its arithmetic:
 - wide models (R >= 256) split each product's rows over all cores.
 
 Exactness: with fp32 weights the teacher-forced logits equal the reference cached path
-(``decoders.cached``) to float rounding (tests: <= 1e-4). Sampling uses the same pre-drawn
+(``nsynth.generation.reference``) to float rounding (tests: <= 1e-4). Sampling uses the same pre-drawn
 uniforms and inverse-CDF rule as the reference.
 """
 
@@ -27,8 +27,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from decoders.cached import dilated_step_weights
-from decoders.wavenet import WaveNetDecoder, history_length, pitch_phase, tap_lags
+from nsynth.generation.reference import dilated_step_weights
+from nsynth.decoders.wavenet import WaveNetDecoder, history_length, pitch_phase, tap_lags
 
 
 @intrinsic
@@ -299,7 +299,7 @@ def _run(
     size = hist.shape[1]
     for i in range(n):
         t = t0 + i
-        if linear:  # as decoders.wavenet.frame_lerp_index
+        if linear:  # as nsynth.decoders.wavenet.frame_lerp_index
             u = max(0.0, (t + 0.5) / hop - 0.5)
             frame = min(int(u), frames - 1)
             frame1 = min(frame + 1, frames - 1)
@@ -310,7 +310,7 @@ def _run(
             frame1 = frame
             w0 = np.float32(1.0)
             w1 = np.float32(0.0)
-        if pin.shape[1] > 0:  # pitch inputs, as decoders.cached.PitchInputs
+        if pin.shape[1] > 0:  # pitch inputs, as nsynth.generation.reference.PitchInputs
             for b in range(batch):
                 if t > 0:
                     hist[b, (t - 1) % size] = x_in[b]

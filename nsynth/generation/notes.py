@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from decoders.backends import generate_classes
+from nsynth.generation.backends import generate_classes
 from nsynth.errors import NSynthError
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import dequantize
@@ -79,7 +79,7 @@ def generate_audio(
         lengths: samples to return per note (default frames_i * hop).
         temperature: softmax temperature (0 = greedy); None: the model's ``default_temperature``.
         seed: seeds the sampler; the same seed on the same machine and backend gives the same audio.
-        backend: "auto", "reference" or "fast" (see ``decoders.backends``).
+        backend: "auto", "reference" or "fast" (see ``nsynth.generation.backends``).
         precision: "auto", "fp32" or "bf16" weights for the fast backend.
         f0: for pitch-locked models, per note an f0 curve (frames_i,) in Hz (e.g. ``nsynth.pitch.f0_frames``)
             that the pitch period follows, or None to follow the note's MIDI pitch.

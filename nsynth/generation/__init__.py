@@ -1,0 +1,13 @@
+"""Sample-by-sample generation, apart from the architectures it runs.
+
+- ``notes``: encoding and generating batches of notes over numpy arrays (what the API calls);
+- ``options``: ``Sampling``, the one frozen set of sampling options every generating function takes;
+- ``steps``: the step weights every backend starts from (one preparation for all);
+- ``reference``: the eager cached loop, the ground truth the others are tested against;
+- ``fast_cpu``: the fused numba kernel; ``cuda_graph``: the static step replayed as CUDA graphs;
+- ``backends``: choosing and running one of them.
+"""
+
+from nsynth.generation.notes import encode_audio, generate_audio, resolve_device
+
+__all__ = ["encode_audio", "generate_audio", "resolve_device"]
