@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nsynth.config import causal_receptive_field, cycle_dilations
+
 N_CLASSES = 256
 MAX_PERIOD = 2048.0  # longest pitch period in samples (f0 >= 7.8 Hz at 16 kHz)
 
@@ -148,7 +150,7 @@ class WaveNetDecoder(nn.Module):
         self.pitch_taps = pitch_taps
         self.phase_input = phase_input
         self.pitch_channels = pitch_taps + 2 * int(phase_input)
-        self.dilations = [2 ** (i % dilation_cycle) for i in range(layers)]
+        self.dilations = cycle_dilations(layers, dilation_cycle)
         self.start = nn.Conv1d(1, r, k)
         self.skip_start = nn.Conv1d(r, s, 1)
         self.dilated = nn.ModuleList(nn.Conv1d(r, 2 * r, k, dilation=d) for d in self.dilations)
@@ -167,7 +169,7 @@ class WaveNetDecoder(nn.Module):
     @property
     def receptive_field(self) -> int:
         """logits[t] depend on inputs x[t - receptive_field ... t - 1]."""
-        return (self.kernel_size - 1) * (1 + sum(self.dilations)) + 1
+        return causal_receptive_field(self.kernel_size, self.dilations)
 
     def pitch_inputs(self, x: torch.Tensor, period: torch.Tensor) -> torch.Tensor:
         """Network input (B, T) and periods (B, T) -> (B, pitch_channels, T): lag taps, then cos/sin."""

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nsynth.config import cycle_dilations
+
 
 class TemporalEncoder(nn.Module):
     """Waveform (B, 1, T) -> embeddings (B, latent_dim, T // hop)."""
@@ -33,7 +35,7 @@ class TemporalEncoder(nn.Module):
         if kernel_size % 2 != 1:
             raise ValueError(f"encoder kernel_size must be odd (centred 'SAME' conv), got {kernel_size}")
         self.hop = hop
-        self.dilations = [2 ** (i % dilation_cycle) for i in range(layers)]
+        self.dilations = cycle_dilations(layers, dilation_cycle)
         half = (kernel_size - 1) // 2
         self.start = nn.Conv1d(1, width, kernel_size, padding=half)
         self.dilated = nn.ModuleList(

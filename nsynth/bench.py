@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from nsynth.generation.backends import generate_classes, use_bf16
-from nsynth.generation.reference import CachedDecoder
 from nsynth.generation.notes import encode_audio
+from nsynth.generation.reference import CachedDecoder
 from nsynth.weights import build_model
 
 

@@ -16,6 +16,17 @@ Upsample = Literal["repeat", "linear"]
 UPSAMPLE_MODES = ("repeat", "linear")
 
 
+def cycle_dilations(layers: int, cycle: int) -> list[int]:
+    """Dilations of ``layers`` stacked convs: 1, 2, 4, ... 2**(cycle - 1), repeated."""
+    return [2 ** (i % cycle) for i in range(layers)]
+
+
+def causal_receptive_field(kernel_size: int, dilations: list[int]) -> int:
+    """Past samples a causal WaveNet's logits[t] depend on, x[t - rf ... t - 1]: the start conv
+    (dilation 1) and every dilated layer, plus one for the input shift."""
+    return (kernel_size - 1) * (1 + sum(dilations)) + 1
+
+
 @dataclass(frozen=True)
 class EncoderConfig:
     """Non-causal temporal encoder (NSynth / Magenta ``ae_*``)."""
@@ -27,7 +38,7 @@ class EncoderConfig:
     dilation_cycle: int = 10
 
     def dilations(self) -> list[int]:
-        return [2 ** (i % self.dilation_cycle) for i in range(self.layers)]
+        return cycle_dilations(self.layers, self.dilation_cycle)
 
 
 @dataclass(frozen=True)
@@ -58,13 +69,11 @@ class DecoderConfig:
         return self.pitch_taps + 2 * int(self.phase_input)
 
     def dilations(self) -> list[int]:
-        return [2 ** (i % self.dilation_cycle) for i in range(self.layers)]
+        return cycle_dilations(self.layers, self.dilation_cycle)
 
     def receptive_field(self) -> int:
         """Number of past samples that logits[t] depends on: x[t - rf ... t - 1]."""
-        k = self.kernel_size
-        # start conv (dilation 1) + every dilated layer, plus one for the input shift.
-        return (k - 1) * (1 + sum(self.dilations())) + 1
+        return causal_receptive_field(self.kernel_size, self.dilations())
 
 
 @dataclass(frozen=True)

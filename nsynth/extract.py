@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from nsynth.encoders.temporal import pad_to_hop
 from nsynth.audio import load_audio
 from nsynth.data import open_dataset
 from nsynth.data.folder import audio_files
 from nsynth.data.nsynth_json import is_nsynth_json
+from nsynth.encoders.temporal import pad_to_hop
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.generation.notes import encode_audio

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nsynth.config import ModelConfig
 from nsynth.decoders.wavenet import MAX_PERIOD, WaveNetDecoder, upsample_frames
 from nsynth.encoders.temporal import TemporalEncoder, pad_to_hop
-from nsynth.config import ModelConfig
 from nsynth.mulaw import audio_to_input, quantize
 
 

@@ -6,9 +6,9 @@ import torch
 from conftest import tiny_model
 
 from nsynth.generation.backends import generate_classes
-from nsynth.generation.reference import generate, teacher_forced_logits
-from nsynth.generation.fast_cpu import FastCPUDecoder
 from nsynth.generation.cuda_graph import StaticStepDecoder
+from nsynth.generation.fast_cpu import FastCPUDecoder
+from nsynth.generation.reference import generate, teacher_forced_logits
 from nsynth.mulaw import audio_to_input
 
 

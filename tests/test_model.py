@@ -6,8 +6,8 @@ import torch
 from conftest import tiny_model
 
 import nsynth
-from nsynth.generation.reference import CachedDecoder, generate, teacher_forced_logits
 from nsynth.config import PRESETS, get_preset
+from nsynth.generation.reference import CachedDecoder, generate, teacher_forced_logits
 from nsynth.mulaw import audio_to_input
 
 

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_model, tone
+from nsynth.decoders.wavenet import MAX_PERIOD, frame_lerp_index, lag_taps, pitch_phase, upsample_frames
 
 import nsynth
-from nsynth.generation.backends import generate_classes
-from nsynth.generation.reference import generate, teacher_forced_logits
-from nsynth.generation.fast_cpu import FastCPUDecoder
-from nsynth.generation.cuda_graph import StaticStepDecoder
-from nsynth.decoders.wavenet import MAX_PERIOD, frame_lerp_index, lag_taps, pitch_phase, upsample_frames
 from nsynth.errors import NSynthError
+from nsynth.generation.backends import generate_classes
+from nsynth.generation.cuda_graph import StaticStepDecoder
+from nsynth.generation.fast_cpu import FastCPUDecoder
 from nsynth.generation.notes import generate_audio
+from nsynth.generation.reference import generate, teacher_forced_logits
 from nsynth.mulaw import audio_to_input
 from nsynth.pitch import f0_frames
 

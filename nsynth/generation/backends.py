@@ -19,8 +19,8 @@ import numba
 import numpy as np
 import torch
 
-from nsynth.generation.reference import generate as reference_generate
 from nsynth.decoders.wavenet import WaveNetDecoder
+from nsynth.generation.reference import generate as reference_generate
 
 BACKENDS = ("auto", "reference", "fast")
 PRECISIONS = ("auto", "fp32", "bf16")

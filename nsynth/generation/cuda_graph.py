@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from nsynth.generation.reference import dilated_step_weights, sample_classes
 from nsynth.decoders.wavenet import WaveNetDecoder, gate, history_length, pitch_phase, tap_lags
+from nsynth.generation.reference import sample_classes
+from nsynth.generation.steps import step_weights
 
 
 class StaticStepDecoder:
@@ -49,27 +50,17 @@ class StaticStepDecoder:
         self.d, self.k, self.hop, self.b = d, k, d.hop, b
         self.temperature, self.greedy = temperature, greedy
         self.wdt = weight_dtype
-        with torch.no_grad():
-            cond = cond.float()
-            self.frames = cond.shape[-1]
-            self.w_start = d.start.weight[:, 0, :].float()
-            self.b_start = d.start.bias.float()
-            self.w_skip0 = d.skip_start.weight[:, :, 0].float()
-            self.b_skip0 = d.skip_start.bias.float()
-            self.w_dil = [w.to(weight_dtype).contiguous() for w in dilated_step_weights(d)]
-            self.cond = [
-                (c(cond) + dl.bias[None, :, None]).permute(2, 0, 1).contiguous()  # (F, B, 2R)
-                for c, dl in zip(d.cond, d.dilated)
-            ]
-            self.w_rs = [
-                torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]).to(weight_dtype).contiguous()
-                for rc, sc in zip(d.res, d.skip)
-            ]
-            self.b_rs = [torch.cat([rc.bias, sc.bias]).float() for rc, sc in zip(d.res, d.skip)]
-            self.w_out1 = d.out1.weight[:, :, 0].float()
-            self.cond_out = (d.cond_out(cond) + d.out1.bias[None, :, None]).permute(2, 0, 1).contiguous()
-            self.w_out = d.out.weight[:, :, 0].float()
-            self.b_out = d.out.bias.float()
+        self.frames = cond.shape[-1]
+        w = step_weights(d, cond.float())
+        self.w_start, self.b_start = w.w_start.float(), w.b_start.float()
+        self.w_skip0, self.b_skip0 = w.w_skip0.float(), w.b_skip0.float()
+        self.w_dil = [x.to(weight_dtype).contiguous() for x in w.w_dil]
+        self.cond = [c.transpose(0, 1).contiguous() for c in w.cond]  # (F, B, 2R): frame-major
+        self.w_rs = [x.to(weight_dtype).contiguous() for x in w.w_rs]
+        self.b_rs = [x.float() for x in w.b_rs]
+        self.w_out1 = w.w_out1.float()
+        self.cond_out = w.cond_out.transpose(0, 1).contiguous()
+        self.w_out, self.b_out = w.w_out.float(), w.b_out.float()
         self.queues = [torch.zeros(b, r, (k - 1) * dl, device=dev) for dl in d.dilations]
         self.offsets = [torch.arange(k - 1, device=dev) * dl for dl in d.dilations]
         self.qstart = torch.zeros(b, k - 1, device=dev)

@@ -20,6 +20,8 @@ uniforms and inverse-CDF rule as the reference.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 import torch
@@ -27,8 +29,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from nsynth.generation.reference import dilated_step_weights
 from nsynth.decoders.wavenet import WaveNetDecoder, history_length, pitch_phase, tap_lags
+from nsynth.generation.steps import step_weights
 
 
 @intrinsic
@@ -111,70 +113,94 @@ def _product(w, row0, rows, x, out, n, parallel):
         _mm(w, row0, rows, x, out, n)
 
 
-@njit(fastmath=True, cache=True)
-def _step(
-    t,
-    frame,
-    frame1,
-    cond_w0,
-    cond_w1,
-    x_in,
-    k,
-    dil,
-    qoff,
-    w_start,
-    b_start,
-    w_skip0,
-    b_skip0,
-    w_dil,
-    cond,
-    w_rs,
-    b_rs,
-    w_out1,
-    cond_out,
-    w_out,
-    b_out,
-    gate_sig_first,
-    queue,
-    qstart,
-    h,
-    xcat,
-    z,
-    g,
-    rs,
-    skip,
-    y,
-    logits,
-    parallel,
-    pin,
-):
-    """One time step for the whole batch; logits (B, 256) are written in place.
+class KernelWeights(NamedTuple):
+    """What the kernel reads and never writes: a decoder's step weights for one batch
+    (``nsynth.generation.steps``, as numpy) plus the batch's conditioning and pitch inputs."""
 
-    ``pin`` (B, P) holds the step's pitch inputs (P = 0 for decoders without pitch lock);
+    hop: int
+    k: int  # taps of the dilated convs
+    dil: np.ndarray  # (L,) int64 dilations
+    qoff: np.ndarray  # (L,) int64 offset of each layer's ring in ``KernelState.queue``
+    w_start: np.ndarray  # (R, K)
+    b_start: np.ndarray  # (R,)
+    w_skip0: np.ndarray  # (S, R)
+    b_skip0: np.ndarray  # (S,)
+    w_dil: np.ndarray  # (L, 2R, K * R + P) float32, or uint16 bfloat16 bits
+    cond: np.ndarray  # (L, B, F, 2R)
+    w_rs: np.ndarray  # (L, R + S, R) float32 or bfloat16 bits
+    b_rs: np.ndarray  # (L, R + S)
+    w_out1: np.ndarray  # (S, S)
+    cond_out: np.ndarray  # (B, F, S)
+    w_out: np.ndarray  # (256, S)
+    b_out: np.ndarray  # (256,)
+    gate_sig_first: bool  # sigmoid(first half) * tanh(second half)
+    linear: bool  # linear upsampling of the frame conditioning
+    parallel: bool  # spread large products over all cores
+    pitch_lag: np.ndarray  # (taps, B, T) int64 whole lags of the pitch taps
+    pitch_w: np.ndarray  # (taps, B, T) their fractional weights
+    phase: np.ndarray  # (B, 2, T) cos/sin of the f0 phase, or (B, 0, 0)
+
+
+class KernelState(NamedTuple):
+    """What the kernel carries from one step to the next, plus its scratch buffers."""
+
+    x_in: np.ndarray  # (B,) network input of the next step (sample t - 1)
+    queue: np.ndarray  # (sum of ring lengths, B, R): every layer's past inputs
+    qstart: np.ndarray  # (B, K - 1) the start conv's past inputs
+    hist: np.ndarray  # (B, history) past inputs for the pitch taps
+    pin: np.ndarray  # (B, P) this step's pitch inputs
+    h: np.ndarray  # (B, R)
+    xcat: np.ndarray  # (B, K * R + P) gathered taps and pitch inputs
+    z: np.ndarray  # (B, 2R)
+    g: np.ndarray  # (B, R)
+    rs: np.ndarray  # (B, R + S)
+    skip: np.ndarray  # (B, S)
+    y: np.ndarray  # (B, S)
+    logits: np.ndarray  # (B, 256)
+
+
+@njit(fastmath=True, cache=True)
+def _step(t, frame, frame1, cond_w0, cond_w1, w, st):
+    """One time step for the whole batch; ``st.logits`` (B, 256) is written in place.
+
+    ``st.pin`` (B, P) holds the step's pitch inputs (P = 0 for decoders without pitch lock);
     they follow the gathered taps in ``xcat``, as the pitch weights follow the taps in ``w_dil``.
     """
+    k = w.k
+    x_in, queue, qstart, h, xcat, z, g, rs, skip, y = (
+        st.x_in,
+        st.queue,
+        st.qstart,
+        st.h,
+        st.xcat,
+        st.z,
+        st.g,
+        st.rs,
+        st.skip,
+        st.y,
+    )
     batch = x_in.shape[0]
-    n_layers = dil.shape[0]
+    n_layers = w.dil.shape[0]
     r_ch = h.shape[1]
     s_ch = skip.shape[1]
-    n_pitch = pin.shape[1]
+    n_pitch = st.pin.shape[1]
     for b in range(batch):  # start conv over [x[t-K+1] ... x[t]]
         for r in range(r_ch):
-            acc = b_start[r] + w_start[r, k - 1] * x_in[b]
+            acc = w.b_start[r] + w.w_start[r, k - 1] * x_in[b]
             for j in range(k - 1):
-                acc += w_start[r, j] * qstart[b, j]
+                acc += w.w_start[r, j] * qstart[b, j]
             h[b, r] = acc
         for j in range(k - 2):
             qstart[b, j] = qstart[b, j + 1]
         qstart[b, k - 2] = x_in[b]
         for s in range(s_ch):
-            skip[b, s] = b_skip0[s]
-    _mm(w_skip0, 0, s_ch, h, skip, r_ch)
+            skip[b, s] = w.b_skip0[s]
+    _mm(w.w_skip0, 0, s_ch, h, skip, r_ch)
     for layer in range(n_layers):
-        d = dil[layer]
+        d = w.dil[layer]
         m = (k - 1) * d
         pos = t % m
-        base = qoff[layer]
+        base = w.qoff[layer]
         for b in range(batch):
             for j in range(k - 1):  # h[t-(K-1)d] ... h[t-d], then h[t]
                 slot = base + (pos + j * d) % m
@@ -184,12 +210,12 @@ def _step(
                 xcat[b, (k - 1) * r_ch + c] = h[b, c]
                 queue[base + pos, b, c] = h[b, c]
             for j in range(n_pitch):
-                xcat[b, k * r_ch + j] = pin[b, j]
+                xcat[b, k * r_ch + j] = st.pin[b, j]
             for c in range(2 * r_ch):
-                z[b, c] = cond_w0 * cond[layer, b, frame, c] + cond_w1 * cond[layer, b, frame1, c]
-        _product(w_dil[layer], 0, 2 * r_ch, xcat, z, k * r_ch + n_pitch, parallel)
+                z[b, c] = cond_w0 * w.cond[layer, b, frame, c] + cond_w1 * w.cond[layer, b, frame1, c]
+        _product(w.w_dil[layer], 0, 2 * r_ch, xcat, z, k * r_ch + n_pitch, w.parallel)
         # sigmoid(s) = 1 / (1 + e^-s), tanh(u) = (1 - e^-2u) / (1 + e^-2u); branch-free loops vectorise
-        sig_off = 0 if gate_sig_first else r_ch
+        sig_off = 0 if w.gate_sig_first else r_ch
         tanh_off = r_ch - sig_off
         one = np.float32(1.0)
         for b in range(batch):
@@ -202,8 +228,8 @@ def _step(
         row0 = r_ch if last else 0  # the last residual output feeds nothing: skip rows only
         for b in range(batch):
             for c in range(row0, r_ch + s_ch):
-                rs[b, c - row0] = b_rs[layer, c]
-        _product(w_rs[layer], row0, r_ch + s_ch - row0, g, rs, r_ch, parallel)
+                rs[b, c - row0] = w.b_rs[layer, c]
+        _product(w.w_rs[layer], row0, r_ch + s_ch - row0, g, rs, r_ch, w.parallel)
         for b in range(batch):
             if not last:
                 for c in range(r_ch):
@@ -213,14 +239,14 @@ def _step(
     for b in range(batch):
         for s in range(s_ch):
             skip[b, s] = max(skip[b, s], np.float32(0.0))
-            y[b, s] = cond_w0 * cond_out[b, frame, s] + cond_w1 * cond_out[b, frame1, s]
-    _mm(w_out1, 0, s_ch, skip, y, s_ch)
+            y[b, s] = cond_w0 * w.cond_out[b, frame, s] + cond_w1 * w.cond_out[b, frame1, s]
+    _mm(w.w_out1, 0, s_ch, skip, y, s_ch)
     for b in range(batch):
         for s in range(s_ch):
             y[b, s] = max(y[b, s], np.float32(0.0))
         for c in range(256):
-            logits[b, c] = b_out[c]
-    _mm(w_out, 0, 256, y, logits, s_ch)
+            st.logits[b, c] = w.b_out[c]
+    _mm(w.w_out, 0, 256, y, st.logits, s_ch)
 
 
 @njit(fastmath=False, cache=True)
@@ -247,59 +273,18 @@ def _sample(logits, u, temperature, greedy, p):
 
 
 @njit(nogil=True, cache=True)
-def _run(
-    t0,
-    n,
-    hop,
-    x_in,
-    teacher,
-    uniforms,
-    temperature,
-    greedy,
-    out_classes,
-    out_logits,
-    k,
-    dil,
-    qoff,
-    w_start,
-    b_start,
-    w_skip0,
-    b_skip0,
-    w_dil,
-    cond,
-    w_rs,
-    b_rs,
-    w_out1,
-    cond_out,
-    w_out,
-    b_out,
-    gate_sig_first,
-    queue,
-    qstart,
-    h,
-    xcat,
-    z,
-    g,
-    rs,
-    skip,
-    y,
-    logits,
-    parallel,
-    linear,
-    pitch_lag,
-    pitch_w,
-    phase,
-    hist,
-    pin,
-):
+def _run(t0, n, teacher, uniforms, temperature, greedy, out_classes, out_logits, w, st):
+    """Steps t0 ... t0 + n - 1: teacher-forced where ``teacher`` (B, n) is given, else sampled."""
     batch = out_classes.shape[0]
-    frames = cond.shape[2]
+    frames = w.cond.shape[2]
+    hop = w.hop
     p = np.zeros(256, np.float32)
-    taps = pitch_lag.shape[0]
+    taps = w.pitch_lag.shape[0]
+    hist, pin, x_in = st.hist, st.pin, st.x_in
     size = hist.shape[1]
     for i in range(n):
         t = t0 + i
-        if linear:  # as nsynth.decoders.wavenet.frame_lerp_index
+        if w.linear:  # as nsynth.decoders.wavenet.frame_lerp_index
             u = max(0.0, (t + 0.5) / hop - 0.5)
             frame = min(int(u), frames - 1)
             frame1 = min(frame + 1, frames - 1)
@@ -315,57 +300,22 @@ def _run(
                 if t > 0:
                     hist[b, (t - 1) % size] = x_in[b]
                 for j in range(taps):
-                    lag = pitch_lag[j, b, t]
+                    lag = w.pitch_lag[j, b, t]
                     a = hist[b, (t - lag) % size]
                     c = hist[b, (t - lag - 1) % size]
-                    pin[b, j] = a + pitch_w[j, b, t] * (c - a)
-                for j in range(phase.shape[1]):
-                    pin[b, taps + j] = phase[b, j, t]
-        _step(
-            t,
-            frame,
-            frame1,
-            w0,
-            w1,
-            x_in,
-            k,
-            dil,
-            qoff,
-            w_start,
-            b_start,
-            w_skip0,
-            b_skip0,
-            w_dil,
-            cond,
-            w_rs,
-            b_rs,
-            w_out1,
-            cond_out,
-            w_out,
-            b_out,
-            gate_sig_first,
-            queue,
-            qstart,
-            h,
-            xcat,
-            z,
-            g,
-            rs,
-            skip,
-            y,
-            logits,
-            parallel,
-            pin,
-        )
+                    pin[b, j] = a + w.pitch_w[j, b, t] * (c - a)
+                for j in range(w.phase.shape[1]):
+                    pin[b, taps + j] = w.phase[b, j, t]
+        _step(t, frame, frame1, w0, w1, w, st)
         for b in range(batch):
             if out_logits.shape[0] > 0:
                 for c in range(256):
-                    out_logits[b, c, i] = logits[b, c]
+                    out_logits[b, c, i] = st.logits[b, c]
             if teacher.shape[0] > 0:
                 x_in[b] = teacher[b, i]
                 out_classes[b, i] = -1
             else:
-                cls = _sample(logits[b], uniforms[i, b], temperature, greedy, p)
+                cls = _sample(st.logits[b], uniforms[i, b], temperature, greedy, p)
                 out_classes[b, i] = cls
                 x_in[b] = (np.float32(cls) - np.float32(128.0)) / np.float32(128.0)
 
@@ -405,61 +355,66 @@ class FastCPUDecoder:
         r, s, k = d.start.out_channels, d.skip_start.out_channels, d.kernel_size
         if r % 4 or s % 4:
             raise ValueError(f"the fast CPU kernel needs channel counts divisible by 4 (R={r}, S={s})")
-        with torch.no_grad():
-            cond = cond.detach().float().cpu()
-            self.hop, self.k = d.hop, k
-            self.dil = np.array(d.dilations, np.int64)
-            lens = (k - 1) * self.dil
-            self.qoff = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-            self.w_start = _f(d.start.weight[:, 0, :])
-            self.b_start = _f(d.start.bias)
-            self.w_skip0 = _f(d.skip_start.weight[:, :, 0])
-            self.b_skip0 = _f(d.skip_start.bias)
-            self.w_dil = np.stack([_weights(w, bf16) for w in dilated_step_weights(d)])
-            self.cond = np.ascontiguousarray(
-                np.stack([_f((c(cond) + dl.bias[None, :, None]).transpose(1, 2)) for c, dl in zip(d.cond, d.dilated)])
-            )  # (L, B, F, 2R)
-            self.w_rs = np.stack(
-                [_weights(torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]), bf16) for rc, sc in zip(d.res, d.skip)]
-            )
-            self.b_rs = np.stack([_f(torch.cat([rc.bias, sc.bias])) for rc, sc in zip(d.res, d.skip)])
-            self.w_out1 = _f(d.out1.weight[:, :, 0])
-            self.cond_out = _f((d.cond_out(cond) + d.out1.bias[None, :, None]).transpose(1, 2))
-            self.w_out = _f(d.out.weight[:, :, 0])
-            self.b_out = _f(d.out.bias)
-        self.gate_sig_first = d.gate_order == "sigmoid_tanh"
-        self.linear = d.upsample == "linear"
         b = cond.shape[0]
-        self.pin = np.zeros((b, d.pitch_channels), np.float32)
-        self.pitch_lag = np.zeros((0, b, 0), np.int64)
-        self.pitch_w = np.zeros((0, b, 0), np.float32)
-        self.phase = np.zeros((b, 0, 0), np.float32)
-        self.hist = np.zeros((b, 1), np.float32)
+        dil = np.array(d.dilations, np.int64)
+        lens = (k - 1) * dil
+        sw = step_weights(d, cond.detach().float().cpu())
+        pitch_lag = np.zeros((0, b, 0), np.int64)
+        pitch_w = np.zeros((0, b, 0), np.float32)
+        phase = np.zeros((b, 0, 0), np.float32)
+        history = 1
         self.steps = None  # how many steps the pitch inputs cover (None: unlimited)
         if d.pitch_channels:
             if period is None or period.dim() != 2 or period.shape[0] != b:
                 raise ValueError("this decoder is pitch-locked: give period (B, T) for generation")
             period = period.detach().float().cpu()
-            lag, w = tap_lags(period, d.pitch_taps)
-            self.pitch_lag, self.pitch_w = lag.numpy().copy(), w.numpy().copy()
+            lag, lag_w = tap_lags(period, d.pitch_taps)
+            pitch_lag, pitch_w = lag.numpy().copy(), lag_w.numpy().copy()
             if d.phase_input:
-                self.phase = pitch_phase(period).numpy().copy()
-            self.hist = np.zeros((b, history_length(d.pitch_taps)), np.float32)
+                phase = pitch_phase(period).numpy().copy()
+            history = history_length(d.pitch_taps)
             self.steps = period.shape[1]
-        self.parallel = (r >= 256 and numba.get_num_threads() > 1) if parallel is None else parallel
-        self.queue = np.zeros((int(lens.sum()), b, r), np.float32)
-        self.qstart = np.zeros((b, k - 1), np.float32)
-        self.h = np.zeros((b, r), np.float32)
-        self.xcat = np.zeros((b, k * r + d.pitch_channels), np.float32)
-        self.z = np.zeros((b, 2 * r), np.float32)
-        self.g = np.zeros((b, r), np.float32)
-        self.rs = np.zeros((b, r + s), np.float32)
-        self.skip = np.zeros((b, s), np.float32)
-        self.y = np.zeros((b, s), np.float32)
-        self.logits = np.zeros((b, 256), np.float32)
+        self.weights = KernelWeights(
+            hop=d.hop,
+            k=k,
+            dil=dil,
+            qoff=np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64),
+            w_start=_f(sw.w_start),
+            b_start=_f(sw.b_start),
+            w_skip0=_f(sw.w_skip0),
+            b_skip0=_f(sw.b_skip0),
+            w_dil=np.stack([_weights(x, bf16) for x in sw.w_dil]),
+            cond=np.ascontiguousarray(np.stack([_f(c) for c in sw.cond])),
+            w_rs=np.stack([_weights(x, bf16) for x in sw.w_rs]),
+            b_rs=np.stack([_f(x) for x in sw.b_rs]),
+            w_out1=_f(sw.w_out1),
+            cond_out=_f(sw.cond_out),
+            w_out=_f(sw.w_out),
+            b_out=_f(sw.b_out),
+            gate_sig_first=d.gate_order == "sigmoid_tanh",
+            linear=d.upsample == "linear",
+            parallel=(r >= 256 and numba.get_num_threads() > 1) if parallel is None else bool(parallel),
+            pitch_lag=pitch_lag,
+            pitch_w=pitch_w,
+            phase=phase,
+        )
+        self.state = KernelState(
+            x_in=np.zeros(b, np.float32),
+            queue=np.zeros((int(lens.sum()), b, r), np.float32),
+            qstart=np.zeros((b, k - 1), np.float32),
+            hist=np.zeros((b, history), np.float32),
+            pin=np.zeros((b, d.pitch_channels), np.float32),
+            h=np.zeros((b, r), np.float32),
+            xcat=np.zeros((b, k * r + d.pitch_channels), np.float32),
+            z=np.zeros((b, 2 * r), np.float32),
+            g=np.zeros((b, r), np.float32),
+            rs=np.zeros((b, r + s), np.float32),
+            skip=np.zeros((b, s), np.float32),
+            y=np.zeros((b, s), np.float32),
+            logits=np.zeros((b, 256), np.float32),
+        )
         self.batch = b
         self.t = 0
-        self.x_in = np.zeros(b, np.float32)  # network input of the next step (sample t - 1)
 
     def run(
         self,
@@ -486,50 +441,7 @@ class FastCPUDecoder:
         logits = np.zeros((b, 256, n) if keep_logits else (0, 256, 0), np.float32)
         teach = np.zeros((0, 0), np.float32) if teacher is None else np.ascontiguousarray(teacher, np.float32)
         uni = np.zeros((n, b), np.float32) if uniforms is None else np.ascontiguousarray(uniforms, np.float32)
-        _run(
-            self.t,
-            n,
-            self.hop,
-            self.x_in,
-            teach,
-            uni,
-            float(max(temperature, 1e-6)),
-            greedy or temperature <= 0,  # temperature 0 is greedy, as on the reference path
-            classes,
-            logits,
-            self.k,
-            self.dil,
-            self.qoff,
-            self.w_start,
-            self.b_start,
-            self.w_skip0,
-            self.b_skip0,
-            self.w_dil,
-            self.cond,
-            self.w_rs,
-            self.b_rs,
-            self.w_out1,
-            self.cond_out,
-            self.w_out,
-            self.b_out,
-            self.gate_sig_first,
-            self.queue,
-            self.qstart,
-            self.h,
-            self.xcat,
-            self.z,
-            self.g,
-            self.rs,
-            self.skip,
-            self.y,
-            self.logits,
-            self.parallel,
-            self.linear,
-            self.pitch_lag,
-            self.pitch_w,
-            self.phase,
-            self.hist,
-            self.pin,
-        )
+        greedy = greedy or temperature <= 0  # temperature 0 is greedy, as on the reference path
+        _run(self.t, n, teach, uni, float(max(temperature, 1e-6)), greedy, classes, logits, self.weights, self.state)
         self.t += n
         return classes, logits

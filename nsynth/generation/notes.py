@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from nsynth.generation.backends import generate_classes
 from nsynth.errors import NSynthError
+from nsynth.generation.backends import generate_classes
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import dequantize
 

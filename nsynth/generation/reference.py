@@ -14,20 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from nsynth.decoders.wavenet import WaveNetDecoder, frame_lerp_index, gate, history_length, pitch_phase, tap_lags
-
-
-def _flat_taps(conv: torch.nn.Conv1d) -> torch.Tensor:
-    """Conv1d weight (out, in, K) -> (out, K * in), taps oldest first."""
-    w = conv.weight
-    return w.permute(0, 2, 1).reshape(w.shape[0], -1)
-
-
-def dilated_step_weights(decoder: WaveNetDecoder) -> list[torch.Tensor]:
-    """Per layer, the dilated conv's taps (oldest first) and then the pitch inputs' weights:
-    (2R, K * R + pitch_channels), to multiply [h[t-(K-1)d], ..., h[t], pitch inputs[t]]."""
-    if not decoder.pitch_channels:
-        return [_flat_taps(c) for c in decoder.dilated]
-    return [torch.cat([_flat_taps(c), p.weight[:, :, 0]], dim=1) for c, p in zip(decoder.dilated, decoder.pitch)]
+from nsynth.generation.steps import step_weights
 
 
 class PitchInputs:
@@ -82,20 +69,7 @@ class CachedDecoder:
         b = cond.shape[0]
         r = decoder.start.out_channels
         dev, dt = cond.device, cond.dtype
-        with torch.no_grad():
-            # (B, F, 2R) per layer: cond map plus the dilated conv's bias, once per frame.
-            self.cond_layers = [
-                (c(cond) + dil.bias[None, :, None]).transpose(1, 2).contiguous()
-                for c, dil in zip(decoder.cond, decoder.dilated)
-            ]
-            self.cond_out = (decoder.cond_out(cond) + decoder.out1.bias[None, :, None]).transpose(1, 2).contiguous()
-            self.w_start = decoder.start.weight[:, 0, :]  # (R, K)
-            self.w_dilated = dilated_step_weights(decoder)
-            # res and skip share their input: one (R + S, R) matmul.
-            self.w_resskip = [
-                torch.cat([rc.weight[:, :, 0], sc.weight[:, :, 0]]) for rc, sc in zip(decoder.res, decoder.skip)
-            ]
-            self.b_resskip = [torch.cat([rc.bias, sc.bias]) for rc, sc in zip(decoder.res, decoder.skip)]
+        self.w = step_weights(decoder, cond)
         self.queue_start = torch.zeros(b, self.k - 1, device=dev, dtype=dt)
         self.queues = [torch.zeros(b, r, (self.k - 1) * d, device=dev, dtype=dt) for d in decoder.dilations]
         self.t = 0
@@ -114,9 +88,10 @@ class CachedDecoder:
         extra = [self.pitch.step(t, x)] if self.pitch is not None else []
         r = dec.start.out_channels
         taps = torch.cat([self.queue_start, x[:, None]], dim=1)  # (B, K)
-        h = F.linear(taps, self.w_start, dec.start.bias)
+        w = self.w
+        h = F.linear(taps, w.w_start, w.b_start)
         self.queue_start = taps[:, 1:]
-        s = F.linear(h, dec.skip_start.weight[:, :, 0], dec.skip_start.bias)
+        s = F.linear(h, w.w_skip0, w.b_skip0)
         last = len(dec.dilations) - 1
         for i, d in enumerate(dec.dilations):
             q = self.queues[i]
@@ -125,15 +100,15 @@ class CachedDecoder:
             idx = [(pos + j * d) % m for j in range(k - 1)]  # h[t-(K-1)d], ..., h[t-d]
             past = q[:, :, idx].permute(0, 2, 1).reshape(q.shape[0], -1)
             q[:, :, pos] = h
-            z = F.linear(torch.cat([past, h, *extra], dim=1), self.w_dilated[i]) + cond_at(self.cond_layers[i])
+            z = F.linear(torch.cat([past, h, *extra], dim=1), w.w_dil[i]) + cond_at(w.cond[i])
             g = gate(z, dec.gate_order)
-            rs = F.linear(g, self.w_resskip[i], self.b_resskip[i])
+            rs = F.linear(g, w.w_rs[i], w.b_rs[i])
             if i < last:  # the last residual output feeds nothing
                 h = h + rs[:, :r]
             s = s + rs[:, r:]
-        y = F.linear(F.relu(s), dec.out1.weight[:, :, 0]) + cond_at(self.cond_out)
+        y = F.linear(F.relu(s), w.w_out1) + cond_at(w.cond_out)
         self.t += 1
-        return F.linear(F.relu(y), dec.out.weight[:, :, 0], dec.out.bias)
+        return F.linear(F.relu(y), w.w_out, w.b_out)
 
     def _cond_at(self, t: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """A function taking (B, F, C) frame values to their (B, C) value at sample t."""
