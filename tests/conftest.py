@@ -16,7 +16,7 @@ import nsynth
 
 TINY = dict(
     encoder=dict(layers=3, width=8, dilation_cycle=2),
-    decoder=dict(layers=4, residual_channels=8, skip_channels=8, dilation_cycle=3),
+    decoder=dict(layers=4, residual_channels=8, skip_channels=12, dilation_cycle=3),  # R != S, as shipped
     hop=64,
     pitch_dim=4,
 )

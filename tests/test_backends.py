@@ -1,4 +1,10 @@
-"""Every faster backend equals the reference cached path (which equals the forward pass)."""
+"""Every faster backend equals the reference cached path (which equals the forward pass).
+
+The contract, for every backend against the reference: teacher-forced logits agree within 1e-4
+(fp32); sampled classes from the same uniforms agree on >= 99 % of draws (a draw that lands
+within float rounding of a CDF step may differ); the same backend and seed reproduce exactly.
+Every model here has R != S (the shipped model has R = 64, S = 128).
+"""
 
 import numpy as np
 import pytest
@@ -12,7 +18,7 @@ from nsynth.generation.reference import generate, teacher_forced_logits
 from nsynth.mulaw import audio_to_input
 
 
-def _setup(kernel=2, gate="tanh_sigmoid", r=8, s=8, t=300):
+def _setup(kernel=2, gate="tanh_sigmoid", r=8, s=12, t=300):
     model = tiny_model(
         decoder=dict(layers=5, residual_channels=r, skip_channels=s, kernel_size=kernel, dilation_cycle=3, gate=gate)
     )
@@ -43,15 +49,16 @@ def test_fast_cpu_bf16_within_documented_tolerance():
 
 
 @pytest.mark.parametrize("kernel", [2, 3])
-def test_static_step_equals_reference(kernel):
-    model, x, cond, ref = _setup(kernel, "sigmoid_tanh")
+@pytest.mark.parametrize("gate", ["tanh_sigmoid", "sigmoid_tanh"])
+def test_static_step_equals_reference(kernel, gate):
+    model, x, cond, ref = _setup(kernel, gate)
     state = StaticStepDecoder(model.decoder, cond, 300, teacher=x, keep_logits=True)
     state.run(300)
     assert (state.logits - ref).abs().max().item() <= 1e-4
 
 
 def test_backends_sample_the_same_classes_from_the_same_uniforms():
-    model, _, cond, _ = _setup(2, r=8, s=8)
+    model, _, cond, _ = _setup(2, r=8, s=16)
     u = torch.rand(400, 2, generator=torch.Generator().manual_seed(3))
     ref = generate(model.decoder, cond, 400, uniforms=u)
     fast = generate_classes(model.decoder, cond, 400, u, backend="fast")
@@ -67,7 +74,7 @@ def test_backends_sample_the_same_classes_from_the_same_uniforms():
 
 
 def test_batch_split_over_threads_equals_one_kernel():
-    model, _, cond, _ = _setup(2, r=8, s=8)
+    model, _, cond, _ = _setup(2, r=12, s=8)
     cond4 = torch.cat([cond, cond.flip(0)])
     u = torch.rand(300, 4, generator=torch.Generator().manual_seed(5))
     split = generate_classes(model.decoder, cond4, 300, u, backend="fast")  # 2 threads, 2 notes each
@@ -76,8 +83,9 @@ def test_batch_split_over_threads_equals_one_kernel():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
-def test_cuda_graph_equals_reference():
-    model, x, cond, ref = _setup(3, "sigmoid_tanh")
+@pytest.mark.parametrize("gate", ["tanh_sigmoid", "sigmoid_tanh"])
+def test_cuda_graph_equals_reference(gate):
+    model, x, cond, ref = _setup(3, gate)
     model = model.cuda()
     cond = cond.cuda()
     state = StaticStepDecoder(model.decoder, cond, 300, teacher=x.cuda(), keep_logits=True)

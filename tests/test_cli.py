@@ -67,7 +67,10 @@ def test_sampling_options_reach_the_sampler(tmp_path, tiny_ckpt, wav_pair):
     np.testing.assert_array_equal(greedy, recon("t0", "--temperature", 0, "--seed", 2))  # temperature 0 is greedy
     sampled = recon("s0", "--seed", 0)
     assert not np.array_equal(sampled, greedy) and not np.array_equal(sampled, recon("s1", "--seed", 1))
-    np.testing.assert_array_equal(sampled, recon("s0r", "--seed", 0, "--backend", "reference", "--precision", "fp32"))
+    np.testing.assert_array_equal(sampled, recon("s0again", "--seed", 0))  # same seed and backend: same audio
+    # across backends, the contract of tests/test_backends.py: >= 99 % of draws agree
+    reference = recon("s0r", "--seed", 0, "--backend", "reference", "--precision", "fp32")
+    assert (reference == sampled).mean() >= 0.99
 
 
 def test_good_files_survive_bad_ones(tmp_path, tiny_ckpt, wav_pair):
