@@ -6,6 +6,7 @@ Quick use::
     model = nsynth.load_model("model.safetensors")
     z = nsynth.encode(audio, sr, model=model)                  # (frames, 16)
     notes = nsynth.interpolate(a, b, steps=5, sr=sr, model=model)
+    note = nsynth.morph(a, b, "ease", sr=sr, model=model, sampling=nsynth.Sampling(seed=1, temperature=0.7))
 
 On Linux, ``nsynth.tune_malloc()`` once per process makes CPU work several times faster
 (see ``nsynth._malloc``); the ``nsynth`` command does it for you.
@@ -16,7 +17,8 @@ from nsynth.api import decode, encode, reconstruct, resolve_f0, resolve_pitch
 from nsynth.audio import load_audio, save_audio
 from nsynth.config import PRESETS, DecoderConfig, EncoderConfig, ModelConfig, get_preset
 from nsynth.errors import AudioError, CheckpointError, NSynthError, OutputExistsError
-from nsynth.interpolation import interpolate
+from nsynth.generation.options import Sampling
+from nsynth.interpolation import crossfade, interpolate, morph
 from nsynth.model import NSynthAutoencoder
 from nsynth.pitch import f0_frames
 from nsynth.weights import build_model, load_model, read_info, save_model
@@ -33,7 +35,9 @@ __all__ = [
     "NSynthError",
     "OutputExistsError",
     "PRESETS",
+    "Sampling",
     "build_model",
+    "crossfade",
     "decode",
     "encode",
     "f0_frames",
@@ -41,6 +45,7 @@ __all__ = [
     "interpolate",
     "load_audio",
     "load_model",
+    "morph",
     "read_info",
     "reconstruct",
     "resolve_f0",

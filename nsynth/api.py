@@ -7,6 +7,7 @@ loaded (once per process). Audio is (T,) float; embeddings are (frames, latent_d
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Sequence
 
 import numpy as np
@@ -14,9 +15,12 @@ import numpy as np
 from nsynth.audio import resample
 from nsynth.errors import NSynthError
 from nsynth.generation import encode_audio, generate_audio
+from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
 from nsynth.pitch import estimate_pitch, f0_frames
 from nsynth.weights import load_model
+
+log = logging.getLogger("nsynth")
 
 
 @functools.lru_cache(maxsize=1)
@@ -28,12 +32,12 @@ def _model(model: NSynthAutoencoder | None) -> NSynthAutoencoder:
     return model if model is not None else _default_model()
 
 
-def _at_model_rate(model: NSynthAutoencoder, audio: np.ndarray, sr: int | None) -> np.ndarray:
+def _at_model_rate(model: NSynthAutoencoder, audio: np.ndarray, sr: int | None, name: str = "audio") -> np.ndarray:
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1 or audio.size == 0:
-        raise NSynthError(f"audio must be a non-empty mono (T,) array, got shape {audio.shape}")
+        raise NSynthError(f"{name}: must be a non-empty mono (T,) array, got shape {audio.shape}")
     if not np.isfinite(audio).all():
-        raise NSynthError("audio contains NaN or infinite samples")
+        raise NSynthError(f"{name}: contains NaN or infinite samples")
     rate = model.config.sample_rate
     return resample(audio, sr, rate) if sr is not None and sr != rate else audio
 
@@ -56,7 +60,9 @@ def resolve_pitch(
     if not m.config.pitch_conditioning:
         return None
     if pitch is None or pitch == "auto":
-        return estimate_pitch(audio, m.config.sample_rate, name).midi
+        midi = estimate_pitch(audio, m.config.sample_rate, name).midi
+        log.info("%s: pitch %d (estimated; give a pitch to override)", name, midi)
+        return midi
     p = int(pitch)
     if not 0 <= p <= 127:
         raise NSynthError(f"pitch {p} is not a MIDI note number 0-127")
@@ -85,12 +91,7 @@ def decode(
     *,
     model: NSynthAutoencoder | None = None,
     length: int | None = None,
-    temperature: float | None = None,
-    greedy: bool = False,
-    seed: int | None = 0,
-    backend: str = "auto",
-    precision: str = "auto",
-    progress: bool = True,
+    sampling: Sampling | None = None,
     f0: np.ndarray | None = None,
 ) -> np.ndarray:
     """(frames, latent_dim) embeddings (+ MIDI pitch) -> (length,) audio at the model rate.
@@ -104,12 +105,7 @@ def decode(
         [embeddings],
         None if pitch is None else [pitch],
         None if length is None else [length],
-        temperature=temperature,
-        greedy=greedy,
-        seed=seed,
-        backend=backend,
-        precision=precision,
-        progress=progress,
+        sampling=sampling,
         f0=None if f0 is None else [f0],
     )[0]
 
@@ -120,12 +116,7 @@ def reconstruct(
     pitch: int | str | Sequence[int | str] | None = "auto",
     *,
     model: NSynthAutoencoder | None = None,
-    temperature: float | None = None,
-    greedy: bool = False,
-    seed: int | None = 0,
-    backend: str = "auto",
-    precision: str = "auto",
-    progress: bool = True,
+    sampling: Sampling | None = None,
     follow_f0: bool | None = None,
 ) -> list[np.ndarray]:
     """Encode and re-synthesise notes as one batch; each output has its input's length
@@ -144,11 +135,6 @@ def reconstruct(
         encode_audio(m, notes),
         resolved if m.config.pitch_conditioning else None,
         [a.size for a in notes],
-        temperature=temperature,
-        greedy=greedy,
-        seed=seed,
-        backend=backend,
-        precision=precision,
-        progress=progress,
+        sampling=sampling,
         f0=curves,
     )

@@ -15,6 +15,7 @@ import torch
 
 from nsynth.generation.backends import generate_classes, use_bf16
 from nsynth.generation.notes import encode_audio
+from nsynth.generation.options import Sampling
 from nsynth.generation.reference import CachedDecoder
 from nsynth.weights import build_model
 
@@ -122,7 +123,9 @@ def bench(
                 def fast(m, c, steps):
                     u = torch.rand(steps, c.shape[0], device=c.device)
                     period = _period(m, c.shape[0], steps)
-                    generate_classes(m.decoder, c, steps, u, backend="fast", precision=precision, period=period)
+                    generate_classes(
+                        m.decoder, c, steps, u, Sampling(backend="fast", precision=precision), period=period
+                    )
 
                 sps, n = rate(fast, 32)
                 rows.append(Row(preset, b, "fast", sps, dev, precision=prec, steps=n))

@@ -1,4 +1,4 @@
-"""Tools for sound designers: NSynth-Super grids, morphs, audio-domain mixes, SFZ multisamples.
+"""Tools for sound designers: NSynth-Super grids and SFZ multisamples (morphs and mixes: ``nsynth.interpolation``).
 
 Every tool generates its whole batch through the fast generation path, writes each
 output atomically, skips outputs that already exist (so an interrupted run resumes), and
@@ -18,11 +18,11 @@ from nsynth.audio import load_audio, save_audio
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.generation import encode_audio, generate_audio
+from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
 from nsynth.pitch import estimate_pitch
 
 CORNERS = ("NW", "NE", "SW", "SE")
-CURVES = ("linear", "ease", "hold")
 
 
 def grid_weights(resolution: int) -> np.ndarray:
@@ -37,28 +37,6 @@ def grid_weights(resolution: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, resolution)
     v, u = np.meshgrid(t, t, indexing="ij")
     return np.stack([(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v], axis=-1)
-
-
-def morph_curve(frames: int, curve: str = "linear") -> np.ndarray:
-    """(frames,) mixing weight of B per embedding frame, from 0 at the start to 1 at the end.
-
-    linear: evenly; ease: smoothstep 3x^2 - 2x^3 (slow at both ends); hold: A for the first
-    third, a linear move in the middle third, B for the last third.
-    """
-    if curve not in CURVES:
-        raise NSynthError(f"unknown curve {curve!r}; choose one of {CURVES}")
-    x = np.linspace(0.0, 1.0, frames) if frames > 1 else np.ones(1)
-    if curve == "ease":
-        return 3 * x**2 - 2 * x**3
-    if curve == "hold":
-        return np.clip((x - 1 / 3) * 3, 0.0, 1.0)
-    return x
-
-
-def crossfade(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
-    """The audio-domain baseline: (1 - alpha) a + alpha b, the shorter padded with silence."""
-    n = max(a.size, b.size)
-    return ((1 - alpha) * np.pad(a, (0, n - a.size)) + alpha * np.pad(b, (0, n - b.size))).astype(np.float32)
 
 
 @dataclass
@@ -130,10 +108,7 @@ def _render(
     todo: list[tuple[Path, np.ndarray, int | None, int, dict]],
     manifest: Manifest,
     *,
-    seed: int,
-    temperature: float | None,
-    backend: str,
-    precision: str,
+    sampling: Sampling,
     batch: int,
     fmt: str,
 ) -> int:
@@ -145,14 +120,11 @@ def _render(
             [z for _, z, _, _, _ in part],
             [p for _, _, p, _, _ in part] if model.config.pitch_conditioning else None,
             [n for _, _, _, n, _ in part],
-            temperature=temperature,
-            seed=seed + start,
-            backend=backend,
-            precision=precision,
+            sampling=sampling.shifted(start),
         )
         for (out, _, pitch, _, info), a in zip(part, audio):
             save_audio(out, a, model.config.sample_rate, fmt=fmt, force=True)
-            manifest.add(out, pitch=pitch, seed=seed + start, **info)
+            manifest.add(out, pitch=pitch, seed=sampling.shifted(start).seed, **info)
         manifest.write()
     return len(todo)
 
@@ -172,10 +144,7 @@ def grid(
     *,
     resolution: int = 5,
     pitches: Sequence[int] = (36, 48, 60, 72),
-    seed: int = 0,
-    temperature: float | None = None,
-    backend: str = "auto",
-    precision: str = "auto",
+    sampling: Sampling | None = None,
     batch: int = 32,
     fmt: str = "pcm16",
     model_path: str | None = None,
@@ -187,7 +156,7 @@ def grid(
     Existing notes are skipped (a re-run resumes) unless ``force`` renders them again."""
     if len(corners) != 4:
         raise NSynthError("a grid needs four corners: NW NE SW SE")
-    temperature = model.default_temperature if temperature is None else temperature
+    sampling = (sampling or Sampling()).for_model(model)
     rate = model.config.sample_rate
     sources = [Source.from_path(Path(c), rate) for c in corners]
     weights = grid_weights(resolution)
@@ -199,10 +168,7 @@ def grid(
             command="grid",
             resolution=resolution,
             pitches=list(pitches),
-            temperature=temperature,
-            backend=backend,
-            precision=precision,
-            seed=seed,
+            **sampling.as_dict(),
             corners=[str(c) for c in corners],
         ),
     )
@@ -231,19 +197,10 @@ def grid(
         model,
         todo,
         manifest,
-        seed=seed,
-        temperature=temperature,
-        backend=backend,
-        precision=precision,
+        sampling=sampling,
         batch=batch,
         fmt=fmt,
     ), skipped
-
-
-def morph_embeddings(za: np.ndarray, zb: np.ndarray, curve: str = "linear") -> np.ndarray:
-    """(F, D) embeddings whose frame f is (1 - a_f) za[f] + a_f zb[f] with a = morph_curve."""
-    a = morph_curve(za.shape[0], curve)[:, None]
-    return ((1 - a) * za + a * zb).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -289,10 +246,7 @@ def multisample(
     pitches: Sequence[int],
     alpha: float = 0.5,
     name: str | None = None,
-    seed: int = 0,
-    temperature: float | None = None,
-    backend: str = "auto",
-    precision: str = "auto",
+    sampling: Sampling | None = None,
     batch: int = 32,
     fmt: str = "pcm16",
     model_path: str | None = None,
@@ -303,7 +257,7 @@ def multisample(
     Existing samples are skipped (a re-run resumes) unless ``force`` renders them again."""
     if not 1 <= len(sources) <= 2:
         raise NSynthError("multisample takes one source, or two to interpolate between")
-    temperature = model.default_temperature if temperature is None else temperature
+    sampling = (sampling or Sampling()).for_model(model)
     rate = model.config.sample_rate
     srcs = [Source.from_path(Path(s), rate) for s in sources]
     name = name or "_".join(Path(s).stem for s in sources)
@@ -315,10 +269,7 @@ def multisample(
             pitches=list(pitches),
             alpha=alpha,
             sources=[str(s) for s in sources],
-            seed=seed,
-            temperature=temperature,
-            backend=backend,
-            precision=precision,
+            **sampling.as_dict(),
         ),
     )
     files = [s.for_pitch(p) for p in pitches for s in srcs]
@@ -338,10 +289,7 @@ def multisample(
         model,
         todo,
         manifest,
-        seed=seed,
-        temperature=temperature,
-        backend=backend,
-        precision=precision,
+        sampling=sampling,
         batch=batch,
         fmt=fmt,
     )

@@ -14,6 +14,7 @@ a sine baseline (the input's f0 with its amplitude envelope) and silence.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from nsynth.data import NoteDataset
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.generation import encode_audio, generate_audio
+from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
 from nsynth.pitch import f0_frames, f0_track, voiced_f0
 
@@ -98,21 +100,19 @@ def evaluate(
     ds: NoteDataset,
     *,
     batch: int = 8,
-    seed: int = 0,
-    backend: str = "auto",
-    temperature: float | None = None,
+    sampling: Sampling | None = None,
     follow_f0: bool = True,
     progress: bool = True,
 ) -> dict:
     """Reconstruct every note of ``ds`` and score it and the baselines; returns the report dict.
 
-    ``temperature`` is the sampler's (0 = greedy; None: the model's default); it and ``seed``
-    are recorded in the report.
+    ``sampling`` (default ``Sampling()``: the model's temperature) is recorded in the report;
+    batch k draws with seed + k * batch.
     ``follow_f0``: a pitch-locked model's period follows each input's f0 curve (pYIN), where
     it has one, instead of its pitch label.
     """
     sr = model.config.sample_rate
-    temperature = model.default_temperature if temperature is None else temperature
+    sampling = dataclasses.replace((sampling or Sampling()).for_model(model), progress=False)
     totals = {"model": Scores(), "sine": Scores(), "silence": Scores()}
     per_family: dict[str, dict[str, Scores]] = defaultdict(lambda: {"model": Scores(), "sine": Scores()})
     unpitched = 0
@@ -134,10 +134,7 @@ def evaluate(
             encode_audio(model, notes),
             pitches if model.config.pitch_conditioning else None,
             [a.size for a in notes],
-            seed=seed + start,
-            backend=backend,
-            temperature=temperature,
-            progress=False,
+            sampling=sampling.shifted(start),
             f0=curves,
         )
         for i, x, y, track in zip(idx, notes, recon, tracks):
@@ -158,9 +155,7 @@ def evaluate(
         unpitched_inputs=unpitched,
         cents_tolerance=CENTS,
         generation={
-            "temperature": temperature,
-            "seed": seed,
-            "backend": backend,
+            **sampling.as_dict(),
             **({"period": "f0" if follow_f0 else "label"} if model.pitch_locked else {}),
         },
         fft_sizes=list(FFT_SIZES),
@@ -218,9 +213,7 @@ def evaluate_interpolation(
     *,
     steps: int = 5,
     seconds: float = 1.0,
-    seed: int = 0,
-    backend: str = "auto",
-    temperature: float | None = None,
+    sampling: Sampling | None = None,
     progress: bool = True,
 ) -> dict:
     """Share of ``pairs`` whose interpolation's spectral centroid moves monotonically from A to B.
@@ -231,6 +224,7 @@ def evaluate_interpolation(
     from nsynth.interpolation import interpolate
 
     sr = model.config.sample_rate
+    sampling = dataclasses.replace((sampling or Sampling()).for_model(model), progress=False)
     n = int(seconds * sr)
     results = []
     for k, (i, j) in enumerate(tqdm(pairs, desc="interpolating", unit="pair", disable=not progress)):
@@ -242,10 +236,7 @@ def evaluate_interpolation(
             pitch=ds.notes[i].pitch,
             model=model,
             follow_f0=True,
-            seed=seed + k,
-            backend=backend,
-            temperature=temperature,
-            progress=False,
+            sampling=sampling.shifted(k),
         )
         cents = [spectral_centroid(o, sr) for o in outs]
         ca, cb = spectral_centroid(a, sr), spectral_centroid(b, sr)

@@ -16,7 +16,6 @@ import json
 import os
 import time
 import zipfile
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,7 +30,7 @@ from nsynth.data.folder import audio_files
 from nsynth.data.nsynth_json import is_nsynth_json
 from nsynth.encoders.temporal import pad_to_hop
 from nsynth.errors import NSynthError
-from nsynth.files import atomic_path
+from nsynth.files import atomic_path, unique_outputs
 from nsynth.generation.notes import encode_audio
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import audio_to_input
@@ -73,17 +72,12 @@ def collect_jobs(inputs: list[Path], out_dir: Path, sample_rate: int) -> list[Jo
                 jobs.append(
                     Job(out_dir / p.name / rel.parent / f"{f.stem}.npy", lambda f=f: load_audio(f, sample_rate), str(f))
                 )
-    counts = Counter(j.out for j in jobs)
-    jobs = [
-        Job(j.out.with_name(Path(j.source.split(":")[-1]).name + ".npy"), j.load, j.source, j.meta)
-        if counts[j.out] > 1
-        else j
-        for j in jobs
-    ]
-    dup = [o for o, c in Counter(j.out for j in jobs).items() if c > 1]
-    if dup:
-        raise NSynthError(f"{dup[0]}: several inputs would write this output (the same file given twice?)")
-    return sorted(jobs, key=lambda j: str(j.out))
+    return _unique_sorted(jobs)
+
+
+def _unique_sorted(jobs: list[Job]) -> list[Job]:
+    outs = unique_outputs([j.out for j in jobs], [Path(j.source.split(":")[-1]).name for j in jobs])
+    return sorted((Job(o, j.load, j.source, j.meta) for o, j in zip(outs, jobs)), key=lambda j: str(j.out))
 
 
 def shard(jobs: list[Job], index: int, count: int) -> list[Job]:
@@ -242,6 +236,48 @@ def dist_shard() -> tuple[int, int, int] | None:
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
         return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0))
     return None
+
+
+def worker_device(device: str) -> str:
+    """The device this process encodes on: under torchrun with CUDA, its own GPU."""
+    dist = dist_shard()
+    if dist is not None and device != "cpu" and torch.cuda.is_available():
+        return f"cuda:{dist[2]}"
+    return device
+
+
+@dataclass
+class Plan:
+    """What one process encodes: ``jobs`` (its shard) of ``all_jobs``, and the inputs that failed."""
+
+    all_jobs: list[Job]
+    jobs: list[Job]
+    failed_inputs: int
+    sharded: bool
+
+
+def plan(
+    inputs: list[Path],
+    out_dir: Path,
+    sample_rate: int,
+    shard_of: tuple[int, int] | None = None,
+    on_error: Callable[[str], None] = print,
+) -> Plan:
+    """Jobs for ``inputs`` (a missing or unreadable input is reported and the others kept), then
+    shard I of N: ``shard_of``, or under torchrun this process's rank of the world."""
+    jobs, failed = [], 0
+    for p in inputs:
+        try:
+            jobs += collect_jobs([p], out_dir, sample_rate)
+        except NSynthError as e:
+            on_error(str(e))
+            failed += 1
+    jobs = _unique_sorted(jobs)
+    dist = dist_shard()
+    if shard_of is None and dist is not None:
+        shard_of = (dist[0], dist[1])
+    mine = shard(jobs, *shard_of) if shard_of is not None else jobs
+    return Plan(jobs, mine, failed, shard_of is not None)
 
 
 def iter_embeddings(path: Path) -> Iterator[tuple[str, np.ndarray, dict]]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
-from nsynth.errors import OutputExistsError
+from nsynth.errors import NSynthError, OutputExistsError
 
 
 def check_outputs(paths: Iterable[str | os.PathLike], force: bool) -> None:
@@ -39,3 +40,15 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def unique_outputs(outs: Sequence[Path], names: Sequence[str]) -> list[Path]:
+    """One output per input, named ``outs``; inputs whose outputs collide keep their own file
+    name in it (x.wav -> x.wav.npy beside x.flac -> x.flac.npy). A collision left after that
+    (the same file given twice) is an error."""
+    counts = Counter(outs)
+    fixed = [o.with_name(n + o.suffix) if counts[o] > 1 else o for o, n in zip(outs, names)]
+    dup = [o for o, c in Counter(fixed).items() if c > 1]
+    if dup:
+        raise NSynthError(f"{dup[0]}: several inputs would write this output (the same file given twice?)")
+    return fixed

@@ -1,8 +1,8 @@
-"""Latent interpolation between two notes.
+"""Between two notes: latent interpolation, morphs, and the audio-domain crossfade they are heard against.
 
-Rule for notes of different lengths: the shorter one is padded with silence to the
-longer one's length before encoding, so every output has the longer length and no audio
-of either note is lost.
+Rule for notes of different lengths: the shorter one is padded with silence to the longer
+one's length before encoding, so every output has the longer length and no audio of either
+note is lost.
 """
 
 from __future__ import annotations
@@ -10,15 +10,66 @@ from __future__ import annotations
 import numpy as np
 
 from nsynth.api import _at_model_rate, _model, resolve_f0, resolve_pitch
-from nsynth.generation import encode_audio, generate_audio
+from nsynth.errors import NSynthError
+from nsynth.generation.notes import encode_audio, generate_audio
+from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
+
+CURVES = ("linear", "ease", "hold")
 
 
 def alphas(steps: int) -> np.ndarray:
     """``steps`` mixing weights from 0 (pure A) to 1 (pure B), evenly spaced."""
     if steps < 2:
-        raise ValueError(f"steps must be at least 2, got {steps}")
+        raise NSynthError(f"steps must be at least 2, got {steps}")
     return np.linspace(0.0, 1.0, steps)
+
+
+def morph_curve(frames: int, curve: str = "linear") -> np.ndarray:
+    """(frames,) mixing weight of B per embedding frame, from 0 at the start to 1 at the end.
+
+    linear: evenly; ease: smoothstep 3x^2 - 2x^3 (slow at both ends); hold: A for the first
+    third, a linear move in the middle third, B for the last third.
+    """
+    if curve not in CURVES:
+        raise NSynthError(f"unknown curve {curve!r}; choose one of {CURVES}")
+    x = np.linspace(0.0, 1.0, frames) if frames > 1 else np.ones(1)
+    if curve == "ease":
+        return 3 * x**2 - 2 * x**3
+    if curve == "hold":
+        return np.clip((x - 1 / 3) * 3, 0.0, 1.0)
+    return x
+
+
+def morph_embeddings(za: np.ndarray, zb: np.ndarray, curve: str = "linear") -> np.ndarray:
+    """(F, D) embeddings whose frame f is (1 - a_f) za[f] + a_f zb[f] with a = morph_curve."""
+    a = morph_curve(za.shape[0], curve)[:, None]
+    return ((1 - a) * za + a * zb).astype(np.float32)
+
+
+def crossfade(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    """The audio-domain baseline: (1 - alpha) a + alpha b, the shorter padded with silence."""
+    n = max(a.size, b.size)
+    return ((1 - alpha) * np.pad(a, (0, n - a.size)) + alpha * np.pad(b, (0, n - b.size))).astype(np.float32)
+
+
+def _encode_pair(
+    m: NSynthAutoencoder,
+    a: np.ndarray,
+    b: np.ndarray,
+    sr: int | None,
+    pitch: int | str | None,
+    follow_f0: bool | None,
+    names: tuple[str, str],
+) -> tuple[np.ndarray, np.ndarray, int, int | None, np.ndarray | None]:
+    """Both notes at the model rate, padded to one length n, encoded: (za, zb, n, pitch, f0 curve of A)."""
+    a, b = _at_model_rate(m, a, sr, names[0]), _at_model_rate(m, b, sr, names[1])
+    n = max(a.size, b.size)
+    a, b = np.pad(a, (0, n - a.size)), np.pad(b, (0, n - b.size))
+    p = resolve_pitch(a, pitch, model=m, name=names[0])
+    curve = resolve_f0(a, pitch, follow_f0, model=m)
+    za, zb = encode_audio(m, [a, b])
+    return za, zb, n, p, curve
 
 
 def interpolate(
@@ -29,13 +80,9 @@ def interpolate(
     sr: int | None = None,
     pitch: int | str | None = "auto",
     model: NSynthAutoencoder | None = None,
-    temperature: float | None = None,
-    greedy: bool = False,
-    seed: int | None = 0,
-    backend: str = "auto",
-    precision: str = "auto",
-    progress: bool = True,
+    sampling: Sampling | None = None,
     follow_f0: bool | None = None,
+    names: tuple[str, str] = ("A", "B"),
 ) -> list[np.ndarray]:
     """Generate ``steps`` notes whose embeddings are (1 - alpha) * z_A + alpha * z_B.
 
@@ -44,27 +91,38 @@ def interpolate(
         pitch: MIDI pitch for every step; 'auto' estimates A's pitch.
         follow_f0: whether a pitch-locked model's period follows A's f0 curve (default: when
             ``pitch`` is 'auto'; see ``nsynth.api.resolve_f0``).
+        names: what messages call A and B (e.g. their file names).
     Returns:
         ``steps`` float32 arrays (max(T_a, T_b),) at the model rate, alpha = 0 first.
     """
     m = _model(model)
-    a, b = _at_model_rate(m, a, sr), _at_model_rate(m, b, sr)
-    n = max(a.size, b.size)
-    a, b = np.pad(a, (0, n - a.size)), np.pad(b, (0, n - b.size))
-    p = resolve_pitch(a, pitch, model=m, name="A")
-    curve = resolve_f0(a, pitch, follow_f0, model=m)
-    za, zb = encode_audio(m, [a, b])
-    zs = [((1 - w) * za + w * zb).astype(np.float32) for w in alphas(steps)]
-    return generate_audio(
-        m,
-        zs,
-        None if p is None else [p] * steps,
-        [n] * steps,
-        temperature=temperature,
-        greedy=greedy,
-        seed=seed,
-        backend=backend,
-        precision=precision,
-        progress=progress,
-        f0=[curve] * steps,
-    )
+    weights = alphas(steps)
+    za, zb, n, p, curve = _encode_pair(m, a, b, sr, pitch, follow_f0, names)
+    zs = [((1 - w) * za + w * zb).astype(np.float32) for w in weights]
+    return generate_audio(m, zs, None if p is None else [p] * steps, [n] * steps, sampling=sampling, f0=[curve] * steps)
+
+
+def morph(
+    a: np.ndarray,
+    b: np.ndarray,
+    curve: str = "linear",
+    *,
+    sr: int | None = None,
+    pitch: int | str | None = "auto",
+    model: NSynthAutoencoder | None = None,
+    sampling: Sampling | None = None,
+    follow_f0: bool | None = None,
+    names: tuple[str, str] = ("A", "B"),
+) -> np.ndarray:
+    """One note whose timbre moves from A to B over its length: frame f of its embedding mixes
+    z_A[f] and z_B[f] by ``morph_curve(frames, curve)[f]``.
+
+    Args: as ``interpolate``; ``curve``: "linear", "ease" or "hold".
+    Returns:
+        (max(T_a, T_b),) float32 at the model rate.
+    """
+    m = _model(model)
+    morph_curve(1, curve)  # rejects an unknown curve before any work
+    za, zb, n, p, f0 = _encode_pair(m, a, b, sr, pitch, follow_f0, names)
+    z = morph_embeddings(za, zb, curve)
+    return generate_audio(m, [z], None if p is None else [p], [n], sampling=sampling, f0=[f0])[0]

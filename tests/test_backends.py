@@ -14,6 +14,7 @@ from conftest import tiny_model
 from nsynth.generation.backends import generate_classes
 from nsynth.generation.cuda_graph import StaticStepDecoder
 from nsynth.generation.fast_cpu import FastCPUDecoder
+from nsynth.generation.options import Sampling
 from nsynth.generation.reference import generate, teacher_forced_logits
 from nsynth.mulaw import audio_to_input
 
@@ -61,15 +62,15 @@ def test_backends_sample_the_same_classes_from_the_same_uniforms():
     model, _, cond, _ = _setup(2, r=8, s=16)
     u = torch.rand(400, 2, generator=torch.Generator().manual_seed(3))
     ref = generate(model.decoder, cond, 400, uniforms=u)
-    fast = generate_classes(model.decoder, cond, 400, u, backend="fast")
+    fast = generate_classes(model.decoder, cond, 400, u, Sampling(backend="fast"))
     static = StaticStepDecoder(model.decoder, cond, 400, uniforms=u)
     static.run(400)
     # identical up to draws that land within float rounding of a CDF step
     assert (fast == ref).float().mean() >= 0.99
     assert (static.classes == ref).float().mean() >= 0.99
-    again = generate_classes(model.decoder, cond, 400, u, backend="fast")
+    again = generate_classes(model.decoder, cond, 400, u, Sampling(backend="fast"))
     assert torch.equal(fast, again)  # seeded output reproduces on the same backend
-    greedy = generate_classes(model.decoder, cond, 50, u, backend="fast", greedy=True)
+    greedy = generate_classes(model.decoder, cond, 50, u, Sampling(temperature=0, backend="fast"))
     assert torch.equal(greedy, generate(model.decoder, cond, 50, greedy=True))
 
 
@@ -77,7 +78,7 @@ def test_batch_split_over_threads_equals_one_kernel():
     model, _, cond, _ = _setup(2, r=12, s=8)
     cond4 = torch.cat([cond, cond.flip(0)])
     u = torch.rand(300, 4, generator=torch.Generator().manual_seed(5))
-    split = generate_classes(model.decoder, cond4, 300, u, backend="fast")  # 2 threads, 2 notes each
+    split = generate_classes(model.decoder, cond4, 300, u, Sampling(backend="fast"))  # 2 threads, 2 notes each
     one = torch.from_numpy(FastCPUDecoder(model.decoder, cond4).run(300, uniforms=u.numpy())[0])
     assert torch.equal(split, one)
 
@@ -92,7 +93,7 @@ def test_cuda_graph_equals_reference(gate):
     state.run(300, chunk=64)  # 4 graph replays + 44 eager steps
     assert (state.logits.cpu() - ref).abs().max().item() <= 1e-4
     u = torch.rand(300, 2, generator=torch.Generator().manual_seed(1))
-    cls = generate_classes(model.decoder, cond, 300, u.cuda(), backend="fast", precision="fp32")
+    cls = generate_classes(model.decoder, cond, 300, u.cuda(), Sampling(backend="fast", precision="fp32"))
     ref_cls = generate(model.decoder.cpu(), cond.cpu(), 300, uniforms=u)
     assert (cls.cpu() == ref_cls).float().mean() >= 0.99
 

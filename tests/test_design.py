@@ -12,7 +12,8 @@ from conftest import tone
 
 import nsynth
 from nsynth.cli import main
-from nsynth.design import crossfade, grid_weights, morph_curve, morph_embeddings, sfz_regions
+from nsynth.design import grid_weights, sfz_regions
+from nsynth.interpolation import crossfade, morph_curve, morph_embeddings
 
 
 def run(*args):
@@ -57,7 +58,7 @@ def test_grid_command_manifest_and_resume(tmp_path, corners, tiny_ckpt):
     got = sf.read(out / "pitch_060" / "grid_01_02.wav")[0]
 
     def decoded(mix):
-        return nsynth.decode(mix, pitch=60, model=model, seed=14, length=800, progress=False)
+        return nsynth.decode(mix, pitch=60, model=model, length=800, sampling=nsynth.Sampling(seed=14, progress=False))
 
     np.testing.assert_allclose(got, decoded(0.5 * z[1] + 0.5 * z[3]), atol=1 / 32767)
     assert not np.allclose(got, decoded(0.5 * z[2] + 0.5 * z[3]), atol=1e-3)

@@ -17,6 +17,7 @@ from nsynth.generation.backends import generate_classes
 from nsynth.generation.cuda_graph import StaticStepDecoder
 from nsynth.generation.fast_cpu import FastCPUDecoder
 from nsynth.generation.notes import generate_audio
+from nsynth.generation.options import Sampling
 from nsynth.generation.reference import generate, teacher_forced_logits
 from nsynth.mulaw import audio_to_input
 from nsynth.pitch import f0_frames
@@ -104,7 +105,7 @@ def test_every_backend_samples_the_same_classes():
     model, _, _, _, cond, period, _ = _setup()
     u = torch.rand(300, 2, generator=torch.Generator().manual_seed(3))
     ref = generate(model.decoder, cond, 300, uniforms=u, period=period)
-    fast = generate_classes(model.decoder, cond, 300, u, backend="fast", period=period)
+    fast = generate_classes(model.decoder, cond, 300, u, Sampling(backend="fast"), period=period)
     static = StaticStepDecoder(model.decoder, cond, 300, uniforms=u, period=period)
     static.run(300)
     assert (fast == ref).float().mean() >= 0.99
@@ -190,7 +191,7 @@ def test_f0_curve_follows_a_glide_and_is_none_for_silence():
 def test_generation_follows_the_f0_curve_not_the_label():
     model = tiny_model("pitched")
     emb = [nsynth.encode(tone(440.0, 0.1), model=model)] * 2
-    kw = dict(seed=1, progress=False, backend="reference")
+    kw = dict(sampling=Sampling(seed=1, progress=False, backend="reference"))
     by_label = generate_audio(model, emb, [69, 69], **kw)
     same = generate_audio(model, emb, [69, 69], f0=[None, np.full(len(emb[0]), 440.0)], **kw)
     octave = generate_audio(model, emb, [69, 69], f0=[np.full(len(emb[0]), 220.0), None], **kw)
@@ -214,8 +215,8 @@ def test_reconstruct_follows_the_input_f0_when_pitch_is_auto(monkeypatch):
 
     monkeypatch.setattr(api, "generate_audio", spy)
     note = tone(330.0, 0.3)
-    nsynth.reconstruct(note, model=model, progress=False)
-    nsynth.reconstruct(note, pitch=64, model=model, progress=False)
+    nsynth.reconstruct(note, model=model, sampling=Sampling(progress=False))
+    nsynth.reconstruct(note, pitch=64, model=model, sampling=Sampling(progress=False))
     curve = seen[0][0]
     assert curve is not None and abs(1200 * np.log2(np.median(curve) / 330.0)) < 30
     assert seen[1] == [None]  # an explicit MIDI pitch: the period follows it
@@ -243,10 +244,11 @@ def test_decode_takes_an_f0_curve():
     note = tone(330.0, 0.2)
     z = nsynth.encode(note, model=model)
     curve = nsynth.f0_frames(note, 16000, model.config.hop)
-    kw = dict(model=model, seed=2, progress=False, backend="reference")
+    kw = dict(model=model, sampling=Sampling(seed=2, progress=False, backend="reference"))
     by_curve = nsynth.decode(z, pitch=64, f0=curve, **kw)
     assert np.allclose(
-        by_curve, generate_audio(model, [z], [64], f0=[curve], seed=2, progress=False, backend="reference")[0]
+        by_curve,
+        generate_audio(model, [z], [64], f0=[curve], sampling=Sampling(seed=2, progress=False, backend="reference"))[0],
     )
     assert not np.allclose(by_curve, nsynth.decode(z, pitch=64, f0=curve / 2, **kw))
 

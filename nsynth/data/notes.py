@@ -50,6 +50,17 @@ class NoteFilter:
         return not (self.velocities and note.velocity not in self.velocities)
 
 
+def parse_pitch_range(text: str) -> tuple[int, int]:
+    """'LO-HI' (e.g. '24-96') -> (LO, HI)."""
+    try:
+        lo, hi = (int(v) for v in text.split("-"))
+    except ValueError:
+        raise ValueError(f"{text!r}: expected LO-HI, e.g. 24-96") from None
+    if not 0 <= lo <= hi <= 127:
+        raise ValueError(f"{text!r}: need 0 <= LO <= HI <= 127")
+    return lo, hi
+
+
 class NoteDataset:
     """Notes and a loader for their audio: ``len``, ``notes[i]``, ``load(i) -> (T,) float32``."""
 
@@ -84,4 +95,14 @@ class NoteDataset:
 
     def filter(self, keep: Callable[[Note], bool]) -> "NoteDataset":
         idx = [i for i, n in enumerate(self.notes) if keep(n)]
+        return NoteDataset(self.name, [self.notes[i] for i in idx], lambda j: self._loader(idx[j]), self.sample_rate)
+
+    def subset(self, limit: int | None) -> "NoteDataset":
+        """An evenly spaced subset of ``limit`` notes (the first and last included); all if None or more."""
+        if limit is None or limit >= len(self):
+            return self
+        if limit < 1:
+            raise ValueError(f"a subset needs at least one note, not {limit}")
+        keep = set(np.linspace(0, len(self) - 1, limit).round().astype(int).tolist())
+        idx = sorted(keep)
         return NoteDataset(self.name, [self.notes[i] for i in idx], lambda j: self._loader(idx[j]), self.sample_rate)

@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from nsynth.decoders.wavenet import WaveNetDecoder
+from nsynth.generation.options import BACKENDS, PRECISIONS, Sampling
 from nsynth.generation.reference import generate as reference_generate
 
-BACKENDS = ("auto", "reference", "fast")
-PRECISIONS = ("auto", "fp32", "bf16")
 CHUNK = 1024  # samples per kernel call: progress updates between calls
 
 
@@ -47,27 +46,27 @@ def generate_classes(
     cond: torch.Tensor,
     n_samples: int,
     uniforms: torch.Tensor,
+    sampling: Sampling | None = None,
     *,
-    backend: str = "auto",
-    precision: str = "auto",
-    temperature: float = 1.0,
-    greedy: bool = False,
     progress: Callable[[int], None] | None = None,
     period: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Generate (B, n_samples) mu-law classes with the chosen backend.
+    """Generate (B, n_samples) mu-law classes with the backend ``sampling`` chooses.
 
     Args:
         cond: (B, cond_channels, F) conditioning on the model's device.
         uniforms: (n_samples, B) uniforms in [0, 1): the same draws for every backend.
+        sampling: backend, precision and temperature (None here means 1; 0 is greedy); its seed
+            is not used (the uniforms are the draws). Default: ``Sampling()``.
         period: (B, n_samples) pitch periods in samples, for pitch-locked decoders.
     """
+    sampling = sampling or Sampling()
     device = cond.device
-    name = resolve_backend(decoder, device, backend)
-    bf16 = use_bf16(decoder, precision)  # also rejects unknown precisions
+    name = resolve_backend(decoder, device, sampling.backend)
+    bf16 = use_bf16(decoder, sampling.precision)
+    temperature = 1.0 if sampling.temperature is None else sampling.temperature
+    greedy = sampling.greedy
     if name == "reference":
-        if precision == "bf16":
-            raise ValueError("the reference backend runs in fp32 only")
         return reference_generate(
             decoder,
             cond,

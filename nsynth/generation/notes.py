@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from nsynth.errors import NSynthError
 from nsynth.generation.backends import generate_classes
+from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import dequantize
 
@@ -62,12 +63,7 @@ def generate_audio(
     pitch: Sequence[int] | None = None,
     lengths: Sequence[int] | None = None,
     *,
-    temperature: float | None = None,
-    greedy: bool = False,
-    seed: int | None = 0,
-    backend: str = "auto",
-    precision: str = "auto",
-    progress: bool = True,
+    sampling: Sampling | None = None,
     f0: Sequence[np.ndarray | None] | None = None,
 ) -> list[np.ndarray]:
     """Generate B notes as one batch.
@@ -77,19 +73,14 @@ def generate_audio(
             their last frame, and their audio trimmed back.
         pitch: B MIDI pitches (required for pitch-conditioned models, else ignored).
         lengths: samples to return per note (default frames_i * hop).
-        temperature: softmax temperature (0 = greedy); None: the model's ``default_temperature``.
-        seed: seeds the sampler; the same seed on the same machine and backend gives the same audio.
-        backend: "auto", "reference" or "fast" (see ``nsynth.generation.backends``).
-        precision: "auto", "fp32" or "bf16" weights for the fast backend.
+        sampling: seed, temperature, backend, precision, progress (default ``Sampling()``).
         f0: for pitch-locked models, per note an f0 curve (frames_i,) in Hz (e.g. ``nsynth.pitch.f0_frames``)
             that the pitch period follows, or None to follow the note's MIDI pitch.
     Returns:
         B float32 arrays (lengths_i,).
     """
     cfg = model.config
-    if temperature is None:
-        temperature = model.default_temperature
-    greedy = greedy or temperature <= 0
+    sampling = (sampling or Sampling()).for_model(model)
     if not embeddings:
         return []
     frames = [int(np.asarray(e).shape[0]) for e in embeddings]
@@ -116,7 +107,7 @@ def generate_audio(
         p = torch.as_tensor(list(pitch), device=device).long()
     period = _periods(model, p, f0, b=len(embeddings), n=n_max, f_max=f_max)
     gen = torch.Generator()
-    gen.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+    gen.manual_seed(sampling.seed if sampling.seed is not None else int(torch.seed() % 2**63))
     b = len(embeddings)
     uniforms = torch.rand(n_max, b, generator=gen)
     with (
@@ -126,7 +117,7 @@ def generate_audio(
             unit="sample",
             unit_scale=True,
             desc=f"generating {b} note{'s' * (b > 1)}",
-            disable=not progress,
+            disable=not sampling.progress,
             leave=False,
             dynamic_ncols=True,
         ) as bar,
@@ -137,10 +128,7 @@ def generate_audio(
             cond,
             n_max,
             uniforms.to(device),
-            backend=backend,
-            precision=precision,
-            temperature=temperature,
-            greedy=greedy,
+            sampling,
             progress=lambda steps: bar.update(steps * b),
             period=period,
         )

@@ -1,0 +1,34 @@
+"""The ``nsynth`` command line: a thin layer over the Python API, one module per command group.
+
+- ``synth``: decode, reconstruct, interpolate, morph;
+- ``design``: grid, multisample, plot;
+- ``data``: encode, render-soundfont, map, neighbors, probe;
+- ``model``: train, evaluate, import-magenta, bench, info;
+- ``common``: the options and error rule they share.
+
+Each command parses its options, checks paths (refusing to overwrite without --force) and
+calls public functions. User errors (``NSynthError``) become one line on stderr and exit
+status 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+from nsynth.cli import data, design, model, synth
+from nsynth.cli.common import Group, show_api_messages
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nsynth")
+def main() -> None:
+    """Neural timbre synthesis with the NSynth WaveNet autoencoder."""
+    from nsynth._malloc import tune_malloc
+
+    tune_malloc()
+    show_api_messages()
+
+
+for _group in (data, synth, design, model):
+    for _command in _group.COMMANDS:
+        main.add_command(_command)

@@ -1,0 +1,3 @@
+from nsynth.cli import main
+
+main()

@@ -1,0 +1,122 @@
+"""Sound-design commands: grid, multisample, plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nsynth.cli.common import load, pitch_list, sampling_options
+from nsynth.generation.options import Sampling
+
+
+@click.command()
+@click.argument("corners", nargs=4, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--resolution", default=5, show_default=True, type=click.IntRange(min=2), help="Points per side.")
+@click.option("--pitches", default="36,48,60,72", show_default=True, callback=pitch_list)
+@click.option("--seconds", type=click.FloatRange(min=0.05), help="Length of each note [default: the longest corner].")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@sampling_options
+def grid(
+    corners: tuple[Path, ...],
+    out_dir: Path,
+    resolution: int,
+    pitches: list[int],
+    seconds: float | None,
+    batch_size: int,
+    checkpoint: Path | None,
+    device: str,
+    sampling: Sampling,
+    fmt: str,
+    force: bool,
+) -> None:
+    """An NSynth-Super grid between corners NW NE SW SE (files, or folders of one file per pitch).
+
+    Point (row i, column j) mixes the corner embeddings with bilinear weights
+    ((1-u)(1-v), u(1-v), (1-u)v, uv), u = j/(R-1), v = i/(R-1). Existing outputs are kept
+    (re-running resumes) unless --force; everything is listed in DIR/manifest.json.
+    """
+    from nsynth.design import grid as run_grid
+
+    model = load(checkpoint, device)
+    written, skipped = run_grid(
+        model,
+        corners,
+        out_dir,
+        resolution=resolution,
+        pitches=pitches,
+        sampling=sampling,
+        batch=batch_size,
+        fmt=fmt,
+        model_path=str(checkpoint) if checkpoint else None,
+        seconds=seconds,
+        force=force,
+    )
+    click.echo(f"{out_dir}: {written} notes written, {skipped} already there")
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--pitches", default="36-84:3", show_default=True, callback=pitch_list)
+@click.option(
+    "--alpha",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="With two sources: the interpolation point (0 = first, 1 = second).",
+)
+@click.option("--name", help="Instrument name [default: the sources' names].")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@sampling_options
+def multisample(
+    sources: tuple[Path, ...],
+    out_dir: Path,
+    pitches: list[int],
+    alpha: float,
+    name: str | None,
+    batch_size: int,
+    checkpoint: Path | None,
+    device: str,
+    sampling: Sampling,
+    fmt: str,
+    force: bool,
+) -> None:
+    """Render a sound across the keyboard and write a playable SFZ instrument."""
+    from nsynth.design import multisample as run_multisample
+
+    model = load(checkpoint, device)
+    sfz, written, skipped = run_multisample(
+        model,
+        sources,
+        out_dir,
+        pitches=pitches,
+        alpha=alpha,
+        name=name,
+        sampling=sampling,
+        batch=batch_size,
+        fmt=fmt,
+        model_path=str(checkpoint) if checkpoint else None,
+        force=force,
+    )
+    click.echo(f"{sfz}: {len(pitches)} regions ({written} samples written, {skipped} already there)")
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--kind", default="rainbowgram", show_default=True, type=click.Choice(["rainbowgram", "mel"]))
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT.")
+def plot(files: tuple[Path, ...], out: Path, kind: str, force: bool) -> None:
+    """Side-by-side pictures of sounds (PNG)."""
+    from nsynth.audio import load_audio
+    from nsynth.files import check_outputs
+    from nsynth.plot import plot_sounds
+
+    check_outputs([out], force)
+    plot_sounds([load_audio(f) for f in files], [f.name for f in files], 16000, out, kind, force=force)
+    click.echo(str(out))
+
+
+COMMANDS = [grid, multisample, plot]

@@ -1,0 +1,328 @@
+"""Model commands: train, evaluate, import-magenta, bench, info."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nsynth.cli.common import backend_option, int_list, load, model_options, read_json, temperature_option
+from nsynth.errors import NSynthError
+from nsynth.generation.options import Sampling
+
+
+@click.command()
+@click.argument("data", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--preset", default="pitched", show_default=True, help="Model preset (pitched, mini, nsynth, magenta).")
+@click.option(
+    "--model-config",
+    "model_config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='JSON file of config overrides on the preset, e.g. {"decoder": {"layers": 10}}.',
+)
+@click.option(
+    "--valid",
+    "valid_path",
+    type=click.Path(path_type=Path),
+    help="Held-out dataset [default: every DATA/valid where DATA has train/ and valid/].",
+)
+@click.option("--steps", default=20000, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option("--crop", default=6144, show_default=True, type=click.IntRange(min=16), help="Samples per crop.")
+@click.option("--lr", default=None, type=float, help="Peak learning rate [default: 2e-4 nsynth/magenta, 1e-3 others].")
+@click.option(
+    "--schedule",
+    type=click.Choice(["magenta", "cosine", "constant"]),
+    help="LR schedule [default: magenta for nsynth/magenta, cosine otherwise].",
+)
+@click.option("--ema-decay", default=0.9999, show_default=True, type=click.FloatRange(0.0, 1.0))
+@click.option("--grad-clip", default=1.0, show_default=True, type=float)
+@click.option(
+    "--input-noise",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="Std of Gaussian noise on the decoder's input during training (a mu-law step is 1/128).",
+)
+@click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option("--valid-every", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="DataLoader workers.")
+@click.option("--amp/--no-amp", default=None, help="bf16 autocast [default: on for CUDA].")
+@click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile [default: on for CUDA].")
+@click.option("--family", "families", multiple=True, help="Keep only these instrument families.")
+@click.option("--source", "sources", multiple=True, help="Keep only these sources.")
+@click.option("--pitch-range", default=None, help="Keep pitches LO-HI, e.g. 24-96.")
+@click.option("--velocities", default=None, callback=int_list, help="Keep these velocities.")
+@click.option("--pitch-csv", type=click.Path(dir_okay=False, path_type=Path), help="CSV of path,pitch for folders.")
+@click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last checkpoint.")
+@click.option(
+    "--init-from",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Start from this weights file, e.g. the shipped model; of another config, its tensors of matching"
+    " name and shape are copied.",
+)
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--seed", default=0, show_default=True, type=int)
+def train(
+    data: tuple[Path, ...],
+    run_dir: Path,
+    preset: str,
+    model_config_path: Path | None,
+    valid_path: Path | None,
+    steps: int,
+    batch_size: int,
+    crop: int,
+    lr: float | None,
+    schedule: str | None,
+    ema_decay: float,
+    grad_clip: float,
+    input_noise: float,
+    checkpoint_every: int,
+    valid_every: int,
+    workers: int,
+    amp: bool | None,
+    compile_: bool | None,
+    families: tuple[str, ...],
+    sources: tuple[str, ...],
+    pitch_range: str | None,
+    velocities: list[int] | None,
+    pitch_csv: Path | None,
+    resume: bool,
+    init_from: Path | None,
+    device: str,
+    seed: int,
+) -> None:
+    """Train (or --resume) a model on DATA: NSynth folders, TFRecords or folders of audio (several are joined)."""
+    from nsynth.config import get_preset
+    from nsynth.data import NoteFilter, open_training_data, parse_pitch_range
+    from nsynth.generation import resolve_device
+    from nsynth.training import TrainConfig
+    from nsynth.training import train as run_training
+
+    try:
+        model_config = get_preset(preset)
+    except ValueError as e:
+        raise NSynthError(f"--preset: {e}") from None
+    if model_config_path is not None:
+        try:
+            model_config = model_config.replace(**read_json(model_config_path))
+        except (ValueError, TypeError) as e:
+            raise NSynthError(f"{model_config_path}: {e}") from None
+    try:
+        lo, hi = parse_pitch_range(pitch_range) if pitch_range else (None, None)
+    except ValueError as e:
+        raise NSynthError(f"--pitch-range {e}") from None
+    note_filter = NoteFilter(tuple(families), tuple(sources), lo, hi, tuple(velocities or ()))
+    train_ds, valid_ds = open_training_data(data, valid_path, model_config.sample_rate, note_filter, pitch_csv)
+    cfg = TrainConfig.for_preset(
+        preset,
+        cuda=resolve_device(device).type == "cuda",
+        steps=steps,
+        batch_size=batch_size,
+        crop=crop,
+        lr=lr,
+        schedule=schedule,
+        ema_decay=ema_decay,
+        grad_clip=grad_clip,
+        input_noise=input_noise,
+        checkpoint_every=checkpoint_every,
+        valid_every=valid_every,
+        seed=seed,
+        workers=workers,
+        amp=amp,
+        compile=compile_,
+    )
+    click.echo(
+        f"training {preset} on {len(train_ds)} notes" + (f", validating on {len(valid_ds)}" if valid_ds else ""),
+        err=True,
+    )
+    result = run_training(
+        model_config,
+        train_ds,
+        run_dir,
+        cfg,
+        valid_data=valid_ds,
+        resume=resume,
+        init_from=init_from,
+        device=device,
+        log=lambda m: click.echo(m, err=True),
+    )
+    click.echo(
+        f"step {result.step}: loss {result.train_loss:.4f}"
+        + (f", valid {result.valid_loss:.4f}" if result.valid_loss is not None else "")
+        + f", {result.samples_per_s:,.0f} samples/s; weights: {run_dir / 'model.safetensors'}"
+    )
+
+
+@click.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), help="JSON report.")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate an evenly spaced subset of this many notes.")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
+@backend_option
+@click.option("--seed", default=0, show_default=True, type=int)
+@temperature_option
+@click.option(
+    "--period",
+    "period_source",
+    type=click.Choice(["f0", "label"]),
+    default="f0",
+    show_default=True,
+    help="Pitch-locked models: the period follows each input's f0 curve (pYIN), or its pitch label.",
+)
+@click.option(
+    "--pairs",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Also interpolate this many same-pitch pairs of different instruments (first second of each)"
+    " and report how often the spectral centroid moves monotonically from A to B.",
+)
+@click.option("--force", is_flag=True, help="Overwrite the report.")
+@model_options
+def evaluate(
+    data: Path,
+    out: Path | None,
+    limit: int | None,
+    batch_size: int,
+    backend: str,
+    seed: int,
+    temperature: float | None,
+    period_source: str,
+    pairs: int,
+    force: bool,
+    checkpoint: Path | None,
+    device: str,
+) -> None:
+    """Reconstruct a dataset's notes; report pitch agreement and LSD against sine and silence baselines."""
+    from nsynth.data import open_dataset
+    from nsynth.evaluate import evaluate as run_eval
+    from nsynth.evaluate import format_report, write_report
+    from nsynth.files import check_outputs
+
+    if out is not None:
+        check_outputs([out], force)
+    model = load(checkpoint, device)
+    full = open_dataset(data, model.config.sample_rate)
+    sampling = Sampling(seed=seed, temperature=temperature, backend=backend)
+    report = run_eval(model, full.subset(limit), batch=batch_size, sampling=sampling, follow_f0=period_source == "f0")
+    if pairs:  # pairs come from every note, not the --limit subset
+        from nsynth.evaluate import evaluate_interpolation, interpolation_pairs
+
+        report["interpolation"] = evaluate_interpolation(
+            model, full, interpolation_pairs(full, pairs, seed), sampling=sampling
+        )
+    click.echo(format_report(report))
+    if out is not None:
+        write_report(report, out, force=force)
+        click.echo(str(out))
+
+
+@click.command("import-magenta")
+@click.argument("prefix", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Weights file to write (.safetensors).",
+)
+@click.option("--ema", is_flag=True, help="Take the ExponentialMovingAverage shadows instead of the raw weights.")
+@click.option(
+    "--dilation-cycle",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Magenta's num_stages (10 in h512_bo16); not stored in the checkpoint.",
+)
+@click.option("--hop", default=512, show_default=True, type=click.IntRange(min=1), help="Encoder hop (ae_hop_length).")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT.")
+def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop: int, force: bool) -> None:
+    """Convert Magenta's NSynth TF checkpoint (e.g. wavenet-ckpt/model.ckpt-200000) without TensorFlow."""
+    from nsynth.files import check_outputs
+    from nsynth.magenta import convert
+
+    check_outputs([out], force)
+    r = convert(prefix, out, ema=ema, dilation_cycle=dilation_cycle, hop=hop, force=force)
+    n = sum(p.numel() for p in r.model.parameters())
+    click.echo(
+        f"{out}: {len(r.used)} variables, {n:,} parameters"
+        + (f", step {r.global_step}" if r.global_step is not None else "")
+        + f" ({'EMA' if ema else 'raw'} weights; {len(r.ignored)} optimizer/other variables ignored)"
+    )
+
+
+@click.command()
+@click.option("--presets", default="pitched,mini,nsynth", show_default=True, help="Comma-separated presets.")
+@click.option("--batches", default=None, help="Comma-separated batch sizes [default: 1,8,16; on GPU also 64,512].")
+@click.option(
+    "--seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Target duration of each timed run.",
+)
+@click.option(
+    "--repeats",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Timed runs per measurement; the best is kept.",
+)
+@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]))
+@click.option("--no-naive", is_flag=True, help="Skip the (slow) naive baseline.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of rows instead of the table.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+def bench(
+    presets: str,
+    batches: str | None,
+    seconds: float,
+    repeats: int,
+    precision: str,
+    no_naive: bool,
+    as_json: bool,
+    device: str,
+) -> None:
+    """Measure generation speed (naive / reference / fast) and encoder speed."""
+    import json
+
+    from nsynth.bench import bench as run_bench
+    from nsynth.bench import table
+    from nsynth.generation import resolve_device
+
+    dev = resolve_device(device)
+    sizes = (
+        [int(b) for b in batches.split(",")] if batches else ([1, 8, 16, 64, 512] if dev.type == "cuda" else [1, 8, 16])
+    )
+    rows = run_bench(presets.split(","), sizes, dev, seconds, precision, naive=not no_naive, repeats=repeats)
+    click.echo(json.dumps([r.as_json() for r in rows], indent=1) if as_json else table(rows))
+
+
+@click.command()
+@click.argument("checkpoint", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def info(checkpoint: Path | None) -> None:
+    """Describe a weights file (default: the shipped model)."""
+    import json
+
+    from nsynth.weights import read_info
+
+    meta = read_info(checkpoint)
+    cfg = meta.config
+    click.echo(f"file:             {meta.path}")
+    click.echo(f"format version:   {meta.format_version}")
+    for key in ("preset", "status", "source", "weights", "step", "train_loss", "valid_loss", "samples_seen", "note"):
+        if meta.metadata.get(key):
+            click.echo(f"{key + ':':18}{meta.metadata[key]}")
+    click.echo(f"parameters:       {meta.n_parameters:,}")
+    click.echo(
+        f"receptive field:  {cfg.decoder.receptive_field()} samples "
+        f"({1000 * cfg.decoder.receptive_field() / cfg.sample_rate:.1f} ms)"
+    )
+    click.echo(f"sample rate:      {cfg.sample_rate} Hz, hop {cfg.hop}, latent {cfg.latent_dim}")
+    click.echo(f"pitch conditioned: {cfg.pitch_conditioning}")
+    click.echo("config: " + json.dumps(cfg.to_dict(), indent=1))
+
+
+COMMANDS = [train, evaluate, import_magenta, bench, info]

@@ -1,0 +1,201 @@
+"""Synthesis commands: decode, reconstruct, interpolate, morph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nsynth.cli.common import Failures, load, per_input, pitch_option, read_embedding, sampling_options
+from nsynth.errors import NSynthError
+from nsynth.generation.options import Sampling
+
+
+@click.command()
+@click.argument("embeddings", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@pitch_option(None)
+@sampling_options
+def decode(
+    embeddings: tuple[Path, ...],
+    out_dir: Path,
+    pitch: int | None,
+    checkpoint: Path | None,
+    device: str,
+    sampling: Sampling,
+    fmt: str,
+    force: bool,
+) -> None:
+    """Synthesise EMB.npy files (frames, 16) to DIR/<stem>.wav, as one batch."""
+    from nsynth.audio import save_audio
+    from nsynth.files import check_outputs
+    from nsynth.generation import generate_audio
+
+    outs = per_input(embeddings, ".wav", out_dir)
+    check_outputs(outs, force)
+    model = load(checkpoint, device)
+    if model.config.pitch_conditioning and pitch is None:
+        raise NSynthError("this model is pitch-conditioned: give --pitch MIDI")
+    failed = Failures()
+    loaded = [(o, failed(lambda e=e: read_embedding(e, model.config.latent_dim))) for e, o in zip(embeddings, outs)]
+    loaded = [(o, z) for o, z in loaded if z is not None]
+    if loaded:
+        pitches = [pitch] * len(loaded) if pitch is not None else None
+        audio = generate_audio(model, [z for _, z in loaded], pitches, sampling=sampling)
+        for (o, _), a in zip(loaded, audio):
+            save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
+            click.echo(str(o))
+    failed.exit(len(embeddings))
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@pitch_option("auto")
+@sampling_options
+def reconstruct(
+    files: tuple[Path, ...],
+    out_dir: Path,
+    pitch: int | str,
+    checkpoint: Path | None,
+    device: str,
+    sampling: Sampling,
+    fmt: str,
+    force: bool,
+) -> None:
+    """Encode and re-synthesise audio FILES to DIR/<stem>.wav, as one batch."""
+    from nsynth.api import reconstruct as api_reconstruct
+    from nsynth.api import resolve_pitch
+    from nsynth.audio import load_audio, save_audio
+    from nsynth.files import check_outputs
+
+    outs = per_input(files, ".wav", out_dir)
+    check_outputs(outs, force)
+    model = load(checkpoint, device)
+    failed = Failures()
+    notes = []  # a file that cannot be read, or whose pitch cannot be found, fails alone
+    for f, o in zip(files, outs):
+        audio = failed(lambda: load_audio(f, model.config.sample_rate))
+        p = None if audio is None else failed(lambda: resolve_pitch(audio, pitch, model=model, name=str(f)))
+        if audio is not None and (p is not None or not model.config.pitch_conditioning):
+            notes.append((o, audio, p))
+    if notes:
+        audio = api_reconstruct(
+            [a for _, a, _ in notes],
+            pitch=[p for _, _, p in notes],
+            model=model,
+            follow_f0=pitch == "auto",
+            sampling=sampling,
+        )
+        for (o, _, _), a in zip(notes, audio):
+            save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
+            click.echo(str(o))
+    failed.exit(len(files))
+
+
+@click.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option("--steps", default=5, show_default=True, type=click.IntRange(min=2), help="Outputs from A to B.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder [default: <A>_to_<B>].",
+)
+@click.option("--mix", is_flag=True, help="Also write the audio-domain crossfade at the same alphas (mix_*.wav).")
+@click.option("--plot", is_flag=True, help="Also write rainbowgrams of every step (interpolation.png).")
+@pitch_option("auto")
+@sampling_options
+def interpolate(
+    a: Path,
+    b: Path,
+    steps: int,
+    out_dir: Path | None,
+    mix: bool,
+    plot: bool,
+    pitch: int | str,
+    checkpoint: Path | None,
+    device: str,
+    sampling: Sampling,
+    fmt: str,
+    force: bool,
+) -> None:
+    """Interpolate between notes A and B in the latent space.
+
+    Writes STEPS files from pure A (alpha 0) to pure B (alpha 1), named so they sort:
+    00_alpha0.00.wav ... 04_alpha1.00.wav. All steps are generated as one batch. Notes of
+    different lengths: the shorter is padded with silence to the longer.
+    """
+    from nsynth.audio import load_audio, save_audio
+    from nsynth.files import check_outputs
+    from nsynth.interpolation import alphas, crossfade
+    from nsynth.interpolation import interpolate as api_interpolate
+
+    out_dir = out_dir or Path(f"{a.stem}_to_{b.stem}")
+    weights = alphas(steps)
+    width = max(2, len(str(steps - 1)))
+    outs = [out_dir / f"{i:0{width}d}_alpha{w:.2f}.wav" for i, w in enumerate(weights)]
+    mixes = [o.with_name("mix_" + o.name) for o in outs] if mix else []
+    picture = out_dir / "interpolation.png"
+    check_outputs(outs + mixes + ([picture] if plot else []), force)
+    model = load(checkpoint, device)
+    rate = model.config.sample_rate
+    audio_a, audio_b = load_audio(a, rate), load_audio(b, rate)
+    notes = api_interpolate(
+        audio_a, audio_b, steps, pitch=pitch, model=model, sampling=sampling, names=(str(a), str(b))
+    )
+    written = [(o, note) for o, note in zip(outs, notes)]
+    written += [(o, crossfade(audio_a, audio_b, float(w))) for o, w in zip(mixes, weights)]
+    for o, note in written:
+        save_audio(o, note, rate, fmt=fmt, force=force)
+        click.echo(str(o))
+    if plot:
+        from nsynth.plot import plot_sounds
+
+        plot_sounds(notes, [f"alpha {w:.2f}" for w in weights], rate, picture, force=force)
+        click.echo(str(picture))
+
+
+@click.command()
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--curve", default="linear", show_default=True, type=click.Choice(["linear", "ease", "hold"]))
+@pitch_option("auto")
+@sampling_options
+def morph(
+    a: Path,
+    b: Path,
+    out: Path,
+    curve: str,
+    pitch: int | str,
+    checkpoint: Path | None,
+    device: str,
+    sampling: Sampling,
+    fmt: str,
+    force: bool,
+) -> None:
+    """One note whose timbre moves from A to B over its length (the mix varies per frame)."""
+    from nsynth.audio import load_audio, save_audio
+    from nsynth.files import check_outputs
+    from nsynth.interpolation import morph as api_morph
+
+    check_outputs([out], force)
+    model = load(checkpoint, device)
+    rate = model.config.sample_rate
+    note = api_morph(
+        load_audio(a, rate),
+        load_audio(b, rate),
+        curve,
+        pitch=pitch,
+        model=model,
+        sampling=sampling,
+        names=(str(a), str(b)),
+    )
+    save_audio(out, note, rate, fmt=fmt, force=force)
+    click.echo(str(out))
+
+
+COMMANDS = [decode, reconstruct, interpolate, morph]

@@ -1,0 +1,71 @@
+"""``Sampling``: the one set of options that every generating function takes.
+
+    import nsynth
+    notes = nsynth.interpolate(a, b, sampling=nsynth.Sampling(seed=3, temperature=0.5))
+
+The same seed on the same machine and backend gives the same audio; across backends the
+draws agree but for those within float rounding of a step of the distribution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from nsynth.errors import NSynthError
+
+if TYPE_CHECKING:
+    from nsynth.model import NSynthAutoencoder
+
+BACKENDS = ("auto", "reference", "fast")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How notes are drawn from the decoder's distribution.
+
+    Attributes:
+        seed: seeds the draws (None: a fresh random seed).
+        temperature: softmax temperature; 0 takes the most likely class (greedy); None: the
+            model's recommended one (``NSynthAutoencoder.default_temperature``).
+        backend: "auto", "reference" (the eager cached loop) or "fast" (fused CPU kernel / CUDA graphs).
+        precision: "auto", "fp32" or "bf16" weights for the fast backend (auto: bf16 for wide models).
+        progress: show a progress bar with samples/s.
+    """
+
+    seed: int | None = 0
+    temperature: float | None = None
+    backend: str = "auto"
+    precision: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise NSynthError(f"--temperature {self.temperature}: must be a number >= 0")
+        if self.backend not in BACKENDS:
+            raise NSynthError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        if self.precision not in PRECISIONS:
+            raise NSynthError(f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.backend == "reference" and self.precision == "bf16":
+            raise NSynthError("--precision bf16: the reference backend runs in fp32 only")
+
+    def for_model(self, model: NSynthAutoencoder) -> Sampling:
+        """These options with ``temperature`` resolved to the model's default where it is None."""
+        if self.temperature is not None:
+            return self
+        return dataclasses.replace(self, temperature=model.default_temperature)
+
+    def shifted(self, offset: int) -> Sampling:
+        """The same options with seed + ``offset`` (each batch of a long job draws its own)."""
+        return self if self.seed is None else dataclasses.replace(self, seed=self.seed + offset)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def as_dict(self) -> dict:
+        """The options that decide the audio, for manifests and reports."""
+        return {k: getattr(self, k) for k in ("seed", "temperature", "backend", "precision")}

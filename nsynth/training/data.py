@@ -1,0 +1,108 @@
+"""Training data as the model sees it: notes decoded once to 8-bit mu-law codes (cached on
+disk), and random crops drawn from a counter-based RNG so any step's batch can be redrawn."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from nsynth.data import NoteDataset
+from nsynth.errors import NSynthError
+from nsynth.files import atomic_path
+from nsynth.mulaw import dequantize, quantize
+
+
+@dataclass
+class CodeSet:
+    """Notes as 8-bit mu-law codes (exactly what the model sees), plus their pitches."""
+
+    codes: np.ndarray  # (N, T) int8, each note zero-padded to the longest
+    lengths: np.ndarray  # (N,) true lengths
+    pitch: np.ndarray  # (N,) int64, -1 where unknown
+    families: list[str | None]
+
+    def pitched(self) -> CodeSet:
+        """Only the notes with a pitch label."""
+        keep = self.pitch >= 0
+        return CodeSet(
+            self.codes[keep], self.lengths[keep], self.pitch[keep], [f for f, k in zip(self.families, keep) if k]
+        )
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nsynth" / "codes"
+
+
+def load_codes(ds: NoteDataset, min_length: int = 1, progress: bool = True, cache: bool = True) -> CodeSet:
+    """Decode every note once to int8 mu-law codes (1 byte per sample), cached on disk."""
+    if len(ds) == 0:
+        raise NSynthError(f"{ds.name}: no notes to train on")
+    key = hashlib.sha1(json.dumps([ds.name, ds.sample_rate, [n.key for n in ds.notes]]).encode()).hexdigest()[:16]
+    path = _cache_dir() / f"{key}.npz"
+    if cache and path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            fam = [f or None for f in z["families"].tolist()]
+            return CodeSet(z["codes"], z["lengths"], z["pitch"], fam)
+    # One preallocated (N, T) array, widened in the rare case of a longer note: per-note
+    # arrays would each keep a heap hole of the float decode's size (~4x the codes' memory).
+    codes = np.zeros((len(ds), min_length), np.int8)
+    lengths = np.zeros(len(ds), np.int64)
+    for i in tqdm(range(len(ds)), desc="decoding notes", unit="note", disable=not progress):
+        code = (quantize(torch.from_numpy(ds.load(i))) - 128).to(torch.int8).numpy()
+        if code.size > codes.shape[1]:
+            codes = np.pad(codes, ((0, 0), (0, code.size - codes.shape[1])))
+        codes[i, : code.size] = code
+        lengths[i] = code.size
+    out = CodeSet(
+        codes,
+        lengths,
+        np.array([-1 if n.pitch is None else n.pitch for n in ds.notes]),
+        [n.family for n in ds.notes],
+    )
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, force=True) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f,
+                    codes=out.codes,
+                    lengths=out.lengths,
+                    pitch=out.pitch,
+                    families=np.array([f or "" for f in out.families]),
+                )
+    return out
+
+
+class CropBatches(torch.utils.data.Dataset):
+    """Map-style dataset whose item ``s`` is the whole batch of step ``s``: random crops,
+    drawn from a counter-based RNG so any step can be reproduced (exact resume)."""
+
+    def __init__(
+        self, data: CodeSet, crop: int, batch_size: int, seed: int, rank: int = 0, start: int = 0, stop: int = 2**62
+    ) -> None:
+        self.data, self.crop, self.batch_size = data, crop, batch_size
+        self.seed, self.rank, self.start, self.stop = seed, rank, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch_size, crop) audio in [-1, 1] (mu-law decoded) and (batch_size,) pitches."""
+        step = self.start + i
+        rng = np.random.default_rng([self.seed, self.rank, step])
+        idx = rng.integers(0, len(self.data.codes), self.batch_size)
+        out = np.zeros((self.batch_size, self.crop), np.int8)
+        for j, n in enumerate(idx):
+            room = max(0, int(self.data.lengths[n]) - self.crop)
+            off = int(rng.integers(0, room + 1))
+            piece = self.data.codes[n, off : off + self.crop]
+            out[j, : piece.size] = piece
+        audio = dequantize(torch.from_numpy(out).long() + 128)
+        return audio, torch.from_numpy(self.data.pitch[idx].astype(np.int64))
