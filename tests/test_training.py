@@ -256,3 +256,48 @@ def test_input_noise_reaches_the_decoder_input_only(tiny_data, tmp_path):
     result = train(model.config, open_dataset(tiny_data), tmp_path / "run", cfg, progress=False, log=lambda m: None)
     assert result.step == 2 and np.isfinite(result.train_loss)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["input_noise"] == 0.01
+
+
+def test_train_state_is_versioned_and_loaded_strictly(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from nsynth.training.state import EMA, load_state, save_state
+
+    def parts():
+        model = nsynth.build_model("mini", **TINY)
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
+        return model, EMA(model, 0.9), opt
+
+    model, ema, opt = parts()
+    model(torch.zeros(1, 256), torch.tensor([60])).sum().backward()
+    opt.step()
+    path = tmp_path / "state.safetensors"
+    save_state(path, model, ema, opt, 7, {"note": "x"})
+    again = parts()
+    assert load_state(path, *again)["step"] == 7
+    for a, b in zip(model.parameters(), again[0].parameters()):
+        assert torch.equal(a, b)
+    tensors = load_file(path)
+    info = json.loads(__import__("safetensors").safe_open(str(path), "pt").metadata()["info"])
+    assert info["format"] == "nsynth-train-state" and info["version"] == 1
+
+    def variant(name, changed, meta=None):
+        p = tmp_path / name
+        save_file(changed, str(p), metadata={"info": json.dumps(meta or info)})
+        return p
+
+    missing = variant("missing.safetensors", {k: v for k, v in tensors.items() if not k.startswith("ema/decoder.out.")})
+    with pytest.raises(nsynth.NSynthError, match="missing"):
+        load_state(missing, *parts())
+    extra = variant("extra.safetensors", {**tensors, "param/stray": torch.zeros(1)})
+    with pytest.raises(nsynth.NSynthError, match="unexpected"):
+        load_state(extra, *parts())
+    key = next(k for k in tensors if k.startswith("ema/") and tensors[k].dim() == 3)
+    shaped = variant("shape.safetensors", {**tensors, key: tensors[key][:1].contiguous()})
+    with pytest.raises(nsynth.NSynthError, match="has shape"):
+        load_state(shaped, *parts())
+    newer = variant("newer.safetensors", tensors, {**info, "version": 2})
+    with pytest.raises(nsynth.NSynthError, match="version 2"):
+        load_state(newer, *parts())
+    older = variant("older.safetensors", tensors, {k: v for k, v in info.items() if k != "version"})
+    assert load_state(older, *parts())["step"] == 7  # written before versions were recorded: version 1
