@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -111,21 +111,37 @@ def _render(
     sampling: Sampling,
     batch: int,
     fmt: str,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Generate (out, embedding, pitch, length, info) items in batches; write, record, return count."""
+    """Generate (out, embedding, pitch, length, info) items in batches; write, record, return count.
+    ``on_progress(done, total)`` hears the samples generated so far."""
+    total = sum(n for _, _, _, n, _ in todo)
+    done = 0
     for start in range(0, len(todo), batch):
         part = todo[start : start + batch]
+        before = done
+
+        def hook(samples: int) -> None:
+            nonlocal done
+            done += samples
+            if on_progress is not None:
+                on_progress(done, total)
+
         audio = generate_audio(
             model,
             [z for _, z, _, _, _ in part],
             [p for _, _, p, _, _ in part] if model.config.pitch_conditioning else None,
             [n for _, _, _, n, _ in part],
             sampling=sampling.shifted(start),
+            progress_hook=hook,
         )
+        done = before + sum(n for _, _, _, n, _ in part)  # the batch ran to its longest note
         for (out, _, pitch, _, info), a in zip(part, audio):
             save_audio(out, a, model.config.sample_rate, fmt=fmt, force=True)
             manifest.add(out, pitch=pitch, seed=sampling.shifted(start).seed, **info)
         manifest.write()
+        if on_progress is not None:
+            on_progress(done, total)
     return len(todo)
 
 
@@ -150,10 +166,12 @@ def grid(
     model_path: str | None = None,
     seconds: float | None = None,
     force: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[int, int]:
     """Render an NSynth-Super grid: DIR/pitch_PPP/grid_RR_CC.wav. Returns (written, skipped).
 
-    Existing notes are skipped (a re-run resumes) unless ``force`` renders them again."""
+    Existing notes are skipped (a re-run resumes) unless ``force`` renders them again.
+    ``on_progress(done, total)``: samples generated so far, of all the notes to write."""
     if len(corners) != 4:
         raise NSynthError("a grid needs four corners: NW NE SW SE")
     sampling = (sampling or Sampling()).for_model(model)
@@ -200,6 +218,7 @@ def grid(
         sampling=sampling,
         batch=batch,
         fmt=fmt,
+        on_progress=on_progress,
     ), skipped
 
 
@@ -222,7 +241,7 @@ def sfz_regions(pitches: Sequence[int], files: Sequence[str]) -> list[Region]:
     return regions
 
 
-def write_sfz(path: Path, regions: Sequence[Region], name: str, force: bool = False) -> None:
+def sfz_lines(regions: Sequence[Region], name: str) -> list[str]:
     """A playable one-shot SFZ instrument: one region per sample, velocity scales loudness."""
     lines = [
         f"// {name}: rendered by nsynth",
@@ -232,10 +251,13 @@ def write_sfz(path: Path, regions: Sequence[Region], name: str, force: bool = Fa
         "ampeg_release=0.05",
         "",
     ]
-    for r in regions:
-        lines.append(f"<region> sample={r.file} pitch_keycenter={r.key} lokey={r.lo} hikey={r.hi}")
+    return lines + [f"<region> sample={r.file} pitch_keycenter={r.key} lokey={r.lo} hikey={r.hi}" for r in regions]
+
+
+def write_sfz(path: Path, regions: Sequence[Region], name: str, force: bool = False) -> None:
+    """Write ``sfz_lines`` atomically."""
     with atomic_path(path, force=force) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+        tmp.write_text("\n".join(sfz_lines(regions, name)) + "\n")
 
 
 def multisample(

@@ -91,3 +91,15 @@ def plot_sounds(
     with atomic_path(out, force=force) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def rainbowgram_png(audio: np.ndarray, sr: int, out: Path, force: bool = True) -> None:
+    """One rainbowgram as a bare picture (no axes), low frequencies at the bottom."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img = np.clip(rainbowgram(audio, sr)[::-1], 0.0, 1.0)
+    with atomic_path(out, force=force) as tmp:
+        plt.imsave(tmp, img, format="png")

@@ -4,6 +4,7 @@
 - ``design``: grid, multisample, plot;
 - ``data``: encode, render-soundfont, map, neighbors, probe;
 - ``model``: train, evaluate, import-magenta, bench, info;
+- ``serve``: the web app;
 - ``common``: the options and error rule they share.
 
 Each command parses its options, checks paths (refusing to overwrite without --force) and
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import click
 
-from nsynth.cli import data, design, model, synth
+from nsynth.cli import data, design, model, serve, synth
 from nsynth.cli.common import Group, show_api_messages
 
 
@@ -29,6 +30,6 @@ def main() -> None:
     show_api_messages()
 
 
-for _group in (data, synth, design, model):
+for _group in (data, synth, design, model, serve):
     for _command in _group.COMMANDS:
         main.add_command(_command)

@@ -6,7 +6,7 @@ Embeddings are numpy arrays of shape (frames, latent_dim), Magenta's convention;
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -65,6 +65,7 @@ def generate_audio(
     *,
     sampling: Sampling | None = None,
     f0: Sequence[np.ndarray | None] | None = None,
+    progress_hook: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
     """Generate B notes as one batch.
 
@@ -76,6 +77,7 @@ def generate_audio(
         sampling: seed, temperature, backend, precision, progress (default ``Sampling()``).
         f0: for pitch-locked models, per note an f0 curve (frames_i,) in Hz (e.g. ``nsynth.pitch.f0_frames``)
             that the pitch period follows, or None to follow the note's MIDI pitch.
+        progress_hook: called with the number of new samples (over the whole batch) as they come.
     Returns:
         B float32 arrays (lengths_i,).
     """
@@ -129,7 +131,7 @@ def generate_audio(
             n_max,
             uniforms.to(device),
             sampling,
-            progress=lambda steps: bar.update(steps * b),
+            progress=lambda steps: (bar.update(steps * b), progress_hook and progress_hook(steps * b)),
             period=period,
         )
         audio = dequantize(classes).cpu().numpy()

@@ -1,0 +1,1 @@
+"""Example notes shipped with nsynth (see README.md here); installed as ``nsynth.examples``."""

@@ -1,0 +1,147 @@
+"""`nsynth serve`: the web app's API against a tiny random model (uploads, jobs, progress,
+results, cache hits, cancel, bad uploads, path traversal)."""
+
+import io
+import json
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import tone
+from fastapi.testclient import TestClient
+
+from nsynth.serve import create_app, is_loopback
+
+
+def wav_bytes(x: np.ndarray, sr: int = 16000) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, format="WAV", subtype="FLOAT")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def client(tmp_path, tiny_ckpt):
+    app = create_app(tmp_path / "cache", str(tiny_ckpt), "cpu", max_upload=200_000)
+    with TestClient(app) as c:
+        c.app_state = app.state
+        yield c
+
+
+def upload(client, name, data):
+    return client.post("/api/sounds", files={"file": (name, data, "audio/wav")})
+
+
+def corners(client):
+    ids = []
+    for k, f in enumerate((220.0, 330.0, 440.0, 550.0)):
+        r = upload(client, f"c{k}.wav", wav_bytes(tone(f, 0.1)))
+        assert r.status_code == 200, r.text
+        ids.append(r.json()["id"])
+    return ids
+
+
+def wait(client, key, until=("done", "failed", "cancelled"), timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        s = client.get(f"/api/grids/{key}").json()
+        if s["status"] in until:
+            return s
+        time.sleep(0.2)
+    raise AssertionError(f"job {key} still {s}")
+
+
+def test_upload_render_play_and_export(client):
+    ids = corners(client)
+    again = upload(client, "other name.wav", wav_bytes(tone(220.0, 0.1)))
+    assert again.json()["id"] == ids[0]  # stored by content
+    body = {"corners": ids, "resolution": 3, "pitches": [57, 69], "seconds": 0.1}
+    job = client.post("/api/grids", json=body).json()
+    assert job["status"] in ("queued", "running") and job["notes"] == 18
+    done = wait(client, job["key"])
+    assert done["status"] == "done" and done["progress"] == 1.0, done
+    m = client.get(f"/api/grids/{job['key']}/manifest").json()
+    assert m["resolution"] == 3 and m["pitches"] == [57, 69] and all(p["ready"] for p in m["points"])
+    assert m["corners"] == ["c0.wav", "c1.wav", "c2.wav", "c3.wav"]
+    note = client.get(f"/api/grids/{job['key']}/audio/69/2/1.wav")
+    assert note.status_code == 200
+    x, sr = sf.read(io.BytesIO(note.content))
+    assert sr == 16000 and x.size == 1600  # 0.1 s
+    png = client.get(f"/api/grids/{job['key']}/rainbowgram/57/0/0.png")
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    # the same request again: a cache hit, no second render
+    renders = client.app_state.runner.renders
+    hit = client.post("/api/grids", json=body).json()
+    assert hit == {**done, "key": job["key"]} and client.app_state.runner.renders == renders
+    z = zipfile.ZipFile(io.BytesIO(client.get(f"/api/grids/{job['key']}/export.zip").content))
+    names = set(z.namelist())
+    assert {"manifest.json", "pitch_057/grid_00_00.wav", "pitch_069/grid_02_02.wav", "grid_01_01.sfz"} <= names
+    sfz = z.read("grid_01_01.sfz").decode()
+    assert "sample=pitch_057/grid_01_01.wav" in sfz and "sample=pitch_069/grid_01_01.wav" in sfz
+    manifest = json.loads(z.read("manifest.json"))
+    assert len(manifest["files"]) == 18
+
+
+def test_cancel_then_resume(client):
+    ids = corners(client)
+    body = {"corners": ids, "resolution": 4, "pitches": [48, 60, 72], "seconds": 2.0}
+    job = client.post("/api/grids", json=body).json()
+    wait(client, job["key"], until=("running",))
+    stopped = client.delete(f"/api/grids/{job['key']}").json()
+    assert stopped["status"] == "cancelled"
+    assert wait(client, job["key"], until=("cancelled",))["status"] == "cancelled"
+    resumed = client.post("/api/grids", json=body).json()
+    assert resumed["status"] in ("queued", "running")
+    client.delete(f"/api/grids/{job['key']}")
+
+
+def test_bad_uploads_get_one_line_and_a_4xx(client, tmp_path):
+    cases = [
+        ("garbage.wav", b"RIFF not really a wav file", 400, "garbage.wav: not a readable audio file"),
+        ("empty.wav", b"", 400, "empty.wav: the file is empty"),
+        ("nan.wav", wav_bytes(np.full(100, np.nan, np.float32)), 400, "nan.wav: contains NaN or infinite samples"),
+        ("silent.wav", wav_bytes(np.zeros(0, np.float32)), 400, "silent.wav: contains no samples"),
+        ("big.wav", b"\0" * 200_001, 413, "big.wav: larger than the upload limit"),
+        ("../../etc/passwd", b"junk", 400, "passwd: not a readable audio file"),
+    ]
+    for name, data, status, text in cases:
+        r = upload(client, name, data)
+        assert r.status_code == status, (name, r.text)
+        error = r.json()["error"]
+        assert error.startswith(text) and "\n" not in error and "Traceback" not in error, error
+        assert str(tmp_path) not in error  # the server's own paths stay private
+    assert not list((tmp_path / "cache").rglob("passwd*"))
+
+
+def test_bad_requests_and_path_traversal(client):
+    ids = corners(client)
+    bad = [
+        ({"corners": ids[:3]}, "four corners"),
+        ({"corners": ids, "resolution": 40}, "resolution 40"),
+        ({"corners": ids, "pitches": [200]}, "pitches"),
+        ({"corners": ids[:3] + ["../../../etc/passwd"]}, "no sound"),
+        ({"corners": ids, "resolution": "many"}, "numeric settings"),
+    ]
+    for body, text in bad:
+        r = client.post("/api/grids", json=body)
+        assert 400 <= r.status_code < 500 and text in r.json()["error"], (body, r.text)
+    key = client.post("/api/grids", json={"corners": ids, "resolution": 2, "pitches": [60], "seconds": 0.1}).json()
+    for path in (
+        "/api/grids/..%2F..%2Fsounds",
+        "/api/grids/" + "0" * 64,
+        f"/api/grids/{key['key']}/audio/60/0/9.wav",
+        f"/api/grids/{key['key']}/audio/61/0/0.wav",
+        f"/api/grids/{key['key']}/audio/60/..%2F..%2F..%2Fjob/0.wav",
+        "/static/..%2F..%2F__init__.py",
+        "/api/grids/../../../../etc/passwd",
+    ):
+        r = client.get(path)
+        assert 400 <= r.status_code < 500, (path, r.status_code)
+        assert "Traceback" not in r.text
+    wait(client, key["key"])
+
+
+def test_loopback_rule():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
