@@ -63,6 +63,7 @@ def create_app(
     info = read_info(checkpoint)  # a bad weights file stops here, before the server starts
     store = Store(Path(cache), info.config.sample_rate, _weights_id(checkpoint))
     runner = Runner(store, checkpoint, device)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         yield

@@ -189,6 +189,14 @@ function draw() {
     g.arc(16 + (j * (w - 32)) / (res - 1), 16 + (i * (h - 32)) / (res - 1), 4, 0, 2 * Math.PI);
     g.fill();
   }
+  const at = (row, col) => [16 + (col * (w - 32)) / (res - 1), 16 + (row * (h - 32)) / (res - 1)];
+  g.fillStyle = "rgba(102, 204, 255, 0.5)";
+  for (const p of pad.weights) { // the four points that sound, each as large as its weight
+    const [x, y] = at(p.row, p.col);
+    g.beginPath();
+    g.arc(x, y, 4 + 14 * p.weight, 0, 2 * Math.PI);
+    g.fill();
+  }
   g.fillStyle = "#888";
   g.font = "12px system-ui";
   ["NW", "NE", "SW", "SE"].forEach((name, k) => g.fillText(name, k % 2 ? w - 28 : 4, k < 2 ? 12 : h - 4));
