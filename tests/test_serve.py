@@ -145,3 +145,34 @@ def test_bad_requests_and_path_traversal(client):
 def test_loopback_rule():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+
+
+def test_serve_command_errors_and_warning(tmp_path, tiny_ckpt, monkeypatch):
+    import socket
+
+    import uvicorn
+    from click.testing import CliRunner
+
+    from nsynth.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = str(s.getsockname()[1])
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    r = CliRunner().invoke(main, ["serve", "-c", str(bad), "--port", free, "--cache", str(tmp_path / "c")])
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and str(bad) in r.output, r.output
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = CliRunner().invoke(main, ["serve", "--port", str(port), "-c", str(tiny_ckpt)])
+        assert r.exit_code == 1 and f"--port {port}: cannot listen there" in r.output, r.output
+    ran = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: ran.update(host=host, port=port))
+    r = CliRunner().invoke(
+        main, ["serve", "--host", "0.0.0.0", "--port", free, "-c", str(tiny_ckpt), "--cache", str(tmp_path / "c")]
+    )
+    assert r.exit_code == 0, r.output
+    assert "warning: listening on 0.0.0.0" in r.output and f"http://0.0.0.0:{free}/" in r.output
+    assert ran == {"host": "0.0.0.0", "port": int(free)}
