@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,6 +13,7 @@ import click
 import numpy as np
 
 from nsynth.errors import NSynthError
+from nsynth.generation.options import Sampling
 
 EXIT_USER_ERROR = 1
 
@@ -80,18 +82,51 @@ backend_option = click.option(
 force_option = click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 
 
+@dataclass(frozen=True)
+class Synthesis:
+    """What every generating command is given beside its own arguments: the model to load
+    (--checkpoint, --device), how to sample (--seed, --temperature, --greedy, --backend,
+    --precision as one ``nsynth.Sampling``) and how to write (--format, --force)."""
+
+    checkpoint: Path | None
+    device: str
+    sampling: Sampling
+    fmt: str
+    force: bool
+
+    def model(self):
+        return load(self.checkpoint, self.device)
+
+    @property
+    def model_path(self) -> str | None:
+        return str(self.checkpoint) if self.checkpoint else None
+
+    def save(self, path: Path, audio: np.ndarray, sample_rate: int) -> None:
+        from nsynth.audio import save_audio
+
+        save_audio(path, audio, sample_rate, fmt=self.fmt, force=self.force)
+        click.echo(str(path))
+
+
 def sampling_options(f: Callable) -> Callable:
-    """Options of every command that synthesises audio: --seed, --temperature, --greedy,
-    --backend and --precision reach the command as one ``sampling`` (``nsynth.Sampling``),
-    plus --format, --force, --checkpoint and --device."""
-    from nsynth.generation.options import Sampling
+    """The options of every command that synthesises audio; they reach it as ``synth`` (``Synthesis``)."""
 
     @functools.wraps(f)
     def command(
-        *args: Any, seed: int, temperature: float | None, greedy: bool, backend: str, precision: str, **kw: Any
+        *args: Any,
+        seed: int,
+        temperature: float | None,
+        greedy: bool,
+        backend: str,
+        precision: str,
+        checkpoint: Path | None,
+        device: str,
+        fmt: str,
+        force: bool,
+        **kw: Any,
     ):
         sampling = Sampling(seed, 0.0 if greedy else temperature, backend, precision)
-        return f(*args, sampling=sampling, **kw)
+        return f(*args, synth=Synthesis(checkpoint, device, sampling, fmt, force), **kw)
 
     opts = [
         click.option(

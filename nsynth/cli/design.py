@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from nsynth.cli.common import load, pitch_list, sampling_options
-from nsynth.generation.options import Sampling
+from nsynth.cli.common import Synthesis, pitch_list, sampling_options
 
 
 @click.command()
@@ -25,11 +24,7 @@ def grid(
     pitches: list[int],
     seconds: float | None,
     batch_size: int,
-    checkpoint: Path | None,
-    device: str,
-    sampling: Sampling,
-    fmt: str,
-    force: bool,
+    synth: Synthesis,
 ) -> None:
     """An NSynth-Super grid between corners NW NE SW SE (files, or folders of one file per pitch).
 
@@ -39,19 +34,18 @@ def grid(
     """
     from nsynth.design import grid as run_grid
 
-    model = load(checkpoint, device)
     written, skipped = run_grid(
-        model,
+        synth.model(),
         corners,
         out_dir,
         resolution=resolution,
         pitches=pitches,
-        sampling=sampling,
+        sampling=synth.sampling,
         batch=batch_size,
-        fmt=fmt,
-        model_path=str(checkpoint) if checkpoint else None,
+        fmt=synth.fmt,
+        model_path=synth.model_path,
         seconds=seconds,
-        force=force,
+        force=synth.force,
     )
     click.echo(f"{out_dir}: {written} notes written, {skipped} already there")
 
@@ -77,28 +71,23 @@ def multisample(
     alpha: float,
     name: str | None,
     batch_size: int,
-    checkpoint: Path | None,
-    device: str,
-    sampling: Sampling,
-    fmt: str,
-    force: bool,
+    synth: Synthesis,
 ) -> None:
     """Render a sound across the keyboard and write a playable SFZ instrument."""
     from nsynth.design import multisample as run_multisample
 
-    model = load(checkpoint, device)
     sfz, written, skipped = run_multisample(
-        model,
+        synth.model(),
         sources,
         out_dir,
         pitches=pitches,
         alpha=alpha,
         name=name,
-        sampling=sampling,
+        sampling=synth.sampling,
         batch=batch_size,
-        fmt=fmt,
-        model_path=str(checkpoint) if checkpoint else None,
-        force=force,
+        fmt=synth.fmt,
+        model_path=synth.model_path,
+        force=synth.force,
     )
     click.echo(f"{sfz}: {len(pitches)} regions ({written} samples written, {skipped} already there)")
 

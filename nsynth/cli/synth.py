@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from nsynth.cli.common import Failures, load, per_input, pitch_option, read_embedding, sampling_options
+from nsynth.cli.common import Failures, Synthesis, per_input, pitch_option, read_embedding, sampling_options
 from nsynth.errors import NSynthError
-from nsynth.generation.options import Sampling
 
 
 @click.command()
@@ -20,20 +19,15 @@ def decode(
     embeddings: tuple[Path, ...],
     out_dir: Path,
     pitch: int | None,
-    checkpoint: Path | None,
-    device: str,
-    sampling: Sampling,
-    fmt: str,
-    force: bool,
+    synth: Synthesis,
 ) -> None:
     """Synthesise EMB.npy files (frames, 16) to DIR/<stem>.wav, as one batch."""
-    from nsynth.audio import save_audio
     from nsynth.files import check_outputs
     from nsynth.generation import generate_audio
 
     outs = per_input(embeddings, ".wav", out_dir)
-    check_outputs(outs, force)
-    model = load(checkpoint, device)
+    check_outputs(outs, synth.force)
+    model = synth.model()
     if model.config.pitch_conditioning and pitch is None:
         raise NSynthError("this model is pitch-conditioned: give --pitch MIDI")
     failed = Failures()
@@ -41,10 +35,9 @@ def decode(
     loaded = [(o, z) for o, z in loaded if z is not None]
     if loaded:
         pitches = [pitch] * len(loaded) if pitch is not None else None
-        audio = generate_audio(model, [z for _, z in loaded], pitches, sampling=sampling)
+        audio = generate_audio(model, [z for _, z in loaded], pitches, sampling=synth.sampling)
         for (o, _), a in zip(loaded, audio):
-            save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
-            click.echo(str(o))
+            synth.save(o, a, model.config.sample_rate)
     failed.exit(len(embeddings))
 
 
@@ -57,21 +50,17 @@ def reconstruct(
     files: tuple[Path, ...],
     out_dir: Path,
     pitch: int | str,
-    checkpoint: Path | None,
-    device: str,
-    sampling: Sampling,
-    fmt: str,
-    force: bool,
+    synth: Synthesis,
 ) -> None:
     """Encode and re-synthesise audio FILES to DIR/<stem>.wav, as one batch."""
     from nsynth.api import reconstruct as api_reconstruct
     from nsynth.api import resolve_pitch
-    from nsynth.audio import load_audio, save_audio
+    from nsynth.audio import load_audio
     from nsynth.files import check_outputs
 
     outs = per_input(files, ".wav", out_dir)
-    check_outputs(outs, force)
-    model = load(checkpoint, device)
+    check_outputs(outs, synth.force)
+    model = synth.model()
     failed = Failures()
     notes = []  # a file that cannot be read, or whose pitch cannot be found, fails alone
     for f, o in zip(files, outs):
@@ -85,11 +74,10 @@ def reconstruct(
             pitch=[p for _, _, p in notes],
             model=model,
             follow_f0=pitch == "auto",
-            sampling=sampling,
+            sampling=synth.sampling,
         )
         for (o, _, _), a in zip(notes, audio):
-            save_audio(o, a, model.config.sample_rate, fmt=fmt, force=force)
-            click.echo(str(o))
+            synth.save(o, a, model.config.sample_rate)
     failed.exit(len(files))
 
 
@@ -116,11 +104,7 @@ def interpolate(
     mix: bool,
     plot: bool,
     pitch: int | str,
-    checkpoint: Path | None,
-    device: str,
-    sampling: Sampling,
-    fmt: str,
-    force: bool,
+    synth: Synthesis,
 ) -> None:
     """Interpolate between notes A and B in the latent space.
 
@@ -128,7 +112,7 @@ def interpolate(
     00_alpha0.00.wav ... 04_alpha1.00.wav. All steps are generated as one batch. Notes of
     different lengths: the shorter is padded with silence to the longer.
     """
-    from nsynth.audio import load_audio, save_audio
+    from nsynth.audio import load_audio
     from nsynth.files import check_outputs
     from nsynth.interpolation import alphas, crossfade
     from nsynth.interpolation import interpolate as api_interpolate
@@ -139,22 +123,21 @@ def interpolate(
     outs = [out_dir / f"{i:0{width}d}_alpha{w:.2f}.wav" for i, w in enumerate(weights)]
     mixes = [o.with_name("mix_" + o.name) for o in outs] if mix else []
     picture = out_dir / "interpolation.png"
-    check_outputs(outs + mixes + ([picture] if plot else []), force)
-    model = load(checkpoint, device)
+    check_outputs(outs + mixes + ([picture] if plot else []), synth.force)
+    model = synth.model()
     rate = model.config.sample_rate
     audio_a, audio_b = load_audio(a, rate), load_audio(b, rate)
     notes = api_interpolate(
-        audio_a, audio_b, steps, pitch=pitch, model=model, sampling=sampling, names=(str(a), str(b))
+        audio_a, audio_b, steps, pitch=pitch, model=model, sampling=synth.sampling, names=(str(a), str(b))
     )
     written = [(o, note) for o, note in zip(outs, notes)]
     written += [(o, crossfade(audio_a, audio_b, float(w))) for o, w in zip(mixes, weights)]
     for o, note in written:
-        save_audio(o, note, rate, fmt=fmt, force=force)
-        click.echo(str(o))
+        synth.save(o, note, rate)
     if plot:
         from nsynth.plot import plot_sounds
 
-        plot_sounds(notes, [f"alpha {w:.2f}" for w in weights], rate, picture, force=force)
+        plot_sounds(notes, [f"alpha {w:.2f}" for w in weights], rate, picture, force=synth.force)
         click.echo(str(picture))
 
 
@@ -171,19 +154,15 @@ def morph(
     out: Path,
     curve: str,
     pitch: int | str,
-    checkpoint: Path | None,
-    device: str,
-    sampling: Sampling,
-    fmt: str,
-    force: bool,
+    synth: Synthesis,
 ) -> None:
     """One note whose timbre moves from A to B over its length (the mix varies per frame)."""
-    from nsynth.audio import load_audio, save_audio
+    from nsynth.audio import load_audio
     from nsynth.files import check_outputs
     from nsynth.interpolation import morph as api_morph
 
-    check_outputs([out], force)
-    model = load(checkpoint, device)
+    check_outputs([out], synth.force)
+    model = synth.model()
     rate = model.config.sample_rate
     note = api_morph(
         load_audio(a, rate),
@@ -191,11 +170,10 @@ def morph(
         curve,
         pitch=pitch,
         model=model,
-        sampling=sampling,
+        sampling=synth.sampling,
         names=(str(a), str(b)),
     )
-    save_audio(out, note, rate, fmt=fmt, force=force)
-    click.echo(str(out))
+    synth.save(out, note, rate)
 
 
 COMMANDS = [decode, reconstruct, interpolate, morph]
