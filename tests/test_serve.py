@@ -112,6 +112,8 @@ def test_bad_uploads_get_one_line_and_a_4xx(client, tmp_path):
         assert error.startswith(text) and "\n" not in error and "Traceback" not in error, error
         assert str(tmp_path) not in error  # the server's own paths stay private
     assert not list((tmp_path / "cache").rglob("passwd*"))
+    huge = upload(client, "huge.wav", b"\0" * 400_000)  # refused from its declared length
+    assert huge.status_code == 413 and "larger than the limit" in huge.json()["error"]
 
 
 def test_bad_requests_and_path_traversal(client):

@@ -102,11 +102,19 @@ def create_app(
         files = sorted(Path(str(f)) for f in folder.iterdir() if f.name.endswith(".wav"))
         return [store.add_file(f).__dict__ for f in files]
 
+    @app.middleware("http")
+    async def size_limit(request: Request, call_next):
+        # refuse an oversized upload from its declared length, before the body is received
+        length = request.headers.get("content-length")
+        if request.url.path == "/api/sounds" and length and length.isdigit() and int(length) > max_upload + 2**16:
+            return JSONResponse({"error": f"the upload is larger than the limit ({max_upload / 2**20:g} MiB)"}, 413)
+        return await call_next(request)
+
     @app.post("/api/sounds")
     async def upload(file: UploadFile) -> dict:
         data = await file.read(max_upload + 1)
         if len(data) > max_upload:
-            raise _Refused(413, f"{store_name(file)}: larger than the upload limit ({max_upload // 2**20} MiB)")
+            raise _Refused(413, f"{store_name(file)}: larger than the upload limit ({max_upload / 2**20:g} MiB)")
         if not data:
             raise _Refused(400, f"{store_name(file)}: the file is empty")
         return store.add_sound(data, file.filename).__dict__
