@@ -65,6 +65,11 @@ def test_play_the_pad_in_chromium(server, tmp_path):
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server)
+        bad = tmp_path / "garbage.wav"
+        bad.write_bytes(b"RIFF, but not audio")
+        page.set_input_files('.corner[data-corner="0"] input', str(bad))
+        page.wait_for_function("document.querySelector('#message').textContent.length > 0")
+        assert page.inner_text("#message").startswith("garbage.wav: not a readable audio file")
         for k in range(3):
             page.set_input_files(f'.corner[data-corner="{k}"] input', str(files[k]))
         data = list(files[3].read_bytes())
