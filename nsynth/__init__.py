@@ -12,6 +12,15 @@ On Linux, ``nsynth.tune_malloc()`` once per process makes CPU work several times
 (see ``nsynth._malloc``); the ``nsynth`` command does it for you.
 """
 
+from pathlib import Path as _Path
+
+# Installed, the architecture folders (encoders/, decoders/) and examples/ sit inside this
+# package as nsynth.encoders, nsynth.decoders and nsynth.examples (a package-dir mapping). In a
+# source checkout they sit beside it: let the checkout import them under the same names.
+_checkout = _Path(__file__).resolve().parent.parent
+if not (_Path(__file__).parent / "decoders").is_dir() and (_checkout / "decoders" / "wavenet.py").is_file():
+    __path__.append(str(_checkout))
+
 from nsynth._malloc import tune_malloc
 from nsynth.api import decode, encode, reconstruct, resolve_f0, resolve_pitch
 from nsynth.audio import load_audio, save_audio
