@@ -57,7 +57,10 @@ def _weights_id(checkpoint: str | None) -> str:
 def create_app(
     cache: Path, checkpoint: str | None = None, device: str = "cpu", max_upload: int = MAX_UPLOAD
 ) -> FastAPI:
-    """The app, with its disk cache in ``cache`` and renders by the model in ``checkpoint`` (default: shipped)."""
+    """The app, with its disk cache in ``cache`` and renders by the model in ``checkpoint`` (default: shipped).
+
+    Renders run in spawned processes, which import the main module again: a script that builds
+    the app itself keeps its work under ``if __name__ == "__main__":``."""
     from nsynth.weights import read_info
 
     info = read_info(checkpoint)  # a bad weights file stops here, before the server starts
