@@ -25,6 +25,11 @@ from nsynth.pitch import estimate_pitch
 CORNERS = ("NW", "NE", "SW", "SE")
 
 
+def grid_note(pitch: int, row: int, col: int) -> str:
+    """Where a grid keeps a point's note, relative to its folder: ``pitch_PPP/grid_RR_CC.wav``."""
+    return f"pitch_{pitch:03d}/grid_{row:02d}_{col:02d}.wav"
+
+
 def grid_weights(resolution: int) -> np.ndarray:
     """(resolution, resolution, 4) bilinear weights of (NW, NE, SW, SE) for each grid point.
 
@@ -198,7 +203,7 @@ def grid(
         zs = [emb[s.for_pitch(p)] for s in sources]
         for i in range(resolution):
             for j in range(resolution):
-                out = out_dir / f"pitch_{p:03d}" / f"grid_{i:02d}_{j:02d}.wav"
+                out = out_dir / grid_note(p, i, j)
                 if out.exists() and not force:
                     skipped += 1
                     continue
@@ -241,7 +246,7 @@ def sfz_regions(pitches: Sequence[int], files: Sequence[str]) -> list[Region]:
     return regions
 
 
-def sfz_lines(regions: Sequence[Region], name: str) -> list[str]:
+def sfz_text(regions: Sequence[Region], name: str) -> str:
     """A playable one-shot SFZ instrument: one region per sample, velocity scales loudness."""
     lines = [
         f"// {name}: rendered by nsynth",
@@ -251,13 +256,14 @@ def sfz_lines(regions: Sequence[Region], name: str) -> list[str]:
         "ampeg_release=0.05",
         "",
     ]
-    return lines + [f"<region> sample={r.file} pitch_keycenter={r.key} lokey={r.lo} hikey={r.hi}" for r in regions]
+    lines += [f"<region> sample={r.file} pitch_keycenter={r.key} lokey={r.lo} hikey={r.hi}" for r in regions]
+    return "\n".join(lines) + "\n"
 
 
 def write_sfz(path: Path, regions: Sequence[Region], name: str, force: bool = False) -> None:
-    """Write ``sfz_lines`` atomically."""
+    """Write ``sfz_text`` atomically."""
     with atomic_path(path, force=force) as tmp:
-        tmp.write_text("\n".join(sfz_lines(regions, name)) + "\n")
+        tmp.write_text(sfz_text(regions, name))
 
 
 def multisample(

@@ -93,9 +93,12 @@ class NoteDataset:
         name = "+".join(d.name for d in datasets)
         return cls(name, notes, lambda j: index[j][0].load(index[j][1]), rates.pop())
 
-    def filter(self, keep: Callable[[Note], bool]) -> "NoteDataset":
-        idx = [i for i, n in enumerate(self.notes) if keep(n)]
+    def _take(self, idx: Sequence[int]) -> "NoteDataset":
+        """The notes at ``idx``, in that order."""
         return NoteDataset(self.name, [self.notes[i] for i in idx], lambda j: self._loader(idx[j]), self.sample_rate)
+
+    def filter(self, keep: Callable[[Note], bool]) -> "NoteDataset":
+        return self._take([i for i, n in enumerate(self.notes) if keep(n)])
 
     def subset(self, limit: int | None) -> "NoteDataset":
         """An evenly spaced subset of ``limit`` notes (the first and last included); all if None or more."""
@@ -103,6 +106,4 @@ class NoteDataset:
             return self
         if limit < 1:
             raise ValueError(f"a subset needs at least one note, not {limit}")
-        keep = set(np.linspace(0, len(self) - 1, limit).round().astype(int).tolist())
-        idx = sorted(keep)
-        return NoteDataset(self.name, [self.notes[i] for i in idx], lambda j: self._loader(idx[j]), self.sample_rate)
+        return self._take(sorted(set(np.linspace(0, len(self) - 1, limit).round().astype(int).tolist())))

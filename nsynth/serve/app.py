@@ -31,10 +31,11 @@ from fastapi import FastAPI, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from nsynth.design import grid_note
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.serve.jobs import Runner
-from nsynth.serve.store import GridRequest, Store
+from nsynth.serve.store import GridRequest, NotFound, Store, display_name
 
 MAX_UPLOAD = 20 * 2**20  # bytes
 DEFAULT_PITCHES = (48, 60, 72)
@@ -43,15 +44,6 @@ DEFAULT_PITCHES = (48, 60, 72)
 class _Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         self.status, self.message = status, message
-
-
-def _weights_id(checkpoint: str | None) -> str:
-    from nsynth.weights import default_weights_path
-
-    path = Path(checkpoint) if checkpoint else default_weights_path()
-    if path is None or not path.is_file():
-        raise NSynthError(f"{checkpoint or 'the default model'}: no such weights file")
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def create_app(
@@ -64,7 +56,8 @@ def create_app(
     from nsynth.weights import read_info
 
     info = read_info(checkpoint)  # a bad weights file stops here, before the server starts
-    store = Store(Path(cache), info.config.sample_rate, _weights_id(checkpoint))
+    weights_id = hashlib.sha256(Path(info.path).read_bytes()).hexdigest()  # grids are cached per weights file
+    store = Store(Path(cache), info.config.sample_rate, weights_id)
     runner = Runner(store, checkpoint, device)
 
     @contextlib.asynccontextmanager
@@ -78,8 +71,7 @@ def create_app(
 
     @app.exception_handler(NSynthError)
     async def user_error(request: Request, e: NSynthError) -> JSONResponse:
-        status = 404 if str(e).startswith("no ") else 400
-        return JSONResponse({"error": str(e)}, status_code=status)
+        return JSONResponse({"error": str(e)}, status_code=404 if isinstance(e, NotFound) else 400)
 
     @app.exception_handler(_Refused)
     async def refused(request: Request, e: _Refused) -> JSONResponse:
@@ -115,11 +107,11 @@ def create_app(
 
     @app.post("/api/sounds")
     async def upload(file: UploadFile) -> dict:
-        data = await file.read(max_upload + 1)
+        data, name = await file.read(max_upload + 1), display_name(file.filename)
         if len(data) > max_upload:
-            raise _Refused(413, f"{store_name(file)}: larger than the upload limit ({max_upload / 2**20:g} MiB)")
+            raise _Refused(413, f"{name}: larger than the upload limit ({max_upload / 2**20:g} MiB)")
         if not data:
-            raise _Refused(400, f"{store_name(file)}: the file is empty")
+            raise _Refused(400, f"{name}: the file is empty")
         return store.add_sound(data, file.filename).__dict__
 
     @app.post("/api/grids")
@@ -156,9 +148,9 @@ def create_app(
 
     @app.get("/api/grids/{key}/manifest")
     def manifest(key: str) -> dict:
-        req = store.request(key)
+        req, folder = store.request(key), store.grid_dir(key)
         points = [
-            {"pitch": p, "row": i, "col": j, "ready": store.note_path(key, p, i, j).is_file()}
+            {"pitch": p, "row": i, "col": j, "ready": (folder / grid_note(p, i, j)).is_file()}
             for p in req.pitches
             for i in range(req.resolution)
             for j in range(req.resolution)
@@ -207,16 +199,10 @@ def create_app(
     return app
 
 
-def store_name(file: UploadFile) -> str:
-    from nsynth.serve.store import display_name
-
-    return display_name(file.filename)
-
-
 def _zip(store: Store, key: str) -> bytes:
     """WAVs as ``pitch_PPP/grid_RR_CC.wav``, ``manifest.json``, and ``grid_RR_CC.sfz``: each point
     of the grid as an instrument over the rendered pitches (the multisample writer's regions)."""
-    from nsynth.design import sfz_lines, sfz_regions
+    from nsynth.design import sfz_regions, sfz_text
 
     req = store.request(key)
     folder = store.grid_dir(key)
@@ -225,10 +211,10 @@ def _zip(store: Store, key: str) -> bytes:
         z.write(folder / "manifest.json", "manifest.json")
         for i in range(req.resolution):
             for j in range(req.resolution):
-                files = [f"pitch_{p:03d}/grid_{i:02d}_{j:02d}.wav" for p in req.pitches]
+                files = [grid_note(p, i, j) for p in req.pitches]
                 for f in files:
                     z.write(folder / f, f)
                 name = f"grid_{i:02d}_{j:02d}"
-                z.writestr(f"{name}.sfz", "\n".join(sfz_lines(sfz_regions(req.pitches, files), name)) + "\n")
+                z.writestr(f"{name}.sfz", sfz_text(sfz_regions(req.pitches, files), name))
         z.writestr("request.json", json.dumps(req.__dict__, indent=1))
     return buf.getvalue()

@@ -22,11 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from nsynth.audio import load_audio, save_audio
+from nsynth.design import grid_note
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 
 KEY = re.compile(r"^[0-9a-f]{64}$")
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64"}
+
+
+class NotFound(NSynthError):
+    """A sound, grid or grid point that this cache does not hold (HTTP 404)."""
 
 
 def display_name(name: str | None) -> str:
@@ -107,7 +112,7 @@ class Store:
 
     def sound_path(self, sid: str) -> Path:
         if not KEY.match(str(sid)) or not (self.root / "sounds" / f"{sid}.wav").is_file():
-            raise NSynthError(f"no sound {str(sid)[:64]!r} here: upload it first")
+            raise NotFound(f"no sound {str(sid)[:64]!r} here: upload it first")
         return self.root / "sounds" / f"{sid}.wav"
 
     def sound(self, sid: str) -> Sound:
@@ -121,7 +126,7 @@ class Store:
     def grid_dir(self, key: str) -> Path:
         """The folder of a grid; an unknown or malformed key is an error (never a path outside the cache)."""
         if not KEY.match(str(key)) or not (self.root / "grids" / key / "job.json").is_file():
-            raise NSynthError(f"no grid {str(key)[:64]!r} here")
+            raise NotFound(f"no grid {str(key)[:64]!r} here")
         return self.root / "grids" / key
 
     def new_grid(self, key: str, req: GridRequest) -> Path:
@@ -140,5 +145,5 @@ class Store:
     def note_path(self, key: str, pitch: int, row: int, col: int) -> Path:
         req = self.request(key)
         if pitch not in req.pitches or not (0 <= row < req.resolution and 0 <= col < req.resolution):
-            raise NSynthError(f"no point pitch {pitch}, row {row}, column {col} in this grid")
-        return self.grid_dir(key) / f"pitch_{pitch:03d}" / f"grid_{row:02d}_{col:02d}.wav"
+            raise NotFound(f"no point pitch {pitch}, row {row}, column {col} in this grid")
+        return self.grid_dir(key) / grid_note(pitch, row, col)
