@@ -46,21 +46,27 @@ def show_api_messages() -> None:
         log.propagate = False
 
 
-def model_options(f: Callable) -> Callable:
-    """--checkpoint and --device."""
-    f = click.option(
+def device_option(default: str = "auto") -> Callable:
+    return click.option(
         "--device",
-        default="auto",
+        default=default,
         show_default=True,
         type=click.Choice(["auto", "cpu", "cuda"]),
         help="Where to run the model.",
-    )(f)
-    return click.option(
-        "--checkpoint",
-        "-c",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Weights file (.safetensors); default: the model shipped with nsynth.",
-    )(f)
+    )
+
+
+checkpoint_option = click.option(
+    "--checkpoint",
+    "-c",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Weights file (.safetensors); default: the model shipped with nsynth.",
+)
+
+
+def model_options(f: Callable) -> Callable:
+    """--checkpoint and --device."""
+    return checkpoint_option(device_option()(f))
 
 
 temperature_option = click.option(

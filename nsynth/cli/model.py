@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from nsynth.cli.common import backend_option, int_list, load, model_options, read_json, temperature_option
+from nsynth.cli.common import (
+    backend_option,
+    device_option,
+    int_list,
+    load,
+    model_options,
+    read_json,
+    temperature_option,
+)
 from nsynth.errors import NSynthError
 from nsynth.generation.options import Sampling
 
@@ -62,7 +70,7 @@ from nsynth.generation.options import Sampling
     help="Start from this weights file, e.g. the shipped model; of another config, its tensors of matching"
     " name and shape are copied.",
 )
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@device_option()
 @click.option("--seed", default=0, show_default=True, type=int)
 def train(
     data: tuple[Path, ...],
@@ -274,7 +282,7 @@ def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop:
 @click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16"]))
 @click.option("--no-naive", is_flag=True, help="Skip the (slow) naive baseline.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list of rows instead of the table.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@device_option()
 def bench(
     presets: str,
     batches: str | None,

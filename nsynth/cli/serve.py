@@ -6,22 +6,19 @@ from pathlib import Path
 
 import click
 
+from nsynth.cli.common import checkpoint_option, device_option
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback unless given).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
-    "--checkpoint",
-    "-c",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Weights file (.safetensors); default: the model shipped with nsynth.",
-)
+@checkpoint_option
 @click.option(
     "--cache",
     type=click.Path(file_okay=False, path_type=Path),
     help="Where uploads and rendered grids are kept [default: ~/.cache/nsynth/serve].",
 )
-@click.option("--device", default="cpu", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@device_option("cpu")
 @click.option("--max-upload-mb", default=20, show_default=True, type=click.IntRange(1, 1024), help="Upload size limit.")
 def serve(host: str, port: int, checkpoint: Path | None, cache: Path | None, device: str, max_upload_mb: int) -> None:
     """A local web app: drop four sounds, render the grid between them, play it on an XY pad."""
