@@ -26,6 +26,8 @@ class NSynthAutoencoder(nn.Module):
         # Sampling temperature used when a caller gives none: 1.0, or what the weights file
         # recommends (its "temperature" metadata; set by ``nsynth.load_model``).
         self.default_temperature = 1.0
+        # Likewise the min-p truncation of sampling: 0 (none), or the file's "min_p" metadata.
+        self.default_min_p = 0.0
         enc, dec = config.encoder, config.decoder
         self.encoder = TemporalEncoder(
             layers=enc.layers,

@@ -7,6 +7,7 @@ Loading is strict: missing, unexpected or mis-shaped tensors are an error naming
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -149,15 +150,23 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     if bad:
         raise CheckpointError(f"{info.path}: wrong tensor shapes: {'; '.join(bad[:3])}")
     model.load_state_dict(tensors, strict=True)
-    temperature = info.metadata.get("temperature")
-    if temperature:
-        try:
-            model.default_temperature = float(temperature)
-        except ValueError:
-            raise CheckpointError(f"{info.path}: bad recommended temperature {temperature!r}") from None
-        if not model.default_temperature >= 0:
-            raise CheckpointError(f"{info.path}: bad recommended temperature {temperature!r}")
+    model.default_temperature = _recommended(info, "temperature", 1.0, math.inf)
+    model.default_min_p = _recommended(info, "min_p", 0.0, 1.0)
     return model.to(device).eval()
+
+
+def _recommended(info: WeightsInfo, key: str, default: float, below: float) -> float:
+    """A sampling default recorded in the file's metadata (``key``), checked to lie in [0, below)."""
+    text = info.metadata.get(key)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < below:
+        raise CheckpointError(f"{info.path}: bad recommended {key.replace('_', '-')} {text!r}")
+    return value
 
 
 def _numel(shape: list[int]) -> int:

@@ -44,6 +44,12 @@ def main() -> None:
         default=None,
         help="Recommended sampling temperature (the default of every command).",
     )
+    ap.add_argument(
+        "--min-p",
+        type=float,
+        default=None,
+        help="Recommended min-p truncation of sampling (the default of every command).",
+    )
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "nsynth" / "weights" / DEFAULT_WEIGHTS)
     args = ap.parse_args()
     src = args.run_dir / "model.safetensors"
@@ -71,6 +77,8 @@ def main() -> None:
     }
     if args.temperature is not None:
         meta["temperature"] = f"{args.temperature:g}"
+    if args.min_p is not None:
+        meta["min_p"] = f"{args.min_p:g}"
     save_model(model, args.output, overwrite=True, metadata=meta)
     print(f"{args.output}: {meta}")
 

@@ -24,6 +24,9 @@ def test_sampling_options_are_checked_and_named():
         nsynth.Sampling(temperature=-1.0)
     with pytest.raises(nsynth.NSynthError, match="--temperature"):
         nsynth.Sampling(temperature=float("nan"))
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(nsynth.NSynthError, match="--min-p"):
+            nsynth.Sampling(min_p=bad)
     with pytest.raises(nsynth.NSynthError, match="--backend 'gpu'"):
         nsynth.Sampling(backend="gpu")
     with pytest.raises(nsynth.NSynthError, match="--precision"):
@@ -36,6 +39,8 @@ def test_sampling_options_are_checked_and_named():
         s.seed = 1  # type: ignore[misc]
     model = tiny_model()
     assert s.for_model(model).temperature == model.default_temperature
+    assert s.for_model(model).min_p == model.default_min_p == 0.0
+    assert nsynth.Sampling(min_p=0.25).for_model(model).min_p == 0.25
     assert nsynth.Sampling(temperature=0).greedy and nsynth.Sampling(temperature=0).for_model(model).temperature == 0
 
 

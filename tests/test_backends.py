@@ -58,17 +58,20 @@ def test_static_step_equals_reference(kernel, gate):
     assert (state.logits - ref).abs().max().item() <= 1e-4
 
 
-def test_backends_sample_the_same_classes_from_the_same_uniforms():
+@pytest.mark.parametrize("temperature,min_p", [(1.0, 0.0), (0.7, 0.3)])
+def test_backends_sample_the_same_classes_from_the_same_uniforms(temperature, min_p):
     model, _, cond, _ = _setup(2, r=8, s=16)
     u = torch.rand(400, 2, generator=torch.Generator().manual_seed(3))
-    ref = generate(model.decoder, cond, 400, uniforms=u)
-    fast = generate_classes(model.decoder, cond, 400, u, Sampling(backend="fast"))
-    static = StaticStepDecoder(model.decoder, cond, 400, uniforms=u)
+    ref = generate(model.decoder, cond, 400, uniforms=u, temperature=temperature, min_p=min_p)
+    fast = generate_classes(model.decoder, cond, 400, u, Sampling(backend="fast", temperature=temperature, min_p=min_p))
+    static = StaticStepDecoder(model.decoder, cond, 400, uniforms=u, temperature=temperature, min_p=min_p)
     static.run(400)
     # identical up to draws that land within float rounding of a CDF step
     assert (fast == ref).float().mean() >= 0.99
     assert (static.classes == ref).float().mean() >= 0.99
-    again = generate_classes(model.decoder, cond, 400, u, Sampling(backend="fast"))
+    again = generate_classes(
+        model.decoder, cond, 400, u, Sampling(backend="fast", temperature=temperature, min_p=min_p)
+    )
     assert torch.equal(fast, again)  # seeded output reproduces on the same backend
     greedy = generate_classes(model.decoder, cond, 50, u, Sampling(temperature=0, backend="fast"))
     assert torch.equal(greedy, generate(model.decoder, cond, 50, greedy=True))
@@ -113,3 +116,24 @@ def test_temperature_zero_is_greedy_on_every_backend():
     static.run(200)
     assert torch.equal(static.classes, greedy)
     assert set(greedy.flatten().tolist()) == {100}
+
+
+def test_min_p_leaves_out_unlikely_classes_on_every_backend():
+    model, _, cond, _ = _setup(2, r=8, s=12)
+    with torch.no_grad():  # fixed odds whatever the input: 1 : 0.5 : 0.1 : exp(-5) for every other class
+        model.decoder.out.weight.zero_()
+        model.decoder.out.bias.zero_()
+        model.decoder.out.bias[[100, 101, 102]] = torch.tensor(
+            [5.0, 5.0 + np.log(0.5), 5.0 + np.log(0.1)], dtype=torch.float32
+        )
+    u = torch.rand(3000, 2, generator=torch.Generator().manual_seed(6))
+    ref = generate(model.decoder, cond, 3000, uniforms=u, min_p=0.2)
+    fast = torch.from_numpy(FastCPUDecoder(model.decoder, cond).run(3000, uniforms=u.numpy(), min_p=0.2)[0])
+    static = StaticStepDecoder(model.decoder, cond, 3000, uniforms=u, min_p=0.2)
+    static.run(3000)
+    for classes in (ref, fast, static.classes):
+        assert set(classes.flatten().tolist()) == {100, 101}
+        assert abs((classes == 100).float().mean().item() - 2 / 3) < 0.03  # renormalised over what is left
+    # min_p 0.05 keeps class 102 (0.1 of the top) and still drops the other 253
+    assert set(generate(model.decoder, cond, 3000, uniforms=u, min_p=0.05).flatten().tolist()) == {100, 101, 102}
+    assert len(set(generate(model.decoder, cond, 3000, uniforms=u).flatten().tolist())) > 100  # min_p 0 keeps all

@@ -65,7 +65,13 @@ def test_evaluate_temperature_reaches_the_sampler(tmp_path, tiny_ckpt):
         return json.loads(out.read_text())
 
     greedy = [run(0, seed) for seed in (0, 1)]
-    assert greedy[0]["generation"] == {"temperature": 0.0, "seed": 0, "backend": "auto", "precision": "auto"}
+    assert greedy[0]["generation"] == {
+        "temperature": 0.0,
+        "min_p": 0.0,
+        "seed": 0,
+        "backend": "auto",
+        "precision": "auto",
+    }
     assert greedy[0]["lsd"] == greedy[1]["lsd"]  # greedy decoding ignores the sampler's seed
     sampled = [run(1, seed) for seed in (0, 1)]
     assert sampled[0]["lsd"] != sampled[1]["lsd"]

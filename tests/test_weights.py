@@ -133,3 +133,29 @@ def test_a_recommended_temperature_in_the_weights_file_is_the_default(tmp_path, 
     nsynth.save_model(tiny_model(), bad, metadata={"temperature": "warm"})
     with pytest.raises(nsynth.CheckpointError, match="temperature"):
         nsynth.load_model(bad)
+
+
+def test_a_recommended_min_p_in_the_weights_file_is_the_default(tmp_path, wav_pair):
+    from click.testing import CliRunner
+
+    from nsynth.cli import main
+
+    a, _ = wav_pair
+    strict = tmp_path / "strict.safetensors"
+    nsynth.save_model(tiny_model(), strict, metadata={"min_p": "0.5"})
+    assert nsynth.load_model(strict).default_min_p == 0.5
+    outs = {}
+    for name, extra in (("default", []), ("m05", ["--min-p", "0.5"]), ("m0", ["--min-p", "0"])):
+        args = ["reconstruct", str(a), "-c", str(strict), "--pitch", "69", "-o", str(tmp_path / name)]
+        r = CliRunner().invoke(main, args + extra)
+        assert r.exit_code == 0, r.output
+        outs[name] = sf.read(tmp_path / name / "a.wav")[0]
+    np.testing.assert_array_equal(outs["default"], outs["m05"])  # the file's min-p is the default
+    assert not np.array_equal(outs["default"], outs["m0"])
+    r = CliRunner().invoke(main, ["reconstruct", str(a), "--min-p", "1", "-o", str(tmp_path / "x")])
+    assert r.exit_code != 0 and "--min-p" in r.output and "Traceback" not in r.output
+    for text in ("sharp", "1", "-0.2"):
+        bad = tmp_path / f"bad{text}.safetensors"
+        nsynth.save_model(tiny_model(), bad, metadata={"min_p": text})
+        with pytest.raises(nsynth.CheckpointError, match="min-p"):
+            nsynth.load_model(bad)

@@ -77,6 +77,15 @@ temperature_option = click.option(
     " weights file says otherwise; `nsynth info` shows it].",
 )
 
+min_p_option = click.option(
+    "--min-p",
+    "min_p",
+    default=None,
+    type=click.FloatRange(min=0.0, max=1.0, max_open=True),
+    help="Leave out sample values less likely than this fraction of the most likely one (0 = keep all)"
+    " [default: the model's recommended one, 0 unless its weights file says otherwise].",
+)
+
 backend_option = click.option(
     "--backend",
     default="auto",
@@ -91,7 +100,7 @@ force_option = click.option("--force", is_flag=True, help="Overwrite existing ou
 @dataclass(frozen=True)
 class Synthesis:
     """What every generating command is given beside its own arguments: the model to load
-    (--checkpoint, --device), how to sample (--seed, --temperature, --greedy, --backend,
+    (--checkpoint, --device), how to sample (--seed, --temperature, --min-p, --greedy, --backend,
     --precision as one ``nsynth.Sampling``) and how to write (--format, --force)."""
 
     checkpoint: Path | None
@@ -122,6 +131,7 @@ def sampling_options(f: Callable) -> Callable:
         *args: Any,
         seed: int,
         temperature: float | None,
+        min_p: float | None,
         greedy: bool,
         backend: str,
         precision: str,
@@ -131,7 +141,7 @@ def sampling_options(f: Callable) -> Callable:
         force: bool,
         **kw: Any,
     ):
-        sampling = Sampling(seed, 0.0 if greedy else temperature, backend, precision)
+        sampling = Sampling(seed, 0.0 if greedy else temperature, backend, precision, min_p=min_p)
         return f(*args, synth=Synthesis(checkpoint, device, sampling, fmt, force), **kw)
 
     opts = [
@@ -139,6 +149,7 @@ def sampling_options(f: Callable) -> Callable:
             "--seed", default=0, show_default=True, type=int, help="Seed of the sampler: same seed, same audio."
         ),
         temperature_option,
+        min_p_option,
         click.option("--greedy", is_flag=True, help="Take the most likely class instead of sampling."),
         backend_option,
         click.option(

@@ -11,6 +11,7 @@ from nsynth.cli.common import (
     device_option,
     int_list,
     load,
+    min_p_option,
     model_options,
     read_json,
     temperature_option,
@@ -171,6 +172,7 @@ def train(
 @backend_option
 @click.option("--seed", default=0, show_default=True, type=int)
 @temperature_option
+@min_p_option
 @click.option(
     "--period",
     "period_source",
@@ -197,6 +199,7 @@ def evaluate(
     backend: str,
     seed: int,
     temperature: float | None,
+    min_p: float | None,
     period_source: str,
     pairs: int,
     force: bool,
@@ -213,7 +216,7 @@ def evaluate(
         check_outputs([out], force)
     model = load(checkpoint, device)
     full = open_dataset(data, model.config.sample_rate)
-    sampling = Sampling(seed=seed, temperature=temperature, backend=backend)
+    sampling = Sampling(seed=seed, temperature=temperature, backend=backend, min_p=min_p)
     report = run_eval(model, full.subset(limit), batch=batch_size, sampling=sampling, follow_f0=period_source == "f0")
     if pairs:  # pairs come from every note, not the --limit subset
         from nsynth.evaluate import evaluate_interpolation, interpolation_pairs
@@ -320,7 +323,19 @@ def info(checkpoint: Path | None) -> None:
     cfg = meta.config
     click.echo(f"file:             {meta.path}")
     click.echo(f"format version:   {meta.format_version}")
-    for key in ("preset", "status", "source", "weights", "step", "train_loss", "valid_loss", "samples_seen", "note"):
+    for key in (
+        "preset",
+        "status",
+        "source",
+        "weights",
+        "step",
+        "train_loss",
+        "valid_loss",
+        "samples_seen",
+        "temperature",
+        "min_p",
+        "note",
+    ):
         if meta.metadata.get(key):
             click.echo(f"{key + ':':18}{meta.metadata[key]}")
     click.echo(f"parameters:       {meta.n_parameters:,}")

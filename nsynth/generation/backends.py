@@ -56,7 +56,8 @@ def generate_classes(
     Args:
         cond: (B, cond_channels, F) conditioning on the model's device.
         uniforms: (n_samples, B) uniforms in [0, 1): the same draws for every backend.
-        sampling: backend, precision and temperature (None here means 1; 0 is greedy); its seed
+        sampling: backend, precision, temperature (None here means 1; 0 is greedy) and min_p
+            (None here means 0); its seed
             is not used (the uniforms are the draws). Default: ``Sampling()``.
         period: (B, n_samples) pitch periods in samples, for pitch-locked decoders.
     """
@@ -66,6 +67,7 @@ def generate_classes(
     bf16 = use_bf16(decoder, sampling.precision)
     temperature = 1.0 if sampling.temperature is None else sampling.temperature
     greedy = sampling.greedy
+    min_p = sampling.min_p or 0.0
     if name == "reference":
         return reference_generate(
             decoder,
@@ -74,6 +76,7 @@ def generate_classes(
             uniforms=uniforms,
             temperature=temperature,
             greedy=greedy,
+            min_p=min_p,
             progress=progress,
             period=period,
         )
@@ -87,6 +90,7 @@ def generate_classes(
             uniforms=uniforms,
             temperature=temperature,
             greedy=greedy,
+            min_p=min_p,
             weight_dtype=torch.bfloat16 if bf16 else torch.float32,
             period=period,
         )
@@ -97,10 +101,10 @@ def generate_classes(
                 torch.cuda.synchronize(device)
                 progress(n)
         return state.classes
-    return _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, progress, period)
+    return _fast_cpu(decoder, cond, n_samples, uniforms, bf16, (temperature, greedy, min_p), progress, period)
 
 
-def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, progress, period) -> torch.Tensor:
+def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, draw, progress, period) -> torch.Tensor:
     from nsynth.generation.fast_cpu import FastCPUDecoder
 
     b = cond.shape[0]
@@ -120,6 +124,8 @@ def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, pro
         )
         for lo, hi in zip(bounds[:-1], bounds[1:])
     ]
+    temperature, greedy, min_p = draw
+    how = dict(temperature=temperature, greedy=greedy, min_p=min_p)
     u = uniforms.detach().float().cpu().numpy()
     out = np.zeros((b, n_samples), np.int64)
     # numba's parallel regions must start from the main thread: one part runs right here.
@@ -129,11 +135,9 @@ def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, temperature, greedy, pro
             args = [
                 (kern, u[start : start + n, lo:hi], lo, hi) for kern, lo, hi in zip(kernels, bounds[:-1], bounds[1:])
             ]
-            jobs = [
-                pool.submit(k.run, n, uniforms=uu, temperature=temperature, greedy=greedy) for k, uu, _, _ in args[1:]
-            ]
+            jobs = [pool.submit(k.run, n, uniforms=uu, **how) for k, uu, _, _ in args[1:]]
             kern, uu, lo, hi = args[0]
-            out[lo:hi, start : start + n] = kern.run(n, uniforms=uu, temperature=temperature, greedy=greedy)[0]
+            out[lo:hi, start : start + n] = kern.run(n, uniforms=uu, **how)[0]
             for job, (_, _, lo, hi) in zip(jobs, args[1:]):
                 out[lo:hi, start : start + n] = job.result()[0]
             if progress is not None:

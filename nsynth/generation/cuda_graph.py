@@ -39,6 +39,7 @@ class StaticStepDecoder:
         teacher: torch.Tensor | None = None,
         temperature: float = 1.0,
         greedy: bool = False,
+        min_p: float = 0.0,
         keep_logits: bool = False,
         weight_dtype: torch.dtype = torch.float32,
         period: torch.Tensor | None = None,
@@ -48,7 +49,7 @@ class StaticStepDecoder:
         b = cond.shape[0]
         r, k = d.start.out_channels, d.kernel_size
         self.d, self.k, self.hop, self.b = d, k, d.hop, b
-        self.temperature, self.greedy = temperature, greedy
+        self.temperature, self.greedy, self.min_p = temperature, greedy, min_p
         self.wdt = weight_dtype
         self.frames = cond.shape[-1]
         w = step_weights(d, cond.float())
@@ -136,7 +137,9 @@ class StaticStepDecoder:
         if self.teacher is not None:
             self.x_in.copy_(self.teacher.index_select(1, tt)[:, 0])
         else:
-            cls = sample_classes(logits, self.uniforms.index_select(0, tt)[0], self.temperature, self.greedy)
+            cls = sample_classes(
+                logits, self.uniforms.index_select(0, tt)[0], self.temperature, self.greedy, self.min_p
+            )
             self.classes.index_copy_(1, tt, cls[:, None])
             self.x_in.copy_((cls.float() - 128.0) / 128.0)
         self.t.add_(1)

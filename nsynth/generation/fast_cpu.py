@@ -250,8 +250,9 @@ def _step(t, frame, frame1, cond_w0, cond_w1, w, st):
 
 
 @njit(fastmath=False, cache=True)
-def _sample(logits, u, temperature, greedy, p):
-    """Inverse-CDF draw from softmax(logits / temperature) with uniform u (as the reference)."""
+def _sample(logits, u, temperature, greedy, min_p, p):
+    """Inverse-CDF draw from softmax(logits / temperature) with uniform u, classes below
+    min_p times the most likely one left out (as the reference)."""
     best = 0
     for c in range(256):
         if logits[c] > logits[best]:
@@ -262,6 +263,8 @@ def _sample(logits, u, temperature, greedy, p):
     total = np.float32(0.0)
     for c in range(256):
         p[c] = np.exp((logits[c] - logits[best]) * inv_t)
+        if p[c] < min_p:
+            p[c] = np.float32(0.0)
         total += p[c]
     target = np.float32(u) * total
     acc = np.float32(0.0)
@@ -273,7 +276,7 @@ def _sample(logits, u, temperature, greedy, p):
 
 
 @njit(nogil=True, cache=True)
-def _run(t0, n, teacher, uniforms, temperature, greedy, out_classes, out_logits, w, st):
+def _run(t0, n, teacher, uniforms, temperature, greedy, min_p, out_classes, out_logits, w, st):
     """Steps t0 ... t0 + n - 1: teacher-forced where ``teacher`` (B, n) is given, else sampled."""
     batch = out_classes.shape[0]
     frames = w.cond.shape[2]
@@ -315,7 +318,7 @@ def _run(t0, n, teacher, uniforms, temperature, greedy, out_classes, out_logits,
                 x_in[b] = teacher[b, i]
                 out_classes[b, i] = -1
             else:
-                cls = _sample(st.logits[b], uniforms[i, b], temperature, greedy, p)
+                cls = _sample(st.logits[b], uniforms[i, b], temperature, greedy, min_p, p)
                 out_classes[b, i] = cls
                 x_in[b] = (np.float32(cls) - np.float32(128.0)) / np.float32(128.0)
 
@@ -424,6 +427,7 @@ class FastCPUDecoder:
         uniforms: np.ndarray | None = None,
         temperature: float = 1.0,
         greedy: bool = False,
+        min_p: float = 0.0,
         keep_logits: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Generate the next ``n`` samples (calls continue where the last one stopped).
@@ -442,6 +446,18 @@ class FastCPUDecoder:
         teach = np.zeros((0, 0), np.float32) if teacher is None else np.ascontiguousarray(teacher, np.float32)
         uni = np.zeros((n, b), np.float32) if uniforms is None else np.ascontiguousarray(uniforms, np.float32)
         greedy = greedy or temperature <= 0  # temperature 0 is greedy, as on the reference path
-        _run(self.t, n, teach, uni, float(max(temperature, 1e-6)), greedy, classes, logits, self.weights, self.state)
+        _run(
+            self.t,
+            n,
+            teach,
+            uni,
+            float(max(temperature, 1e-6)),
+            greedy,
+            np.float32(min_p),
+            classes,
+            logits,
+            self.weights,
+            self.state,
+        )
         self.t += n
         return classes, logits

@@ -31,6 +31,9 @@ class Sampling:
         seed: seeds the draws (None: a fresh random seed).
         temperature: softmax temperature; 0 takes the most likely class (greedy); None: the
             model's recommended one (``NSynthAutoencoder.default_temperature``).
+        min_p: leave out the classes less likely than this fraction of the most likely one
+            (after the temperature), in [0, 1); 0 keeps all; None: the model's recommended one
+            (``NSynthAutoencoder.default_min_p``).
         backend: "auto", "reference" (the eager cached loop) or "fast" (fused CPU kernel / CUDA graphs).
         precision: "auto", "fp32" or "bf16" weights for the fast backend (auto: bf16 for wide models).
         progress: show a progress bar with samples/s.
@@ -41,10 +44,13 @@ class Sampling:
     backend: str = "auto"
     precision: str = "auto"
     progress: bool = True
+    min_p: float | None = None
 
     def __post_init__(self) -> None:
         if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature >= 0):
             raise NSynthError(f"--temperature {self.temperature}: must be a number >= 0")
+        if self.min_p is not None and not (math.isfinite(self.min_p) and 0 <= self.min_p < 1):
+            raise NSynthError(f"--min-p {self.min_p}: must be a number >= 0 and < 1")
         if self.backend not in BACKENDS:
             raise NSynthError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.precision not in PRECISIONS:
@@ -53,10 +59,12 @@ class Sampling:
             raise NSynthError("--precision bf16: the reference backend runs in fp32 only")
 
     def for_model(self, model: NSynthAutoencoder) -> Sampling:
-        """These options with ``temperature`` resolved to the model's default where it is None."""
-        if self.temperature is not None:
-            return self
-        return dataclasses.replace(self, temperature=model.default_temperature)
+        """These options with ``temperature`` and ``min_p`` resolved to the model's defaults where None."""
+        return dataclasses.replace(
+            self,
+            temperature=model.default_temperature if self.temperature is None else self.temperature,
+            min_p=model.default_min_p if self.min_p is None else self.min_p,
+        )
 
     def shifted(self, offset: int) -> Sampling:
         """The same options with seed + ``offset`` (each batch of a long job draws its own)."""
@@ -68,4 +76,4 @@ class Sampling:
 
     def as_dict(self) -> dict:
         """The options that decide the audio, for manifests and reports."""
-        return {k: getattr(self, k) for k in ("seed", "temperature", "backend", "precision")}
+        return {k: getattr(self, k) for k in ("seed", "temperature", "min_p", "backend", "precision")}

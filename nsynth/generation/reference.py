@@ -124,13 +124,18 @@ def sample_classes(
     u: torch.Tensor,
     temperature: float = 1.0,
     greedy: bool = False,
+    min_p: float = 0.0,
 ) -> torch.Tensor:
     """(B, 256) logits -> (B,) class indices: argmax, or the inverse-CDF draw of uniforms
-    u (B,) from softmax(logits / temperature). Every backend uses this same rule."""
+    u (B,) from softmax(logits / temperature), where classes less likely than ``min_p`` times
+    the most likely one are left out (0: none). Every backend uses this same rule."""
     if greedy or temperature <= 0:
         return logits.argmax(dim=-1)
     z = (logits.float() - logits.float().amax(dim=-1, keepdim=True)) / temperature
-    cdf = torch.cumsum(torch.exp(z), dim=-1)
+    p = torch.exp(z)
+    if min_p > 0:
+        p = torch.where(p < min_p, torch.zeros_like(p), p)
+    cdf = torch.cumsum(p, dim=-1)
     target = (u.float() * cdf[:, -1])[:, None]
     return torch.searchsorted(cdf, target, right=True)[:, 0].clamp_(max=255)
 
@@ -164,10 +169,12 @@ def generate(
     uniforms: torch.Tensor | None = None,
     temperature: float = 1.0,
     greedy: bool = False,
+    min_p: float = 0.0,
     progress: Callable[[int], None] | None = None,
     period: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Sample ``n_samples`` classes for each of B notes with the reference cached loop.
+    """Sample ``n_samples`` classes for each of B notes with the reference cached loop
+    (``temperature``, ``greedy`` and ``min_p`` as in ``sample_classes``).
 
     Args:
         cond: (B, cond_channels, F) with F * hop >= n_samples.
@@ -187,7 +194,7 @@ def generate(
     out = torch.empty(b, n_samples, dtype=torch.long, device=cond.device)
     x = torch.zeros(b, device=cond.device, dtype=cond.dtype)
     for t in range(n_samples):
-        cls = sample_classes(state.step(x), uniforms[t], temperature, greedy)
+        cls = sample_classes(state.step(x), uniforms[t], temperature, greedy, min_p)
         out[:, t] = cls
         x = (cls.to(x.dtype) - 128.0) / 128.0
         if progress is not None and (t + 1) % 256 == 0:
