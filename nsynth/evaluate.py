@@ -1,5 +1,7 @@
 """How well a model reconstructs notes: pitch agreement and log-spectral distance, against
-a sine baseline (the input's f0 with its amplitude envelope) and silence.
+a sine baseline (the input's f0 with its amplitude envelope), silence, and the input itself
+through the model's 8-bit mu-law (``mu-law``: what a decoder that drew every sample's class
+exactly right would score; the floor of the output format).
 
 - Pitch agreement: share of notes whose reconstruction's median f0 (pYIN) lies within 50
   cents of the input's median f0. Octave errors count as errors; notes whose input has
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from nsynth.data import NoteDataset
@@ -29,6 +32,7 @@ from nsynth.files import atomic_path
 from nsynth.generation import encode_audio, generate_audio
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
+from nsynth.mulaw import dequantize, quantize
 from nsynth.pitch import f0_frames, f0_track, voiced_f0
 
 FFT_SIZES = (256, 512, 1024, 2048)
@@ -113,8 +117,10 @@ def evaluate(
     """
     sr = model.config.sample_rate
     sampling = dataclasses.replace((sampling or Sampling()).for_model(model), progress=False)
-    totals = {"model": Scores(), "sine": Scores(), "silence": Scores()}
-    per_family: dict[str, dict[str, Scores]] = defaultdict(lambda: {"model": Scores(), "sine": Scores()})
+    totals = {"model": Scores(), "sine": Scores(), "silence": Scores(), "mu-law": Scores()}
+    per_family: dict[str, dict[str, Scores]] = defaultdict(
+        lambda: {"model": Scores(), "sine": Scores(), "mu-law": Scores()}
+    )
     unpitched = 0
     bar = tqdm(total=len(ds), desc="evaluating", unit="note", disable=not progress)
     for start in range(0, len(ds), batch):
@@ -142,7 +148,8 @@ def evaluate(
             unpitched += f_in is None
             fam = ds.notes[i].family or "unknown"
             sine = sine_baseline(x, f_in, sr)
-            for name, out in (("model", y), ("sine", sine), ("silence", np.zeros_like(x))):
+            exact = dequantize(quantize(torch.from_numpy(x))).numpy()
+            for name, out in (("model", y), ("sine", sine), ("silence", np.zeros_like(x)), ("mu-law", exact)):
                 f_out = median_f0(out, sr) if name != "silence" else None
                 score = (f_in is not None, agrees(f_in, f_out), lsd(x, out))
                 totals[name].add(*score)
@@ -159,12 +166,13 @@ def evaluate(
             **({"period": "f0" if follow_f0 else "label"} if model.pitch_locked else {}),
         },
         fft_sizes=list(FFT_SIZES),
-        baselines={k: totals[k].summary() for k in ("sine", "silence")},
+        baselines={k: totals[k].summary() for k in ("sine", "silence", "mu-law")},
         per_family={
             f: {
                 "n": s["model"].n,
                 **{k: v for k, v in s["model"].summary().items() if k != "n"},
                 "sine": s["sine"].summary(),
+                "mu-law": s["mu-law"].summary(),
             }
             for f, s in sorted(per_family.items())
         },
@@ -273,11 +281,12 @@ def format_report(r: dict) -> str:
     ]
     for k, b in r["baselines"].items():
         lines.append(f"{k + ' baseline':17} {b['n']:5d} {pct(b['pitch_agreement']):>10} {db(b['lsd']):>7}")
-    lines.append("per family (model | sine):")
+    lines.append("per family (model | sine | mu-law):")
     for fam, s in r["per_family"].items():
+        mu = s.get("mu-law")  # reports written before the mu-law baseline lack it
         lines.append(
             f"  {fam:15} {s['n']:5d} {pct(s['pitch_agreement']):>10} {db(s['lsd']):>7}   |"
-            f" {pct(s['sine']['pitch_agreement'])} {db(s['sine']['lsd'])}"
+            f" {pct(s['sine']['pitch_agreement'])} {db(s['sine']['lsd'])}" + (f"   | {db(mu['lsd'])}" if mu else "")
         )
     interp = r.get("interpolation")
     if interp and interp["pairs"]:

@@ -44,10 +44,15 @@ def test_evaluate_report_contract(tmp_path, tiny_ckpt):
     r = CliRunner().invoke(main, ["evaluate", str(root), "-c", str(tiny_ckpt), "-o", str(tmp_path / "r.json")])
     assert r.exit_code == 0, r.output
     rep = json.loads((tmp_path / "r.json").read_text())
-    assert rep["n"] == 3 and set(rep["baselines"]) == {"sine", "silence"}
+    assert rep["n"] == 3 and set(rep["baselines"]) == {"sine", "silence", "mu-law"}
     assert rep["baselines"]["sine"]["pitch_agreement"] == 1.0  # a sine at the input's f0 agrees by construction
     assert rep["baselines"]["silence"]["pitch_agreement"] == 0.0
     assert rep["baselines"]["sine"]["lsd"] < rep["baselines"]["silence"]["lsd"]
+    # the input through 8-bit mu-law: pitch intact, but its quantization noise fills the bins that a
+    # pure tone leaves empty, so on these tones it is further than silence (README, "Evaluation")
+    assert rep["baselines"]["mu-law"]["pitch_agreement"] == 1.0
+    assert rep["baselines"]["mu-law"]["lsd"] > rep["baselines"]["silence"]["lsd"] > 0
+    assert rep["per_family"]["brass"]["mu-law"]["n"] == 1
     assert set(rep["per_family"]) == {"flute", "brass"} and rep["per_family"]["flute"]["n"] == 2
     assert 0.0 <= rep["pitch_agreement"] <= 1.0 and rep["lsd"] > 0
     assert "sine baseline" in r.output
