@@ -122,6 +122,7 @@ def evaluate(
         lambda: {"model": Scores(), "sine": Scores(), "mu-law": Scores()}
     )
     unpitched = 0
+    per_note: list[dict] = []
     bar = tqdm(total=len(ds), desc="evaluating", unit="note", disable=not progress)
     for start in range(0, len(ds), batch):
         idx = list(range(start, min(len(ds), start + batch)))
@@ -155,6 +156,10 @@ def evaluate(
                 totals[name].add(*score)
                 if name in per_family[fam]:
                     per_family[fam][name].add(*score)
+                if name == "model":
+                    per_note.append(
+                        {"key": ds.notes[i].key, "family": fam, "f0_in": f_in, "f0_out": f_out, "lsd": score[2]}
+                    )
         bar.update(len(idx))
     bar.close()
     report = totals["model"].summary()
@@ -176,6 +181,7 @@ def evaluate(
             }
             for f, s in sorted(per_family.items())
         },
+        notes=per_note,  # the model's figures for each note: median f0 in and out (Hz), LSD (dB)
     )
     return report
 

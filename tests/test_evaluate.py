@@ -53,6 +53,10 @@ def test_evaluate_report_contract(tmp_path, tiny_ckpt):
     assert rep["baselines"]["mu-law"]["pitch_agreement"] == 1.0
     assert rep["baselines"]["mu-law"]["lsd"] > rep["baselines"]["silence"]["lsd"] > 0
     assert rep["per_family"]["brass"]["mu-law"]["n"] == 1
+    assert [n["family"] for n in rep["notes"]].count("flute") == 2
+    assert np.mean([n["lsd"] for n in rep["notes"]]) == pytest.approx(rep["lsd"])
+    for n in rep["notes"]:  # each note's input f0 is its tone's, whatever the order
+        assert n["f0_in"] == pytest.approx(440 * 2 ** ((int(n["key"].split("-")[1]) - 69) / 12), rel=0.03)
     assert set(rep["per_family"]) == {"flute", "brass"} and rep["per_family"]["flute"]["n"] == 2
     assert 0.0 <= rep["pitch_agreement"] <= 1.0 and rep["lsd"] > 0
     assert "sine baseline" in r.output
