@@ -112,50 +112,34 @@ def test_no_default_model_says_checkpoint_is_required(monkeypatch):
         nsynth.load_model()
 
 
-def test_a_recommended_temperature_in_the_weights_file_is_the_default(tmp_path, wav_pair):
+@pytest.mark.parametrize(
+    "key,value,other,bad_values",
+    [("temperature", "0", "1", ("warm", "-1", "inf")), ("min_p", "0.5", "0", ("sharp", "1", "-0.2"))],
+)
+def test_a_recommended_sampling_option_in_the_weights_file_is_the_default(
+    tmp_path, wav_pair, key, value, other, bad_values
+):
     from click.testing import CliRunner
 
     from nsynth.cli import main
 
     a, _ = wav_pair
-    greedy_file = tmp_path / "greedy.safetensors"
-    nsynth.save_model(tiny_model(), greedy_file, metadata={"temperature": "0"})
-    assert nsynth.load_model(greedy_file).default_temperature == 0.0
+    option = "--" + key.replace("_", "-")
+    path = tmp_path / "recommends.safetensors"
+    nsynth.save_model(tiny_model(), path, metadata={key: value})
+    assert getattr(nsynth.load_model(path), f"default_{key}") == float(value)
     outs = {}
-    for name, extra in (("default", []), ("t0", ["--temperature", "0"]), ("t1", ["--temperature", "1"])):
-        args = ["reconstruct", str(a), "-c", str(greedy_file), "--pitch", "69", "-o", str(tmp_path / name)]
+    for name, extra in (("default", []), ("same", [option, value]), ("other", [option, other])):
+        args = ["reconstruct", str(a), "-c", str(path), "--pitch", "69", "-o", str(tmp_path / name)]
         r = CliRunner().invoke(main, args + extra)
         assert r.exit_code == 0, r.output
         outs[name] = sf.read(tmp_path / name / "a.wav")[0]
-    np.testing.assert_array_equal(outs["default"], outs["t0"])  # the file's temperature 0: greedy
-    assert not np.array_equal(outs["default"], outs["t1"])
-    bad = tmp_path / "bad.safetensors"
-    nsynth.save_model(tiny_model(), bad, metadata={"temperature": "warm"})
-    with pytest.raises(nsynth.CheckpointError, match="temperature"):
-        nsynth.load_model(bad)
-
-
-def test_a_recommended_min_p_in_the_weights_file_is_the_default(tmp_path, wav_pair):
-    from click.testing import CliRunner
-
-    from nsynth.cli import main
-
-    a, _ = wav_pair
-    strict = tmp_path / "strict.safetensors"
-    nsynth.save_model(tiny_model(), strict, metadata={"min_p": "0.5"})
-    assert nsynth.load_model(strict).default_min_p == 0.5
-    outs = {}
-    for name, extra in (("default", []), ("m05", ["--min-p", "0.5"]), ("m0", ["--min-p", "0"])):
-        args = ["reconstruct", str(a), "-c", str(strict), "--pitch", "69", "-o", str(tmp_path / name)]
-        r = CliRunner().invoke(main, args + extra)
-        assert r.exit_code == 0, r.output
-        outs[name] = sf.read(tmp_path / name / "a.wav")[0]
-    np.testing.assert_array_equal(outs["default"], outs["m05"])  # the file's min-p is the default
-    assert not np.array_equal(outs["default"], outs["m0"])
-    r = CliRunner().invoke(main, ["reconstruct", str(a), "--min-p", "1", "-o", str(tmp_path / "x")])
-    assert r.exit_code != 0 and "--min-p" in r.output and "Traceback" not in r.output
-    for text in ("sharp", "1", "-0.2"):
+    np.testing.assert_array_equal(outs["default"], outs["same"])  # the file's value is the default
+    assert not np.array_equal(outs["default"], outs["other"])
+    r = CliRunner().invoke(main, ["reconstruct", str(a), option, "-1", "-o", str(tmp_path / "x")])
+    assert r.exit_code != 0 and option in r.output and "Traceback" not in r.output
+    for text in bad_values:
         bad = tmp_path / f"bad{text}.safetensors"
-        nsynth.save_model(tiny_model(), bad, metadata={"min_p": text})
-        with pytest.raises(nsynth.CheckpointError, match="min-p"):
+        nsynth.save_model(tiny_model(), bad, metadata={key: text})
+        with pytest.raises(nsynth.CheckpointError, match=option[2:]):
             nsynth.load_model(bad)
