@@ -8,6 +8,8 @@ exactly right would score; the floor of the output format).
   no detectable pitch are left out of this figure (and counted).
 - LSD: multi-resolution log-spectral distance in dB (FFT sizes 256 ... 2048, hop = n/4),
   the mean over frames of the RMS over bins of the dB difference, averaged over sizes.
+- Notes further than silence: how many reconstructions have a larger LSD than silence would
+  (a runaway: noise or a DC drift where the input has died away).
 - Interpolation: for pairs of notes of the same pitch from different instruments, the
   spectral centroids of a 5-step latent interpolation (alpha 0 ... 1) must move
   monotonically from A's side to B's (each step's change has the sign of B's centroid
@@ -150,16 +152,25 @@ def evaluate(
             fam = ds.notes[i].family or "unknown"
             sine = sine_baseline(x, f_in, sr)
             exact = dequantize(quantize(torch.from_numpy(x))).numpy()
+            scores = {}
             for name, out in (("model", y), ("sine", sine), ("silence", np.zeros_like(x)), ("mu-law", exact)):
                 f_out = median_f0(out, sr) if name != "silence" else None
-                score = (f_in is not None, agrees(f_in, f_out), lsd(x, out))
-                totals[name].add(*score)
+                scores[name] = (f_in is not None, agrees(f_in, f_out), lsd(x, out))
+                totals[name].add(*scores[name])
                 if name in per_family[fam]:
-                    per_family[fam][name].add(*score)
+                    per_family[fam][name].add(*scores[name])
                 if name == "model":
-                    per_note.append(
-                        {"key": ds.notes[i].key, "family": fam, "f0_in": f_in, "f0_out": f_out, "lsd": score[2]}
-                    )
+                    f_model = f_out
+            per_note.append(
+                {
+                    "key": ds.notes[i].key,
+                    "family": fam,
+                    "f0_in": f_in,
+                    "f0_out": f_model,
+                    "lsd": scores["model"][2],
+                    "lsd_silence": scores["silence"][2],
+                }
+            )
         bar.update(len(idx))
     bar.close()
     report = totals["model"].summary()
@@ -181,7 +192,9 @@ def evaluate(
             }
             for f, s in sorted(per_family.items())
         },
-        notes=per_note,  # the model's figures for each note: median f0 in and out (Hz), LSD (dB)
+        # notes the model renders further from the input than silence is (runaway noise, DC drift)
+        worse_than_silence=sum(n["lsd"] > n["lsd_silence"] for n in per_note),
+        notes=per_note,  # each note: median f0 in and out (Hz), the model's LSD and silence's (dB)
     )
     return report
 
@@ -283,7 +296,8 @@ def format_report(r: dict) -> str:
 
     lines = [
         f"{'':17} {'notes':>5} {'pitch agr.':>10} {'LSD dB':>7}",
-        f"{'model':17} {r['n']:5d} {pct(r['pitch_agreement']):>10} {db(r['lsd']):>7}",
+        f"{'model':17} {r['n']:5d} {pct(r['pitch_agreement']):>10} {db(r['lsd']):>7}"
+        + (f"   ({r['worse_than_silence']} further than silence)" if r.get("worse_than_silence") else ""),
     ]
     for k, b in r["baselines"].items():
         lines.append(f"{k + ' baseline':17} {b['n']:5d} {pct(b['pitch_agreement']):>10} {db(b['lsd']):>7}")

@@ -55,6 +55,8 @@ def test_evaluate_report_contract(tmp_path, tiny_ckpt):
     assert rep["per_family"]["brass"]["mu-law"]["n"] == 1
     assert [n["family"] for n in rep["notes"]].count("flute") == 2
     assert np.mean([n["lsd"] for n in rep["notes"]]) == pytest.approx(rep["lsd"])
+    assert np.mean([n["lsd_silence"] for n in rep["notes"]]) == pytest.approx(rep["baselines"]["silence"]["lsd"])
+    assert rep["worse_than_silence"] == sum(n["lsd"] > n["lsd_silence"] for n in rep["notes"])
     for n in rep["notes"]:  # each note's input f0 is its tone's, whatever the order
         assert n["f0_in"] == pytest.approx(440 * 2 ** ((int(n["key"].split("-")[1]) - 69) / 12), rel=0.03)
     assert set(rep["per_family"]) == {"flute", "brass"} and rep["per_family"]["flute"]["n"] == 2
