@@ -121,7 +121,6 @@ class NSynthAutoencoder(nn.Module):
         pitch: torch.Tensor | None = None,
         f0: torch.Tensor | None = None,
         input_noise: float = 0.0,
-        input_drift: float = 0.0,
     ) -> torch.Tensor:
         """Teacher-forced logits.
 
@@ -133,10 +132,6 @@ class NSynthAutoencoder(nn.Module):
             input_noise: std of Gaussian noise added to the decoder's input (not its targets),
                 in network-input units (one mu-law step is 1/128): a training aid against
                 exposure bias, so the decoder learns to bring noisy pasts back to the data.
-            input_drift: std of a slow offset added to the decoder's input (network units): a
-                straight line across each crop, its two ends drawn from N(0, input_drift²). The
-                targets stay clean, so the decoder learns to pull a past that has wandered off
-                zero (a DC drift in free-running generation) back to the data.
         Returns:
             (B, 256, T) logits over mu-law classes (class = code + 128).
         """
@@ -144,10 +139,6 @@ class NSynthAutoencoder(nn.Module):
         x = audio_to_input(audio)[:, None]
         if input_noise > 0:
             x = x + input_noise * torch.randn_like(x)
-        if input_drift > 0:
-            ends = input_drift * torch.randn(x.shape[0], 1, 2, device=x.device, dtype=x.dtype)
-            ramp = torch.linspace(0.0, 1.0, x.shape[-1], device=x.device, dtype=x.dtype)
-            x = x + ends[..., :1] + (ends[..., 1:] - ends[..., :1]) * ramp
         period = self.period(pitch, audio.shape[-1], f0)
         return self.decoder(x, self.conditioning(embeddings, pitch), period)
 
@@ -157,10 +148,9 @@ class NSynthAutoencoder(nn.Module):
         pitch: torch.Tensor | None = None,
         f0: torch.Tensor | None = None,
         input_noise: float = 0.0,
-        input_drift: float = 0.0,
     ) -> torch.Tensor:
         """(B, T) audio -> (B, 256, T) logits, encoding the same audio (autoencoding)."""
-        return self.logits(audio, self.encode(audio), pitch, f0, input_noise, input_drift)
+        return self.logits(audio, self.encode(audio), pitch, f0, input_noise)
 
     def loss(
         self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None

@@ -54,14 +54,6 @@ from nsynth.generation.options import Sampling
     type=click.FloatRange(min=0.0),
     help="Std of Gaussian noise on the decoder's input during training (a mu-law step is 1/128).",
 )
-@click.option(
-    "--input-drift",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(min=0.0),
-    help="Std of a slow offset (a ramp across each crop) on the decoder's input during training, against"
-    " DC drift in generation (network units: the input spans -1 ... 1).",
-)
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--valid-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="DataLoader workers.")
@@ -95,7 +87,6 @@ def train(
     ema_decay: float,
     grad_clip: float,
     input_noise: float,
-    input_drift: float,
     checkpoint_every: int,
     valid_every: int,
     workers: int,
@@ -144,7 +135,6 @@ def train(
         ema_decay=ema_decay,
         grad_clip=grad_clip,
         input_noise=input_noise,
-        input_drift=input_drift,
         checkpoint_every=checkpoint_every,
         valid_every=valid_every,
         seed=seed,

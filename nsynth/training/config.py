@@ -27,7 +27,6 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     input_noise: float = 0.0  # std of noise on the decoder's input (network units; a mu-law step is 1/128)
-    input_drift: float = 0.0  # std of the ends of a slow offset ramp on the decoder's input (network units)
     amp: bool = False  # bf16 autocast
     compile: bool = False
 
