@@ -65,7 +65,7 @@ def runaway(x: np.ndarray, y: np.ndarray, window: int = 4000) -> bool:
     where the note has died away)."""
 
     def loudest(a: np.ndarray) -> float:
-        a = np.pad(a[: max(a.size, 1)], (0, -a.size % window))
+        a = np.pad(a, (0, -a.size % window))
         return float(np.sqrt(np.mean(a.reshape(-1, window).astype(np.float64) ** 2, axis=1)).max())
 
     return loudest(y) > 2 * loudest(x)
@@ -164,22 +164,21 @@ def evaluate(
             fam = ds.notes[i].family or "unknown"
             sine = sine_baseline(x, f_in, sr)
             exact = dequantize(quantize(torch.from_numpy(x))).numpy()
-            scores = {}
+            f_out, dist = {}, {}
             for name, out in (("model", y), ("sine", sine), ("silence", np.zeros_like(x)), ("mu-law", exact)):
-                f_out = median_f0(out, sr) if name != "silence" else None
-                scores[name] = (f_in is not None, agrees(f_in, f_out), lsd(x, out))
-                totals[name].add(*scores[name])
+                f_out[name] = median_f0(out, sr) if name != "silence" else None
+                dist[name] = lsd(x, out)
+                score = (f_in is not None, agrees(f_in, f_out[name]), dist[name])
+                totals[name].add(*score)
                 if name in per_family[fam]:
-                    per_family[fam][name].add(*scores[name])
-                if name == "model":
-                    f_model = f_out
+                    per_family[fam][name].add(*score)
             per_note.append(
                 {
                     "key": ds.notes[i].key,
                     "family": fam,
                     "f0_in": f_in,
-                    "f0_out": f_model,
-                    "lsd": scores["model"][2],
+                    "f0_out": f_out["model"],
+                    "lsd": dist["model"],
                     "runaway": runaway(x, y),
                 }
             )

@@ -6,7 +6,7 @@ several seeds, a runaway being an output more than 6 dB louder than its input ev
     python scripts/runaway_check.py DATA_DIR [--checkpoint W.safetensors] [--seeds 4] [--families ...]
 
 DATA_DIR is an NSynth-layout folder (held-out programs). Takes every note of the given families
-at the pitches in --pitches (default: every 12th from MIDI 24), all seeds of a note in one batch.
+at the pitches in --pitches (default: MIDI 34, 46, 58 and 70), all seeds of a note in one batch.
 Prints one line per note and the total; --json writes them.
 """
 
@@ -50,8 +50,8 @@ def main() -> None:
     for i in chosen:
         x = ds.load(i)
         note = ds.notes[i]
-        enc = encode_audio(model, [x] * args.seeds)
-        # one batch: batch row k draws its own uniforms, so the rows are the seeds
+        enc = encode_audio(model, x) * args.seeds  # encoded once; one batch row per seed
+        # batch row k draws its own uniforms, so the rows are the seeds
         curve = f0_frames(x, sr, hop) if model.pitch_locked else None
         ys = generate_audio(
             model,

@@ -57,29 +57,22 @@ def generate_classes(
         cond: (B, cond_channels, F) conditioning on the model's device.
         uniforms: (n_samples, B) uniforms in [0, 1): the same draws for every backend.
         sampling: backend, precision, temperature (None here means 1; 0 is greedy) and min_p
-            (None here means 0); its seed
-            is not used (the uniforms are the draws). Default: ``Sampling()``.
+            (None here means 0); its seed is not used (the uniforms are the draws).
+            Default: ``Sampling()``.
         period: (B, n_samples) pitch periods in samples, for pitch-locked decoders.
     """
     sampling = sampling or Sampling()
     device = cond.device
     name = resolve_backend(decoder, device, sampling.backend)
     bf16 = use_bf16(decoder, sampling.precision)
-    temperature = 1.0 if sampling.temperature is None else sampling.temperature
-    greedy = sampling.greedy
-    min_p = sampling.min_p or 0.0
+    # how each class is drawn: the same keywords on every backend
+    draw = dict(
+        temperature=1.0 if sampling.temperature is None else sampling.temperature,
+        greedy=sampling.greedy,
+        min_p=sampling.min_p or 0.0,
+    )
     if name == "reference":
-        return reference_generate(
-            decoder,
-            cond,
-            n_samples,
-            uniforms=uniforms,
-            temperature=temperature,
-            greedy=greedy,
-            min_p=min_p,
-            progress=progress,
-            period=period,
-        )
+        return reference_generate(decoder, cond, n_samples, uniforms=uniforms, progress=progress, period=period, **draw)
     if device.type == "cuda":
         from nsynth.generation.cuda_graph import StaticStepDecoder
 
@@ -88,11 +81,9 @@ def generate_classes(
             cond,
             n_samples,
             uniforms=uniforms,
-            temperature=temperature,
-            greedy=greedy,
-            min_p=min_p,
             weight_dtype=torch.bfloat16 if bf16 else torch.float32,
             period=period,
+            **draw,
         )
         for start in range(0, n_samples, CHUNK):
             n = min(CHUNK, n_samples - start)
@@ -101,7 +92,7 @@ def generate_classes(
                 torch.cuda.synchronize(device)
                 progress(n)
         return state.classes
-    return _fast_cpu(decoder, cond, n_samples, uniforms, bf16, (temperature, greedy, min_p), progress, period)
+    return _fast_cpu(decoder, cond, n_samples, uniforms, bf16, draw, progress, period)
 
 
 def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, draw, progress, period) -> torch.Tensor:
@@ -124,8 +115,6 @@ def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, draw, progress, period) 
         )
         for lo, hi in zip(bounds[:-1], bounds[1:])
     ]
-    temperature, greedy, min_p = draw
-    how = dict(temperature=temperature, greedy=greedy, min_p=min_p)
     u = uniforms.detach().float().cpu().numpy()
     out = np.zeros((b, n_samples), np.int64)
     # numba's parallel regions must start from the main thread: one part runs right here.
@@ -135,9 +124,9 @@ def _fast_cpu(decoder, cond, n_samples, uniforms, bf16, draw, progress, period) 
             args = [
                 (kern, u[start : start + n, lo:hi], lo, hi) for kern, lo, hi in zip(kernels, bounds[:-1], bounds[1:])
             ]
-            jobs = [pool.submit(k.run, n, uniforms=uu, **how) for k, uu, _, _ in args[1:]]
+            jobs = [pool.submit(k.run, n, uniforms=uu, **draw) for k, uu, _, _ in args[1:]]
             kern, uu, lo, hi = args[0]
-            out[lo:hi, start : start + n] = kern.run(n, uniforms=uu, **how)[0]
+            out[lo:hi, start : start + n] = kern.run(n, uniforms=uu, **draw)[0]
             for job, (_, _, lo, hi) in zip(jobs, args[1:]):
                 out[lo:hi, start : start + n] = job.result()[0]
             if progress is not None:
