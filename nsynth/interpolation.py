@@ -86,6 +86,9 @@ def interpolate(
 ) -> list[np.ndarray]:
     """Generate ``steps`` notes whose embeddings are (1 - alpha) * z_A + alpha * z_B.
 
+    Every step samples with the same random draws, so the steps differ only by their
+    embedding, not by sampling noise.
+
     Args:
         a, b: (T_a,), (T_b,) audio at ``sr`` (default: the model rate).
         pitch: MIDI pitch for every step; 'auto' estimates A's pitch.
@@ -99,7 +102,9 @@ def interpolate(
     weights = alphas(steps)
     za, zb, n, p, curve = _encode_pair(m, a, b, sr, pitch, follow_f0, names)
     zs = [((1 - w) * za + w * zb).astype(np.float32) for w in weights]
-    return generate_audio(m, zs, None if p is None else [p] * steps, [n] * steps, sampling=sampling, f0=[curve] * steps)
+    return generate_audio(
+        m, zs, None if p is None else [p] * steps, [n] * steps, sampling=sampling, f0=[curve] * steps, draws=[0] * steps
+    )
 
 
 def morph(

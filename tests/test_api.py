@@ -12,6 +12,7 @@ from nsynth.cli import main
 from nsynth.data import NoteDataset, open_training_data, parse_pitch_range
 from nsynth.data.notes import Note
 from nsynth.files import unique_outputs
+from nsynth.generation import generate_audio
 from nsynth.training import TrainConfig
 
 
@@ -74,6 +75,34 @@ def test_morph_api_and_cli_write_the_same_note(tmp_path, tiny_ckpt):
     assert not np.array_equal(other, note)  # the curve reaches the embedding mix
     with pytest.raises(nsynth.NSynthError, match="unknown curve"):
         nsynth.morph(a, b, "zigzag", pitch=60, model=model)
+
+
+def test_notes_given_one_stream_of_draws_share_it():
+    model = tiny_model("pitched")
+    z = nsynth.encode(tone(330.0, 0.1), model=model)
+    sampling = nsynth.Sampling(seed=5, temperature=1.0, progress=False)
+    own = generate_audio(model, [z, z, z], [64, 64, 64], sampling=sampling)
+    shared = generate_audio(model, [z, z, z], [64, 64, 64], sampling=sampling, draws=[1, 0, 1])
+    assert not np.array_equal(own[0], own[1])  # by default every note draws its own numbers
+    np.testing.assert_array_equal(shared[0], shared[2])
+    assert not np.array_equal(shared[0], shared[1])
+    explicit = generate_audio(model, [z, z, z], [64, 64, 64], sampling=sampling, draws=[0, 1, 2])
+    for x, y in zip(explicit, own):  # the default is a stream of its own per note
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(nsynth.NSynthError, match="draws"):
+        generate_audio(model, [z, z], [64, 64], sampling=sampling, draws=[0])
+
+
+def test_interpolation_steps_differ_only_by_their_embedding():
+    model = tiny_model("pitched")
+    a = tone(330.0, 0.1)
+    sampling = nsynth.Sampling(seed=2, temperature=1.0, progress=False)
+    same = nsynth.interpolate(a, a, 3, pitch=64, model=model, sampling=sampling)
+    np.testing.assert_array_equal(same[0], same[1])
+    np.testing.assert_array_equal(same[0], same[2])
+    b = tone(500.0, 0.1) * 0.5
+    steps = nsynth.interpolate(a, b, 3, pitch=64, model=model, sampling=sampling)
+    assert not np.array_equal(steps[0], steps[2])
 
 
 def test_the_cli_reports_an_estimated_pitch_once_per_note(tmp_path, tiny_ckpt, wav_pair):

@@ -66,6 +66,7 @@ def generate_audio(
     sampling: Sampling | None = None,
     f0: Sequence[np.ndarray | None] | None = None,
     progress_hook: Callable[[int], None] | None = None,
+    draws: Sequence[int] | None = None,
 ) -> list[np.ndarray]:
     """Generate B notes as one batch.
 
@@ -78,6 +79,10 @@ def generate_audio(
         f0: for pitch-locked models, per note an f0 curve (frames_i,) in Hz (e.g. ``nsynth.pitch.f0_frames``)
             that the pitch period follows, or None to follow the note's MIDI pitch.
         progress_hook: called with the number of new samples (over the whole batch) as they come.
+        draws: per note, which stream of the seed's random draws it samples with (default: a
+            stream of its own, 0 ... B-1). Notes given the same stream share their draws, so
+            they differ only by their inputs (common random numbers: the steps of one
+            interpolation); with equal inputs they come out equal.
     Returns:
         B float32 arrays (lengths_i,).
     """
@@ -111,7 +116,10 @@ def generate_audio(
     gen = torch.Generator()
     gen.manual_seed(sampling.seed if sampling.seed is not None else int(torch.seed() % 2**63))
     b = len(embeddings)
-    uniforms = torch.rand(n_max, b, generator=gen)
+    streams = list(range(b)) if draws is None else [int(d) for d in draws]
+    if len(streams) != b or min(streams) < 0:
+        raise NSynthError(f"draws {streams} must give one stream index >= 0 per note ({b} notes)")
+    uniforms = torch.rand(n_max, max(streams) + 1, generator=gen)[:, streams]
     with (
         torch.inference_mode(),
         tqdm(
