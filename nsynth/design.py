@@ -119,6 +119,10 @@ def _render(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Generate (out, embedding, pitch, length, info) items in batches; write, record, return count.
+
+    Every item samples with the same random draws (the seed's stream 0), so the notes of a grid
+    or a multisample differ only by their embedding and pitch, and a note comes out the same
+    whatever the batch size and whether the run was resumed.
     ``on_progress(done, total)`` hears the samples generated so far."""
     total = sum(n for _, _, _, n, _ in todo)
     done = 0
@@ -137,13 +141,14 @@ def _render(
             [z for _, z, _, _, _ in part],
             [p for _, _, p, _, _ in part] if model.config.pitch_conditioning else None,
             [n for _, _, _, n, _ in part],
-            sampling=sampling.shifted(start),
+            sampling=sampling,
             progress_hook=hook,
+            draws=[0] * len(part),
         )
         done = before + sum(n for _, _, _, n, _ in part)  # the batch ran to its longest note
         for (out, _, pitch, _, info), a in zip(part, audio):
             save_audio(out, a, model.config.sample_rate, fmt=fmt, force=True)
-            manifest.add(out, pitch=pitch, seed=sampling.shifted(start).seed, **info)
+            manifest.add(out, pitch=pitch, seed=sampling.seed, **info)
         manifest.write()
         if on_progress is not None:
             on_progress(done, total)

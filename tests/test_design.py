@@ -51,21 +51,23 @@ def test_grid_command_manifest_and_resume(tmp_path, corners, tiny_ckpt):
     corner = files["pitch_060/grid_02_02.wav"]
     assert corner["weights"]["SE"] == 1.0 and corner["pitch"] == 60 and corner["sources"]["SE"].endswith("c3.wav")
     assert manifest["settings"]["resolution"] == 3 and manifest["settings"]["weights"] == str(tiny_ckpt)
-    # what grid() wrote at (row 1, col 2) of pitch 60, the 15th note (seed 0 + 14, one note per
-    # batch), is the decoding of 0.5 NE + 0.5 SE; the other corners' mix is not
+    # what grid() wrote at (row 1, col 2) of pitch 60 (one note per batch; every note samples
+    # with seed 0's draws) is the decoding of 0.5 NE + 0.5 SE; the other corners' mix is not
     model = nsynth.load_model(tiny_ckpt)
     z = [nsynth.encode(nsynth.load_audio(c), model=model) for c in corners]
     got = sf.read(out / "pitch_060" / "grid_01_02.wav")[0]
 
     def decoded(mix):
-        return nsynth.decode(mix, pitch=60, model=model, length=800, sampling=nsynth.Sampling(seed=14, progress=False))
+        return nsynth.decode(mix, pitch=60, model=model, length=800, sampling=nsynth.Sampling(seed=0, progress=False))
 
     np.testing.assert_allclose(got, decoded(0.5 * z[1] + 0.5 * z[3]), atol=1 / 32767)
     assert not np.allclose(got, decoded(0.5 * z[2] + 0.5 * z[3]), atol=1e-3)
+    first = sf.read(out / "pitch_048" / "grid_01_01.wav")[0]
     (out / "pitch_048" / "grid_01_01.wav").unlink()
     before = (out / "pitch_060" / "grid_00_00.wav").stat().st_mtime_ns
     r = run(*args)
     assert "1 notes written, 17 already there" in r.output
+    np.testing.assert_array_equal(sf.read(out / "pitch_048" / "grid_01_01.wav")[0], first)  # resumed = straight
     assert (out / "pitch_060" / "grid_00_00.wav").stat().st_mtime_ns == before
     r = run(*args, "--force")
     assert "18 notes written, 0 already there" in r.output
