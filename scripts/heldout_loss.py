@@ -20,7 +20,6 @@ import torch
 
 import nsynth
 from nsynth.data import open_dataset
-from nsynth.mulaw import quantize
 from nsynth.training.data import CropBatches, load_codes
 
 
@@ -32,8 +31,7 @@ def heldout_loss(model: nsynth.NSynthAutoencoder, data: Path, crop: int, batch: 
     with torch.no_grad():
         for i in range(batches):
             audio, pitch = crops[i]
-            logits = model(audio, pitch if model.config.pitch_conditioning else None)
-            losses.append(torch.nn.functional.cross_entropy(logits, quantize(audio)).item())
+            losses.append(model.loss(audio, pitch if model.config.pitch_conditioning else None).item())
     return float(np.mean(losses))
 
 
