@@ -121,6 +121,7 @@ class NSynthAutoencoder(nn.Module):
         pitch: torch.Tensor | None = None,
         f0: torch.Tensor | None = None,
         input_noise: float = 0.0,
+        self_feed: float = 0.0,
     ) -> torch.Tensor:
         """Teacher-forced logits.
 
@@ -132,15 +133,33 @@ class NSynthAutoencoder(nn.Module):
             input_noise: std of Gaussian noise added to the decoder's input (not its targets),
                 in network-input units (one mu-law step is 1/128): a training aid against
                 exposure bias, so the decoder learns to bring noisy pasts back to the data.
+            self_feed: fraction of input samples replaced by the decoder's own prediction of
+                them (parallel scheduled sampling, Duckworth et al. 2019): a first, gradient-free
+                teacher-forced pass draws each sample from its predicted distribution (T = 1),
+                and each input sample is swapped for that draw with this probability. The
+                targets stay the data, so the decoder learns to come back from its own kind of
+                error, the lag taps' included. 0 (default) is plain teacher forcing.
         Returns:
             (B, 256, T) logits over mu-law classes (class = code + 128).
         """
         audio = _batch_audio(audio)
         x = audio_to_input(audio)[:, None]
+        period = self.period(pitch, audio.shape[-1], f0)
+        cond = self.conditioning(embeddings, pitch)
+        if self_feed > 0:
+            x = self._self_fed(x, cond, period, self_feed)
         if input_noise > 0:
             x = x + input_noise * torch.randn_like(x)
-        period = self.period(pitch, audio.shape[-1], f0)
-        return self.decoder(x, self.conditioning(embeddings, pitch), period)
+        return self.decoder(x, cond, period)
+
+    def _self_fed(self, x: torch.Tensor, cond: torch.Tensor, period: torch.Tensor | None, p: float) -> torch.Tensor:
+        """(B, 1, T) network input -> the same with a fraction p of samples drawn by the decoder."""
+        with torch.no_grad():
+            logits = self.decoder(x, cond.detach(), period).float()
+            gumbel = -torch.log(-torch.log(torch.rand_like(logits).clamp_(1e-10, 1.0 - 1e-7)))
+            drawn = ((logits + gumbel).argmax(dim=1, keepdim=True).to(x.dtype) - 128.0) / 128.0
+            keep = torch.rand_like(x) >= p
+        return torch.where(keep, x, drawn)
 
     def forward(
         self,
@@ -148,9 +167,10 @@ class NSynthAutoencoder(nn.Module):
         pitch: torch.Tensor | None = None,
         f0: torch.Tensor | None = None,
         input_noise: float = 0.0,
+        self_feed: float = 0.0,
     ) -> torch.Tensor:
         """(B, T) audio -> (B, 256, T) logits, encoding the same audio (autoencoding)."""
-        return self.logits(audio, self.encode(audio), pitch, f0, input_noise)
+        return self.logits(audio, self.encode(audio), pitch, f0, input_noise, self_feed)
 
     def loss(
         self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None

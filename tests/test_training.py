@@ -20,6 +20,7 @@ from conftest import TINY, tone, torchrun_cli
 import nsynth
 from nsynth.config import get_preset
 from nsynth.data import open_dataset
+from nsynth.mulaw import audio_to_input
 from nsynth.training import CropBatches, TrainConfig, load_codes, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,6 +257,35 @@ def test_input_noise_reaches_the_decoder_input_only(tiny_data, tmp_path):
     result = train(model.config, open_dataset(tiny_data), tmp_path / "run", cfg, progress=False, log=lambda m: None)
     assert result.step == 2 and np.isfinite(result.train_loss)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["input_noise"] == 0.01
+
+
+def test_self_feed_swaps_inputs_for_the_decoders_own_draws(tiny_data, tmp_path):
+    model = nsynth.build_model("pitched", **TINY).eval()
+    audio = torch.from_numpy(tone(440.0, 0.05))[None]
+    pitch = torch.tensor([69])
+    emb = model.encode(audio)
+    with torch.no_grad():
+        plain = model.logits(audio, emb, pitch)
+        assert torch.equal(plain, model.logits(audio, emb, pitch, self_feed=0.0))
+        # a decoder sure of class 200 draws it everywhere: with self_feed=1 the second pass
+        # sees that constant input, with 0.5 about half of it
+        model.decoder.out.bias.zero_()
+        model.decoder.out.bias[200] = 1e4
+        fed = model.logits(audio, emb, pitch, self_feed=1.0)
+        x_const = torch.full((1, 1, audio.shape[-1]), (200 - 128) / 128)
+        period = model.period(pitch, audio.shape[-1])
+        expected = model.decoder(x_const, model.conditioning(emb, pitch), period)
+        assert torch.allclose(fed, expected, atol=1e-5)
+        assert not torch.allclose(fed, model.logits(audio, emb, pitch), atol=1e-3)
+        x = audio_to_input(audio)[:, None]
+        swapped = model._self_fed(x, model.conditioning(emb, pitch), period, 0.5)
+        share = float((swapped == (200 - 128) / 128).float().mean())
+        assert 0.4 < share < 0.6, share
+        assert torch.equal(swapped[swapped != (200 - 128) / 128], x[swapped != (200 - 128) / 128])
+    cfg = TrainConfig(steps=2, batch_size=2, crop=256, workers=0, self_feed=0.5, log_every=1)
+    result = train(model.config, open_dataset(tiny_data), tmp_path / "run", cfg, progress=False, log=lambda m: None)
+    assert result.step == 2 and np.isfinite(result.train_loss)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["self_feed"] == 0.5
 
 
 def test_train_state_is_versioned_and_loaded_strictly(tmp_path):

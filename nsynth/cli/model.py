@@ -54,6 +54,14 @@ from nsynth.generation.options import Sampling
     type=click.FloatRange(min=0.0),
     help="Std of Gaussian noise on the decoder's input during training (a mu-law step is 1/128).",
 )
+@click.option(
+    "--self-feed",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Fraction of the decoder's input samples swapped for its own draws during training"
+    " (parallel scheduled sampling; costs one extra forward pass).",
+)
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--valid-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="DataLoader workers.")
@@ -87,6 +95,7 @@ def train(
     ema_decay: float,
     grad_clip: float,
     input_noise: float,
+    self_feed: float,
     checkpoint_every: int,
     valid_every: int,
     workers: int,
@@ -135,6 +144,7 @@ def train(
         ema_decay=ema_decay,
         grad_clip=grad_clip,
         input_noise=input_noise,
+        self_feed=self_feed,
         checkpoint_every=checkpoint_every,
         valid_every=valid_every,
         seed=seed,

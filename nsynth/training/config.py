@@ -27,6 +27,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     input_noise: float = 0.0  # std of noise on the decoder's input (network units; a mu-law step is 1/128)
+    self_feed: float = 0.0  # fraction of decoder inputs swapped for its own draws (parallel scheduled sampling)
     amp: bool = False  # bf16 autocast
     compile: bool = False
 

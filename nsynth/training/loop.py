@@ -174,9 +174,11 @@ def _loop(
     step_fn = torch.compile(net) if cfg.compile else net
     amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp)
 
-    def loss_of(audio: torch.Tensor, pitch: torch.Tensor, fn: torch.nn.Module, noise: float = 0.0) -> torch.Tensor:
+    def loss_of(
+        audio: torch.Tensor, pitch: torch.Tensor, fn: torch.nn.Module, noise: float = 0.0, feed: float = 0.0
+    ) -> torch.Tensor:
         with amp:
-            logits = fn(audio, pitch if config.pitch_conditioning else None, None, noise)
+            logits = fn(audio, pitch if config.pitch_conditioning else None, None, noise, feed)
         return torch.nn.functional.cross_entropy(logits.float(), quantize(audio))
 
     def validate() -> float:
@@ -234,7 +236,7 @@ def _loop(
         audio, pitch = audio.to(dev, non_blocking=True), pitch.to(dev, non_blocking=True)
         for group in opt.param_groups:
             group["lr"] = cfg.lr_at(step)
-        loss = loss_of(audio, pitch, step_fn, cfg.input_noise)
+        loss = loss_of(audio, pitch, step_fn, cfg.input_noise, cfg.self_feed)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
