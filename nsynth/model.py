@@ -122,6 +122,7 @@ class NSynthAutoencoder(nn.Module):
         f0: torch.Tensor | None = None,
         input_noise: float = 0.0,
         self_feed: float = 0.0,
+        plateaus: float = 0.0,
     ) -> torch.Tensor:
         """Teacher-forced logits.
 
@@ -139,6 +140,10 @@ class NSynthAutoencoder(nn.Module):
                 and each input sample is swapped for that draw with this probability. The
                 targets stay the data, so the decoder learns to come back from its own kind of
                 error, the lag taps' included. 0 (default) is plain teacher forcing.
+            plateaus: probability per batch row that a stretch of the decoder's input (64-1,024
+                samples, at a random place) is held at one random level in [-1, 1], the targets
+                unchanged: free-running decoders can lock onto such a constant in quiet tails and
+                never leave it; trained with plateaus, they learn to come back to the data.
         Returns:
             (B, 256, T) logits over mu-law classes (class = code + 128).
         """
@@ -148,6 +153,8 @@ class NSynthAutoencoder(nn.Module):
         cond = self.conditioning(embeddings, pitch)
         if self_feed > 0:
             x = self._self_fed(x, cond, period, self_feed)
+        if plateaus > 0:
+            x = with_plateaus(x, plateaus)
         if input_noise > 0:
             x = x + input_noise * torch.randn_like(x)
         return self.decoder(x, cond, period)
@@ -168,15 +175,32 @@ class NSynthAutoencoder(nn.Module):
         f0: torch.Tensor | None = None,
         input_noise: float = 0.0,
         self_feed: float = 0.0,
+        plateaus: float = 0.0,
     ) -> torch.Tensor:
         """(B, T) audio -> (B, 256, T) logits, encoding the same audio (autoencoding)."""
-        return self.logits(audio, self.encode(audio), pitch, f0, input_noise, self_feed)
+        return self.logits(audio, self.encode(audio), pitch, f0, input_noise, self_feed, plateaus)
 
     def loss(
         self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Mean cross-entropy (nats) of predicting each sample's mu-law class."""
         return F.cross_entropy(self(audio, pitch, f0), quantize(_batch_audio(audio)))
+
+
+PLATEAU_LENGTHS = (64, 1024)  # shortest and longest plateau of ``with_plateaus``, in samples
+
+
+def with_plateaus(x: torch.Tensor, p: float) -> torch.Tensor:
+    """(B, 1, T) network input -> a copy where each row, with probability p, holds one random
+    level in [-1, 1] over a random stretch of ``PLATEAU_LENGTHS`` samples (clipped to T)."""
+    b, _, t = x.shape
+    lo, hi = PLATEAU_LENGTHS
+    length = torch.randint(lo, hi + 1, (b, 1), device=x.device)
+    start = (torch.rand(b, 1, device=x.device) * t).long()
+    pos = torch.arange(t, device=x.device)[None]
+    inside = (pos >= start) & (pos < start + length) & (torch.rand(b, 1, device=x.device) < p)
+    level = (torch.rand(b, 1, device=x.device) * 2 - 1).to(x.dtype)
+    return torch.where(inside[:, None], level[:, None], x)
 
 
 def _batch_audio(audio: torch.Tensor) -> torch.Tensor:

@@ -288,6 +288,31 @@ def test_self_feed_swaps_inputs_for_the_decoders_own_draws(tiny_data, tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["self_feed"] == 0.5
 
 
+def test_plateaus_hold_one_stretch_of_the_decoder_input_per_row(tiny_data, tmp_path):
+    from nsynth.model import PLATEAU_LENGTHS, with_plateaus
+
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 4096) * 2 - 1  # no two samples equal
+    assert torch.equal(with_plateaus(x, 0.0), x)
+    y = with_plateaus(x, 1.0)
+    for row in range(64):
+        changed = (y[row, 0] != x[row, 0]).nonzero()[:, 0]
+        assert changed.numel() > 0 and bool((changed.diff() == 1).all())  # one stretch
+        held = y[row, 0, changed]
+        assert bool((held == held[0]).all()) and -1 <= float(held[0]) <= 1
+        # as long as drawn, or cut by the crop's end
+        assert changed.numel() <= PLATEAU_LENGTHS[1]
+        assert changed.numel() >= PLATEAU_LENGTHS[0] - 1 or int(changed[-1]) == 4095
+    some = with_plateaus(x, 0.5)
+    rows_hit = int(((some != x).any(dim=-1)).sum())
+    assert 16 < rows_hit < 48, rows_hit
+    model = nsynth.build_model("pitched", **TINY)
+    cfg = TrainConfig(steps=2, batch_size=2, crop=256, workers=0, plateaus=0.5, log_every=1)
+    result = train(model.config, open_dataset(tiny_data), tmp_path / "run", cfg, progress=False, log=lambda m: None)
+    assert result.step == 2 and np.isfinite(result.train_loss)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["plateaus"] == 0.5
+
+
 def test_train_state_is_versioned_and_loaded_strictly(tmp_path):
     from safetensors.torch import load_file, save_file
 

@@ -62,6 +62,14 @@ from nsynth.generation.options import Sampling
     help="Fraction of the decoder's input samples swapped for its own draws during training"
     " (parallel scheduled sampling; costs one extra forward pass).",
 )
+@click.option(
+    "--plateaus",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Probability per crop that a stretch of the decoder's input (64-1,024 samples) is held at a random"
+    " level during training, the targets unchanged (against decoders locking onto a constant).",
+)
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--valid-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="DataLoader workers.")
@@ -96,6 +104,7 @@ def train(
     grad_clip: float,
     input_noise: float,
     self_feed: float,
+    plateaus: float,
     checkpoint_every: int,
     valid_every: int,
     workers: int,
@@ -145,6 +154,7 @@ def train(
         grad_clip=grad_clip,
         input_noise=input_noise,
         self_feed=self_feed,
+        plateaus=plateaus,
         checkpoint_every=checkpoint_every,
         valid_every=valid_every,
         seed=seed,

@@ -28,6 +28,7 @@ class TrainConfig:
     workers: int = 2
     input_noise: float = 0.0  # std of noise on the decoder's input (network units; a mu-law step is 1/128)
     self_feed: float = 0.0  # fraction of decoder inputs swapped for its own draws (parallel scheduled sampling)
+    plateaus: float = 0.0  # probability per crop of a constant stretch in the decoder's input (targets unchanged)
     amp: bool = False  # bf16 autocast
     compile: bool = False
 

@@ -175,10 +175,15 @@ def _loop(
     amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp)
 
     def loss_of(
-        audio: torch.Tensor, pitch: torch.Tensor, fn: torch.nn.Module, noise: float = 0.0, feed: float = 0.0
+        audio: torch.Tensor,
+        pitch: torch.Tensor,
+        fn: torch.nn.Module,
+        noise: float = 0.0,
+        feed: float = 0.0,
+        plateaus: float = 0.0,
     ) -> torch.Tensor:
         with amp:
-            logits = fn(audio, pitch if config.pitch_conditioning else None, None, noise, feed)
+            logits = fn(audio, pitch if config.pitch_conditioning else None, None, noise, feed, plateaus)
         return torch.nn.functional.cross_entropy(logits.float(), quantize(audio))
 
     def validate() -> float:
@@ -236,7 +241,7 @@ def _loop(
         audio, pitch = audio.to(dev, non_blocking=True), pitch.to(dev, non_blocking=True)
         for group in opt.param_groups:
             group["lr"] = cfg.lr_at(step)
-        loss = loss_of(audio, pitch, step_fn, cfg.input_noise, cfg.self_feed)
+        loss = loss_of(audio, pitch, step_fn, cfg.input_noise, cfg.self_feed, cfg.plateaus)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
