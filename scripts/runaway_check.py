@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """How often free-running generation runs away on decaying notes: each note reconstructed with
 several seeds, a runaway being an output more than 6 dB louder than its input ever is
-(``nsynth.evaluate.runaway``), e.g. a DC drift or noise where the input has died away.
+(``nsynth.evaluate.runaway``), e.g. a DC drift or noise where the input has died away. A render
+is also counted as stuck where some quarter second of it has a mean beyond +-0.1 (full scale
+1): the decoder has locked onto a constant.
 
     python scripts/runaway_check.py DATA_DIR [--checkpoint W.safetensors] [--seeds 4] [--families ...]
 
@@ -46,7 +48,7 @@ def main() -> None:
         i for i, n in enumerate(ds.notes) if n.family in families and n.pitch in pitches and n.velocity == args.velocity
     ]
     sampling = nsynth.Sampling(seed=0, temperature=args.temperature, min_p=args.min_p, progress=False)
-    rows, total = [], 0
+    rows, total, stuck = [], 0, 0
     for i in chosen:
         x = ds.load(i)
         note = ds.notes[i]
@@ -63,13 +65,31 @@ def main() -> None:
         )
         dists = [lsd(x, y) for y in ys]
         runaways = sum(runaway(x, y) for y in ys)
+        levels = [largest_offset(y, sr // 4) for y in ys]
+        n_stuck = sum(v > STUCK for v in levels)
         total += runaways
-        rows.append({"key": note.key, "runaways": runaways, "lsd": dists})
-        print(f"{note.key:36} {runaways}/{args.seeds} runaways   LSD {np.round(dists, 1).tolist()}", flush=True)
+        stuck += n_stuck
+        rows.append({"key": note.key, "runaways": runaways, "stuck": n_stuck, "lsd": dists, "offset": levels})
+        print(
+            f"{note.key:36} {runaways}/{args.seeds} runaways, {n_stuck} stuck   LSD {np.round(dists, 1).tolist()}"
+            f"   largest offset {np.round(levels, 2).tolist()}",
+            flush=True,
+        )
     n = len(chosen) * args.seeds
-    print(f"total: {total} of {n} renders ran away ({100 * total / max(n, 1):.1f} %)")
+    print(f"total: {total} of {n} renders ran away ({100 * total / max(n, 1):.1f} %), {stuck} stuck on a constant")
     if args.json:
-        args.json.write_text(json.dumps({"checkpoint": str(args.checkpoint), "total": total, "n": n, "notes": rows}))
+        args.json.write_text(
+            json.dumps({"checkpoint": str(args.checkpoint), "total": total, "stuck": stuck, "n": n, "notes": rows})
+        )
+
+
+STUCK = 0.1  # a quarter second whose mean is beyond this (full scale 1) is a decoder stuck on a constant
+
+
+def largest_offset(y: np.ndarray, window: int) -> float:
+    """Largest |mean| of ``y`` (T,) over windows of ``window`` samples."""
+    y = np.pad(np.asarray(y, dtype=np.float64), (0, -len(y) % window))
+    return float(np.abs(y.reshape(-1, window).mean(axis=1)).max())
 
 
 if __name__ == "__main__":
