@@ -9,7 +9,8 @@
 #    4 s NSynth-layout notes; the same 10 % of the programs (seed 0) are held out of every font;
 # 2. trains `pitched` on all of them in WORK_DIR/run, one thread (nice; the other core stays
 #    free), resuming if a run is there, else starting from the shipped weights; the held-out
-#    loss is measured on FluidR3's held-out programs;
+#    loss is measured on FluidR3's held-out programs; the shipped recipe's input noise and
+#    plateaus (against exposure bias and runaways; README, Data and training) are on;
 # 3. evaluates on FluidR3's held-out programs and writes the EMA weights to nsynth/weights/.
 # Every step resumes where it stopped (rendered notes are kept, training resumes from its last
 # checkpoint), so under a time limit run it as `timeout 10000 scripts/...` and repeat.
@@ -33,6 +34,7 @@ valid="$work/data/FluidR3_GM/valid"
 if [ -f "$work/run/state.safetensors" ]; then start=(--resume); else start=(--init-from "$here/nsynth/weights/pitched.safetensors"); fi
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} nice nsynth train "${data[@]}" --valid "$valid" -o "$work/run" --preset pitched \
     --steps "$steps" --lr 1e-3 --schedule constant --ema-decay 0.999 --batch-size 8 --crop 4096 \
-    --checkpoint-every 200 --valid-every 200 --workers 1 --compile "${start[@]}" "$@"
+    --input-noise 0.01 --plateaus 0.5 --checkpoint-every 200 --valid-every 200 --workers 1 --compile \
+    "${start[@]}" "$@"
 nsynth evaluate "$valid" --checkpoint "$work/run/model.safetensors" --limit 44 --pairs 10 -o "$work/eval.json" --force
 python "$here/scripts/package_model.py" "$work/run" --preset pitched --status prototype
