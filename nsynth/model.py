@@ -14,7 +14,7 @@ from torch import nn
 from nsynth.config import ModelConfig
 from nsynth.decoders.wavenet import MAX_PERIOD, WaveNetDecoder, upsample_frames
 from nsynth.encoders.temporal import TemporalEncoder, pad_to_hop
-from nsynth.mulaw import audio_to_input, quantize
+from nsynth.mulaw import audio_to_input, classes_to_input, quantize
 
 
 class NSynthAutoencoder(nn.Module):
@@ -160,11 +160,15 @@ class NSynthAutoencoder(nn.Module):
         return self.decoder(x, cond, period)
 
     def _self_fed(self, x: torch.Tensor, cond: torch.Tensor, period: torch.Tensor | None, p: float) -> torch.Tensor:
-        """(B, 1, T) network input -> the same with a fraction p of samples drawn by the decoder."""
+        """(B, 1, T) network input -> the same with a fraction p of samples drawn by the decoder,
+        with generation's own draw (``sample_classes``, T = 1)."""
+        from nsynth.generation.reference import sample_classes  # nsynth.generation imports this module
+
         with torch.no_grad():
-            logits = self.decoder(x, cond.detach(), period).float()
-            gumbel = -torch.log(-torch.log(torch.rand_like(logits).clamp_(1e-10, 1.0 - 1e-7)))
-            drawn = ((logits + gumbel).argmax(dim=1, keepdim=True).to(x.dtype) - 128.0) / 128.0
+            logits = self.decoder(x, cond.detach(), period)
+            b, n, t = logits.shape
+            cls = sample_classes(logits.transpose(1, 2).reshape(b * t, n), torch.rand(b * t, device=x.device))
+            drawn = classes_to_input(cls.view(b, 1, t), x.dtype)
             keep = torch.rand_like(x) >= p
         return torch.where(keep, x, drawn)
 

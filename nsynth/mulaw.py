@@ -51,6 +51,11 @@ def dequantize(classes: torch.Tensor) -> torch.Tensor:
     return mu_law_decode(classes - 128)
 
 
+def classes_to_input(classes: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Class indices 0..255 -> the network input of those samples: (class - 128) / 128."""
+    return (classes.to(dtype) - 128.0) / 128.0
+
+
 def audio_to_input(x: torch.Tensor) -> torch.Tensor:
     """Float audio -> the value the network sees: mu_law(x) / 128."""
     return mu_law_encode(x.to(torch.float32)) / 128.0

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from nsynth.decoders.wavenet import WaveNetDecoder, gate, history_length, pitch_phase, tap_lags
 from nsynth.generation.reference import sample_classes
 from nsynth.generation.steps import step_weights
+from nsynth.mulaw import classes_to_input
 
 
 class StaticStepDecoder:
@@ -141,7 +142,7 @@ class StaticStepDecoder:
                 logits, self.uniforms.index_select(0, tt)[0], self.temperature, self.greedy, self.min_p
             )
             self.classes.index_copy_(1, tt, cls[:, None])
-            self.x_in.copy_((cls.float() - 128.0) / 128.0)
+            self.x_in.copy_(classes_to_input(cls))
         self.t.add_(1)
 
     def _pitch_inputs(self, tt: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from nsynth.decoders.wavenet import WaveNetDecoder, frame_lerp_index, gate, history_length, pitch_phase, tap_lags
 from nsynth.generation.steps import step_weights
+from nsynth.mulaw import classes_to_input
 
 
 class PitchInputs:
@@ -196,7 +197,7 @@ def generate(
     for t in range(n_samples):
         cls = sample_classes(state.step(x), uniforms[t], temperature, greedy, min_p)
         out[:, t] = cls
-        x = (cls.to(x.dtype) - 128.0) / 128.0
+        x = classes_to_input(cls, x.dtype)
         if progress is not None and (t + 1) % 256 == 0:
             progress(256)
     if progress is not None and n_samples % 256:
