@@ -65,10 +65,15 @@ def runaway(x: np.ndarray, y: np.ndarray, window: int = 4000) -> bool:
     where the note has died away)."""
 
     def loudest(a: np.ndarray) -> float:
-        a = np.pad(a, (0, -a.size % window))
-        return float(np.sqrt(np.mean(a.reshape(-1, window).astype(np.float64) ** 2, axis=1)).max())
+        return float(np.sqrt(np.mean(windows(a, window) ** 2, axis=1)).max())
 
     return loudest(y) > 2 * loudest(x)
+
+
+def windows(a: np.ndarray, window: int) -> np.ndarray:
+    """(T,) signal -> (ceil(T / window), window) float64 windows, the last zero-padded."""
+    a = np.pad(np.asarray(a), (0, -len(a) % window))
+    return a.reshape(-1, window).astype(np.float64)
 
 
 def median_f0(audio: np.ndarray, sr: int, track: np.ndarray | None = None) -> float | None:

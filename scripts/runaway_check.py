@@ -22,7 +22,7 @@ import numpy as np
 
 import nsynth
 from nsynth.data import open_dataset
-from nsynth.evaluate import lsd, runaway
+from nsynth.evaluate import lsd, runaway, windows
 from nsynth.generation import encode_audio, generate_audio
 from nsynth.pitch import f0_frames
 
@@ -88,8 +88,7 @@ STUCK = 0.3  # a quarter second whose mean is beyond this (full scale 1): stuck 
 
 def largest_offset(y: np.ndarray, window: int) -> float:
     """Largest |mean| of ``y`` (T,) over windows of ``window`` samples."""
-    y = np.pad(np.asarray(y, dtype=np.float64), (0, -len(y) % window))
-    return float(np.abs(y.reshape(-1, window).mean(axis=1)).max())
+    return float(np.abs(windows(y, window).mean(axis=1)).max())
 
 
 if __name__ == "__main__":
