@@ -130,3 +130,32 @@ def test_runaway_flags_a_drift_where_the_note_has_died_away():
     drift[16000:] += 0.45  # the DC drift seen in free-running generation
     assert runaway(decay, drift)
     assert not runaway(decay, np.zeros_like(decay))
+
+
+def test_noise_floor_script(tmp_path):
+    """scripts/noise_floor_lsd.py: the noise sits SNR dB below the input's envelope, and the LSD
+    it reports falls as the SNR rises (on pure tones the sine baseline is nearly exact)."""
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "noise_floor_lsd.py"
+    spec = importlib.util.spec_from_file_location("noise_floor_lsd", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    x = tone(440, 1.0) * np.linspace(1, 0.1, 16000).astype(np.float32)
+    n = mod.noisy(x, 20.0, np.random.default_rng(0), mulaw=False) - x
+    assert 10 * np.log10(np.mean(x**2) / np.mean(n**2)) == pytest.approx(20.0, abs=0.5)
+    root = tmp_path / "ds"
+    _tiny_dataset(root)
+    out = tmp_path / "floor.json"
+    run = subprocess.run(
+        [sys.executable, str(path), str(root), "--limit", "3", "--snr", "0,20,40", "--json", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    rep = json.loads(out.read_text())
+    lsds = [r["lsd"] for r in rep["rows"]]
+    assert rep["notes"] == 3 and lsds[0] > lsds[1] > lsds[2] > rep["sine"] > 0
