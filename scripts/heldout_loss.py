@@ -7,6 +7,13 @@ the same seeded random crops for every weights file, so the figures pair up.
 Prints one row per weights file, one column per held-out set (and their mean); --json writes
 them. The training loop's own held-out figure is this with 8 batches of the live (not EMA)
 weights; here it is the weights file as shipped (EMA) and as many batches as asked.
+
+``--draws T`` also reports, one step ahead and teacher-forced, how far a draw at temperature T
+lands from the true sample: the share of draws off the true mu-law class, their mean distance in
+classes, and the signal-to-noise ratio of the drawn audio against the crops (dB: the crops' power
+over the expected squared error of a draw). It is the sampling noise a free-running render
+starts from before any of its own errors feed back; ``scripts/noise_floor_lsd.py`` says what LSD
+a given SNR costs.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import torch
 
 import nsynth
 from nsynth.data import open_dataset
+from nsynth.mulaw import dequantize, quantize
 from nsynth.training.data import CropBatches, load_codes
 
 
@@ -35,6 +43,29 @@ def heldout_loss(model: nsynth.NSynthAutoencoder, data: Path, crop: int, batch: 
     return float(np.mean(losses))
 
 
+def draw_error(
+    model: nsynth.NSynthAutoencoder, data: Path, crop: int, batch: int, batches: int, temperature: float
+) -> dict[str, float]:
+    """Teacher-forced draws at ``temperature`` on the same crops as ``heldout_loss``: the share
+    off the true class, the mean distance in classes, and the SNR (dB) of the drawn audio."""
+    codes = load_codes(open_dataset(data), crop, progress=False)
+    crops = CropBatches(codes, crop, batch, seed=1234)
+    classes = torch.arange(256, dtype=torch.float32)
+    values = dequantize(torch.arange(256))  # (256,) the audio value of each class
+    off = dist = err = power = 0.0
+    with torch.no_grad():
+        for i in range(batches):
+            audio, pitch = crops[i]
+            probs = torch.softmax(model(audio, pitch if model.config.pitch_conditioning else None) / temperature, 1)
+            target = quantize(audio)  # (B, T) classes
+            p_true = probs.gather(1, target[:, None])[:, 0]
+            off += float((1 - p_true).mean())
+            dist += float((probs * (classes[None, :, None] - target[:, None]).abs()).sum(1).mean())
+            err += float((probs * (values[None, :, None] - audio[:, None]) ** 2).sum(1).mean())
+            power += float((audio**2).mean())
+    return {"off": off / batches, "classes": dist / batches, "snr_db": 10 * float(np.log10(power / err))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", type=Path, nargs="+")
@@ -42,6 +73,7 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=4096)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--batches", type=int, default=32)
+    ap.add_argument("--draws", type=float, default=None, metavar="T", help="Also score draws at temperature T.")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -53,6 +85,15 @@ def main() -> None:
         losses = [heldout_loss(model, d, args.crop, args.batch_size, args.batches) for d in args.data]
         rows[str(w)] = dict(zip(names, losses), mean=float(np.mean(losses)))
         print(str(w)[-40:].ljust(40), *(f"{v:24.4f}" for v in losses), f"{np.mean(losses):8.4f}", flush=True)
+        if args.draws is not None:
+            draws = [draw_error(model, d, args.crop, args.batch_size, args.batches, args.draws) for d in args.data]
+            rows[str(w)]["draws"] = dict(zip(names, draws), temperature=args.draws)
+            for name, r in zip(names, draws):
+                print(
+                    f"  draws at T = {args.draws} on {name}: {100 * r['off']:.1f} % off the true class,"
+                    f" {r['classes']:.2f} classes on average, SNR {r['snr_db']:.1f} dB",
+                    flush=True,
+                )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 
