@@ -89,12 +89,14 @@ def sine_baseline(audio: np.ndarray, f0: float | None, sr: int) -> np.ndarray:
     """A sine at f0 following the input's amplitude envelope (RMS over 512-sample frames)."""
     if f0 is None:
         return np.zeros_like(audio)
-    frame = 512
+    return (np.sqrt(2) * envelope(audio) * np.sin(2 * np.pi * f0 * np.arange(audio.size) / sr)).astype(np.float32)
+
+
+def envelope(audio: np.ndarray, frame: int = 512) -> np.ndarray:
+    """(T,) -> (T,) RMS over ``frame``-sample frames, linearly interpolated between frame centres."""
     n = audio.size
-    padded = np.pad(audio, (0, -n % frame))
-    rms = np.sqrt(np.mean(padded.reshape(-1, frame) ** 2, axis=1))
-    env = np.interp(np.arange(n), np.arange(rms.size) * frame + frame / 2, rms)
-    return (np.sqrt(2) * env * np.sin(2 * np.pi * f0 * np.arange(n) / sr)).astype(np.float32)
+    rms = np.sqrt(np.mean(np.pad(audio, (0, -n % frame)).reshape(-1, frame) ** 2, axis=1))
+    return np.interp(np.arange(n), np.arange(rms.size) * frame + frame / 2, rms)
 
 
 @dataclass

@@ -24,15 +24,8 @@ import numpy as np
 import torch
 
 from nsynth.data import open_dataset
-from nsynth.evaluate import lsd, median_f0, sine_baseline
+from nsynth.evaluate import envelope, lsd, median_f0, sine_baseline
 from nsynth.mulaw import dequantize, quantize
-
-
-def envelope(x: np.ndarray, frame: int = 512) -> np.ndarray:
-    """(T,) -> (T,) RMS over ``frame``-sample frames, linearly interpolated between frame centres."""
-    n = x.size
-    rms = np.sqrt(np.mean(np.pad(x, (0, -n % frame)).reshape(-1, frame) ** 2, axis=1))
-    return np.interp(np.arange(n), np.arange(rms.size) * frame + frame / 2, rms)
 
 
 def noisy(x: np.ndarray, snr_db: float, rng: np.random.Generator, mulaw: bool) -> np.ndarray:
