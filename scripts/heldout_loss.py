@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import nsynth
 from nsynth.data import open_dataset
@@ -31,39 +32,36 @@ from nsynth.mulaw import dequantize, quantize
 from nsynth.training.data import CropBatches, load_codes
 
 
-def heldout_loss(model: nsynth.NSynthAutoencoder, data: Path, crop: int, batch: int, batches: int) -> float:
-    """Mean cross-entropy of ``model`` over ``batches`` seeded batches of (batch, crop) crops."""
-    codes = load_codes(open_dataset(data), crop, progress=False)
-    crops = CropBatches(codes, crop, batch, seed=1234)
-    losses = []
-    with torch.no_grad():
-        for i in range(batches):
-            audio, pitch = crops[i]
-            losses.append(model.loss(audio, pitch if model.config.pitch_conditioning else None).item())
-    return float(np.mean(losses))
-
-
-def draw_error(
-    model: nsynth.NSynthAutoencoder, data: Path, crop: int, batch: int, batches: int, temperature: float
+def heldout_scores(
+    model: nsynth.NSynthAutoencoder, data: Path, crop: int, batch: int, batches: int, temperature: float | None = None
 ) -> dict[str, float]:
-    """Teacher-forced draws at ``temperature`` on the same crops as ``heldout_loss``: the share
-    off the true class, the mean distance in classes, and the SNR (dB) of the drawn audio."""
+    """Over ``batches`` seeded batches of (batch, crop) crops, one teacher-forced pass each: the
+    mean cross-entropy (``loss``); with ``temperature``, also the draws at it: the share off the
+    true class (``off``), the mean distance in classes (``classes``) and the SNR of the drawn
+    audio (``snr_db``)."""
     codes = load_codes(open_dataset(data), crop, progress=False)
     crops = CropBatches(codes, crop, batch, seed=1234)
     classes = torch.arange(256, dtype=torch.float32)
     values = dequantize(torch.arange(256))  # (256,) the audio value of each class
+    losses = []
     off = dist = err = power = 0.0
     with torch.no_grad():
         for i in range(batches):
             audio, pitch = crops[i]
-            probs = torch.softmax(model(audio, pitch if model.config.pitch_conditioning else None) / temperature, 1)
+            logits = model(audio, pitch if model.config.pitch_conditioning else None)  # (B, 256, T)
             target = quantize(audio)  # (B, T) classes
-            p_true = probs.gather(1, target[:, None])[:, 0]
-            off += float((1 - p_true).mean())
+            losses.append(F.cross_entropy(logits, target).item())  # = model.loss, from the same pass
+            if temperature is None:
+                continue
+            probs = torch.softmax(logits / temperature, 1)
+            off += float((1 - probs.gather(1, target[:, None])[:, 0]).mean())
             dist += float((probs * (classes[None, :, None] - target[:, None]).abs()).sum(1).mean())
             err += float((probs * (values[None, :, None] - audio[:, None]) ** 2).sum(1).mean())
             power += float((audio**2).mean())
-    return {"off": off / batches, "classes": dist / batches, "snr_db": 10 * float(np.log10(power / err))}
+    scores = {"loss": float(np.mean(losses))}
+    if temperature is not None:
+        scores.update(off=off / batches, classes=dist / batches, snr_db=10 * float(np.log10(power / err)))
+    return scores
 
 
 def main() -> None:
@@ -82,11 +80,12 @@ def main() -> None:
     rows = {}
     for w in args.weights:
         model = nsynth.load_model(w).eval()
-        losses = [heldout_loss(model, d, args.crop, args.batch_size, args.batches) for d in args.data]
+        scores = [heldout_scores(model, d, args.crop, args.batch_size, args.batches, args.draws) for d in args.data]
+        losses = [r["loss"] for r in scores]
         rows[str(w)] = dict(zip(names, losses), mean=float(np.mean(losses)))
         print(str(w)[-40:].ljust(40), *(f"{v:24.4f}" for v in losses), f"{np.mean(losses):8.4f}", flush=True)
         if args.draws is not None:
-            draws = [draw_error(model, d, args.crop, args.batch_size, args.batches, args.draws) for d in args.data]
+            draws = [{k: v for k, v in r.items() if k != "loss"} for r in scores]
             rows[str(w)]["draws"] = dict(zip(names, draws), temperature=args.draws)
             for name, r in zip(names, draws):
                 print(
