@@ -29,13 +29,16 @@ import torch
 from tqdm.auto import tqdm
 
 from nsynth.data import NoteDataset
+from nsynth.dsp import envelope
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.generation import encode_audio, generate_audio
+from nsynth.generation.notes import note_periods
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import dequantize, quantize
 from nsynth.pitch import f0_frames, f0_track, voiced_f0
+from nsynth.postfilter import pitch_postfilter
 
 FFT_SIZES = (256, 512, 1024, 2048)
 CENTS = 50.0
@@ -92,13 +95,6 @@ def sine_baseline(audio: np.ndarray, f0: float | None, sr: int) -> np.ndarray:
     return (np.sqrt(2) * envelope(audio) * np.sin(2 * np.pi * f0 * np.arange(audio.size) / sr)).astype(np.float32)
 
 
-def envelope(audio: np.ndarray, frame: int = 512) -> np.ndarray:
-    """(T,) -> (T,) RMS over ``frame``-sample frames, linearly interpolated between frame centres."""
-    n = audio.size
-    rms = np.sqrt(np.mean(np.pad(audio, (0, -n % frame)).reshape(-1, frame) ** 2, axis=1))
-    return np.interp(np.arange(n), np.arange(rms.size) * frame + frame / 2, rms)
-
-
 @dataclass
 class Scores:
     n: int = 0
@@ -120,6 +116,46 @@ class Scores:
         }
 
 
+@dataclass
+class Renders:
+    """Reconstructions of some notes of a dataset, before any postfilter."""
+
+    inputs: list[np.ndarray]  # (T_i,) the notes
+    raw: list[np.ndarray]  # (T_i,) their reconstructions, unfiltered
+    periods: list[np.ndarray] | None  # (T_i,) the period each was generated with (None: no pitch)
+    tracks: list[np.ndarray]  # pYIN f0 track of each input (``f0_track``)
+
+
+def render(
+    model: NSynthAutoencoder, ds: NoteDataset, idx: list[int], sampling: Sampling, follow_f0: bool = True
+) -> Renders:
+    """Reconstruct notes ``idx`` of ``ds`` as one batch with ``sampling`` (its postfilter left
+    off), the way ``evaluate`` does: the pitch label, and for a pitch-locked model with
+    ``follow_f0`` the period along each input's f0 curve."""
+    sr = model.config.sample_rate
+    notes = [ds.load(i) for i in idx]
+    pitches = [ds.notes[i].pitch for i in idx]
+    if model.config.pitch_conditioning and any(p is None for p in pitches):
+        missing = ds.notes[idx[[p is None for p in pitches].index(True)]].key
+        raise NSynthError(f"{ds.name}: note {missing} has no pitch label; a pitch-conditioned model needs one")
+    tracks = [f0_track(x, sr) for x in notes]  # one pYIN pass per input: its median f0 and its curve
+    curves = None
+    if follow_f0 and model.pitch_locked:
+        hop = model.config.hop
+        curves = [f0_frames(x, sr, hop, tr if hop == 512 else None) for x, tr in zip(notes, tracks)]
+    labels = pitches if model.config.pitch_conditioning else None
+    lengths = [a.size for a in notes]
+    raw = generate_audio(
+        model,
+        encode_audio(model, notes),
+        labels,
+        lengths,
+        sampling=dataclasses.replace(sampling, postfilter=0.0),
+        f0=curves,
+    )
+    return Renders(notes, raw, note_periods(model, labels, lengths, curves), tracks)
+
+
 def evaluate(
     model: NSynthAutoencoder,
     ds: NoteDataset,
@@ -138,41 +174,31 @@ def evaluate(
     """
     sr = model.config.sample_rate
     sampling = dataclasses.replace((sampling or Sampling()).for_model(model), progress=False)
-    totals = {"model": Scores(), "sine": Scores(), "silence": Scores(), "mu-law": Scores()}
+    totals = {"model": Scores(), "sine": Scores(), "silence": Scores(), "mu-law": Scores(), "unfiltered": Scores()}
     per_family: dict[str, dict[str, Scores]] = defaultdict(
-        lambda: {"model": Scores(), "sine": Scores(), "mu-law": Scores()}
+        lambda: {"model": Scores(), "sine": Scores(), "mu-law": Scores(), "unfiltered": Scores()}
     )
     unpitched = 0
     per_note: list[dict] = []
     bar = tqdm(total=len(ds), desc="evaluating", unit="note", disable=not progress)
     for start in range(0, len(ds), batch):
         idx = list(range(start, min(len(ds), start + batch)))
-        notes = [ds.load(i) for i in idx]
-        pitches = [ds.notes[i].pitch for i in idx]
-        if model.config.pitch_conditioning and any(p is None for p in pitches):
-            missing = ds.notes[idx[[p is None for p in pitches].index(True)]].key
-            raise NSynthError(f"{ds.name}: note {missing} has no pitch label; a pitch-conditioned model needs one")
-        tracks = [f0_track(x, sr) for x in notes]  # one pYIN pass per input: its median f0 and its curve
-        curves = None
-        if follow_f0 and model.pitch_locked:
-            hop = model.config.hop
-            curves = [f0_frames(x, sr, hop, tr if hop == 512 else None) for x, tr in zip(notes, tracks)]
-        recon = generate_audio(
-            model,
-            encode_audio(model, notes),
-            pitches if model.config.pitch_conditioning else None,
-            [a.size for a in notes],
-            sampling=sampling.shifted(start),
-            f0=curves,
-        )
-        for i, x, y, track in zip(idx, notes, recon, tracks):
+        r = render(model, ds, idx, sampling.shifted(start), follow_f0)
+        notes, raw, tracks = r.inputs, r.raw, r.tracks
+        recon = raw
+        if sampling.postfilter and r.periods is not None:
+            recon = [pitch_postfilter(y, per, sampling.postfilter, sample_rate=sr) for y, per in zip(raw, r.periods)]
+        for i, x, y, y_raw, track in zip(idx, notes, recon, raw, tracks):
             f_in = median_f0(x, sr, track)
             unpitched += f_in is None
             fam = ds.notes[i].family or "unknown"
             sine = sine_baseline(x, f_in, sr)
             exact = dequantize(quantize(torch.from_numpy(x))).numpy()
             f_out, dist = {}, {}
-            for name, out in (("model", y), ("sine", sine), ("silence", np.zeros_like(x)), ("mu-law", exact)):
+            outputs = [("model", y), ("sine", sine), ("silence", np.zeros_like(x)), ("mu-law", exact)]
+            if y is not y_raw:
+                outputs.append(("unfiltered", y_raw))
+            for name, out in outputs:
                 f_out[name] = median_f0(out, sr) if name != "silence" else None
                 dist[name] = lsd(x, out)
                 score = (f_in is not None, agrees(f_in, f_out[name]), dist[name])
@@ -186,6 +212,7 @@ def evaluate(
                     "f0_in": f_in,
                     "f0_out": f_out["model"],
                     "lsd": dist["model"],
+                    **({"lsd_unfiltered": dist["unfiltered"]} if "unfiltered" in dist else {}),
                     "runaway": runaway(x, y),
                 }
             )
@@ -201,12 +228,15 @@ def evaluate(
         },
         fft_sizes=list(FFT_SIZES),
         baselines={k: totals[k].summary() for k in ("sine", "silence", "mu-law")},
+        # the model's renders before the postfilter (when one was applied)
+        **({"unfiltered": totals["unfiltered"].summary()} if totals["unfiltered"].n else {}),
         per_family={
             f: {
                 "n": s["model"].n,
                 **{k: v for k, v in s["model"].summary().items() if k != "n"},
                 "sine": s["sine"].summary(),
                 "mu-law": s["mu-law"].summary(),
+                **({"unfiltered": s["unfiltered"].summary()} if s["unfiltered"].n else {}),
             }
             for f, s in sorted(per_family.items())
         },
@@ -316,6 +346,9 @@ def format_report(r: dict) -> str:
         f"{'model':17} {r['n']:5d} {pct(r['pitch_agreement']):>10} {db(r['lsd']):>7}"
         + (f"   ({r['runaways']} ran away)" if r.get("runaways") else ""),
     ]
+    if r.get("unfiltered"):
+        u = r["unfiltered"]
+        lines.append(f"{'model, unfiltered':17} {u['n']:5d} {pct(u['pitch_agreement']):>10} {db(u['lsd']):>7}")
     for k, b in r["baselines"].items():
         lines.append(f"{k + ' baseline':17} {b['n']:5d} {pct(b['pitch_agreement']):>10} {db(b['lsd']):>7}")
     lines.append("per family (model | sine | mu-law):")

@@ -28,7 +28,7 @@ def test_bench_json_rows():
     assert r.exit_code == 0, r.output
     rows = json.loads(r.output)
     kinds = {row["backend"] for row in rows}
-    assert kinds == {"encoder", "naive", "reference", "fast"}
+    assert kinds == {"encoder", "postfilter", "naive", "reference", "fast"}
     for row in rows:
         assert {"preset", "batch", "backend", "samples_per_s", "device"} <= set(row) and row["samples_per_s"] > 0
     assert next(row for row in rows if row["backend"] == "encoder")["realtime_factor"] > 0

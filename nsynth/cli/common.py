@@ -86,6 +86,30 @@ min_p_option = click.option(
     " [default: the model's recommended one, 0 unless its weights file says otherwise].",
 )
 
+def _postfilter_arg(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+    text = str(value).strip().lower()
+    if text == "auto":
+        return None
+    if text == "off":
+        return 0.0
+    try:
+        strength = float(text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not auto, off or a strength from 0 to 1") from None
+    if not 0.0 <= strength <= 1.0:
+        raise click.BadParameter(f"{value!r}: the strength must be from 0 to 1")
+    return strength
+
+
+postfilter_option = click.option(
+    "--postfilter",
+    default="auto",
+    show_default=True,
+    callback=_postfilter_arg,
+    help="Pitch-synchronous postfilter on each render, at the period it was generated with: auto (on for"
+    " pitch-locked models, such as the shipped one), off, or a strength from 0 to 1.",
+)
+
 backend_option = click.option(
     "--backend",
     default="auto",
@@ -100,8 +124,8 @@ force_option = click.option("--force", is_flag=True, help="Overwrite existing ou
 @dataclass(frozen=True)
 class Synthesis:
     """What every generating command is given beside its own arguments: the model to load
-    (--checkpoint, --device), how to sample (--seed, --temperature, --min-p, --greedy, --backend,
-    --precision as one ``nsynth.Sampling``) and how to write (--format, --force)."""
+    (--checkpoint, --device), how to sample (--seed, --temperature, --min-p, --postfilter, --greedy,
+    --backend, --precision as one ``nsynth.Sampling``) and how to write (--format, --force)."""
 
     checkpoint: Path | None
     device: str
@@ -132,6 +156,7 @@ def sampling_options(f: Callable) -> Callable:
         seed: int,
         temperature: float | None,
         min_p: float | None,
+        postfilter: float | None,
         greedy: bool,
         backend: str,
         precision: str,
@@ -141,7 +166,7 @@ def sampling_options(f: Callable) -> Callable:
         force: bool,
         **kw: Any,
     ):
-        sampling = Sampling(seed, 0.0 if greedy else temperature, backend, precision, min_p=min_p)
+        sampling = Sampling(seed, 0.0 if greedy else temperature, backend, precision, min_p=min_p, postfilter=postfilter)
         return f(*args, synth=Synthesis(checkpoint, device, sampling, fmt, force), **kw)
 
     opts = [
@@ -150,6 +175,7 @@ def sampling_options(f: Callable) -> Callable:
         ),
         temperature_option,
         min_p_option,
+        postfilter_option,
         click.option("--greedy", is_flag=True, help="Take the most likely class instead of sampling."),
         backend_option,
         click.option(

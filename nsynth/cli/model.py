@@ -12,6 +12,7 @@ from nsynth.cli.common import (
     int_list,
     load,
     min_p_option,
+    postfilter_option,
     model_options,
     read_json,
     temperature_option,
@@ -193,6 +194,7 @@ def train(
 @click.option("--seed", default=0, show_default=True, type=int)
 @temperature_option
 @min_p_option
+@postfilter_option
 @click.option(
     "--period",
     "period_source",
@@ -220,6 +222,7 @@ def evaluate(
     seed: int,
     temperature: float | None,
     min_p: float | None,
+    postfilter: float | None,
     period_source: str,
     pairs: int,
     force: bool,
@@ -236,7 +239,7 @@ def evaluate(
         check_outputs([out], force)
     model = load(checkpoint, device)
     full = open_dataset(data, model.config.sample_rate)
-    sampling = Sampling(seed=seed, temperature=temperature, backend=backend, min_p=min_p)
+    sampling = Sampling(seed=seed, temperature=temperature, backend=backend, min_p=min_p, postfilter=postfilter)
     report = run_eval(model, full.subset(limit), batch=batch_size, sampling=sampling, follow_f0=period_source == "f0")
     if pairs:  # pairs come from every note, not the --limit subset
         from nsynth.evaluate import evaluate_interpolation, interpolation_pairs

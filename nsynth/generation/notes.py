@@ -17,6 +17,7 @@ from nsynth.generation.backends import generate_classes
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import dequantize
+from nsynth.postfilter import pitch_postfilter
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -143,7 +144,45 @@ def generate_audio(
             period=period,
         )
         audio = dequantize(classes).cpu().numpy()
-    return [audio[i, :n].copy() for i, n in enumerate(lengths)]
+    notes = [audio[i, :n].copy() for i, n in enumerate(lengths)]
+    if sampling.postfilter:
+        per = _postfilter_periods(model, p, period, n_max)
+        if per is not None:
+            notes = [
+                pitch_postfilter(a, per[i, : a.size], sampling.postfilter, sample_rate=cfg.sample_rate)
+                for i, a in enumerate(notes)
+            ]
+    return notes
+
+
+def _postfilter_periods(
+    model: NSynthAutoencoder, pitch: torch.Tensor | None, period: torch.Tensor | None, n: int
+) -> np.ndarray | None:
+    """(B, n) periods the postfilter works at: the pitch lock's, else the pitch label's (None without either)."""
+    if period is not None:
+        return period.cpu().numpy()
+    if pitch is None:
+        return None
+    hz = 440.0 * 2.0 ** ((pitch.double().cpu().numpy() - 69.0) / 12.0)
+    return np.repeat((model.config.sample_rate / hz)[:, None], n, axis=1)
+
+
+def note_periods(
+    model: NSynthAutoencoder,
+    pitch: Sequence[int] | None,
+    lengths: Sequence[int],
+    f0: Sequence[np.ndarray | None] | None = None,
+) -> list[np.ndarray] | None:
+    """Per note, the (lengths_i,) pitch period in samples that ``generate_audio`` generates it
+    with and postfilters it at (its f0 curve's where given, else its MIDI pitch's); None for a
+    model with neither pitch lock nor pitch conditioning."""
+    n = max(lengths)
+    f_max = -(-n // model.config.hop)
+    device = next(model.parameters()).device
+    p = None if pitch is None else torch.as_tensor(list(pitch), device=device).long()
+    period = _periods(model, p, f0, b=len(lengths), n=n, f_max=f_max)
+    per = _postfilter_periods(model, p, period, n)
+    return None if per is None else [per[i, :k].copy() for i, k in enumerate(lengths)]
 
 
 def _periods(

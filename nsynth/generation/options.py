@@ -37,6 +37,9 @@ class Sampling:
         backend: "auto", "reference" (the eager cached loop) or "fast" (fused CPU kernel / CUDA graphs).
         precision: "auto", "fp32" or "bf16" weights for the fast backend (auto: bf16 for wide models).
         progress: show a progress bar with samples/s.
+        postfilter: strength in [0, 1] of the pitch-synchronous postfilter applied to each
+            render at the period it was generated with (``nsynth.postfilter``); 0 is off;
+            None: the recommended strength for pitch-locked models, off for others.
     """
 
     seed: int | None = 0
@@ -45,12 +48,15 @@ class Sampling:
     precision: str = "auto"
     progress: bool = True
     min_p: float | None = None
+    postfilter: float | None = None
 
     def __post_init__(self) -> None:
         if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature >= 0):
             raise NSynthError(f"--temperature {self.temperature}: must be a number >= 0")
         if self.min_p is not None and not (math.isfinite(self.min_p) and 0 <= self.min_p < 1):
             raise NSynthError(f"--min-p {self.min_p}: must be a number >= 0 and < 1")
+        if self.postfilter is not None and not (math.isfinite(self.postfilter) and 0 <= self.postfilter <= 1):
+            raise NSynthError(f"--postfilter {self.postfilter}: must be auto, off or a strength from 0 to 1")
         if self.backend not in BACKENDS:
             raise NSynthError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.precision not in PRECISIONS:
@@ -59,11 +65,14 @@ class Sampling:
             raise NSynthError("--precision bf16: the reference backend runs in fp32 only")
 
     def for_model(self, model: NSynthAutoencoder) -> Sampling:
-        """These options with ``temperature`` and ``min_p`` resolved to the model's defaults where None."""
+        """These options with ``temperature``, ``min_p`` and ``postfilter`` resolved to the model's defaults where None."""
+        from nsynth.postfilter import DEFAULT_STRENGTH
+
         return dataclasses.replace(
             self,
             temperature=model.default_temperature if self.temperature is None else self.temperature,
             min_p=model.default_min_p if self.min_p is None else self.min_p,
+            postfilter=(DEFAULT_STRENGTH if model.pitch_locked else 0.0) if self.postfilter is None else self.postfilter,
         )
 
     def shifted(self, offset: int) -> Sampling:
@@ -76,4 +85,4 @@ class Sampling:
 
     def as_dict(self) -> dict:
         """The options that decide the audio, for manifests and reports."""
-        return {k: getattr(self, k) for k in ("seed", "temperature", "min_p", "backend", "precision")}
+        return {k: getattr(self, k) for k in ("seed", "temperature", "min_p", "backend", "precision", "postfilter")}
