@@ -51,12 +51,37 @@ def f0_frames(audio: np.ndarray, sr: int, hop: int = 512, track: np.ndarray | No
     ok = np.isfinite(f0)
     if not ok.any():
         return None
-    pos = np.arange(f0.size) * hop  # pYIN frame i is centred on sample i * hop
+    pos = np.arange(f0.size)[ok] * hop  # pYIN frame i is centred on sample i * hop
     logf = np.log2(f0[ok])
     if logf.size >= 3:
         logf = np.concatenate([logf[:1], np.median(np.stack([logf[:-2], logf[1:-1], logf[2:]]), axis=0), logf[-1:]])
+    keep = steady_attack(12 * logf)
     centres = np.arange(frames) * hop + (hop - 1) / 2
-    return (2.0 ** np.interp(centres, pos[ok], logf)).astype(np.float64)
+    return (2.0 ** np.interp(centres, pos[keep:], logf[keep:])).astype(np.float64)
+
+
+def steady_attack(semitones: np.ndarray, window: int = 3, tolerance: float = 0.75, jump: float = 1.5) -> int:
+    """How many leading frames of a voiced f0 track (in semitones, one value per voiced frame)
+    belong to an attack that jumps into the note's pitch rather than gliding there.
+
+    The note's steady start is the first frame from which ``window`` frames lie within
+    ``tolerance`` semitones of their median. Walking back from it, the track is kept while each
+    frame is within ``jump`` semitones of the next (a real glide or scoop, one frame = 32 ms);
+    from the first larger jump back to the start, the frames are an attack transient (an octave
+    slip of pYIN on a hammer or breath noise) and are dropped, so the f0 curve holds the steady
+    pitch through the attack instead of sweeping into it. Returns 0 when no steady stretch exists.
+    """
+    n = semitones.size
+    for start in range(0, n - window + 1):
+        seg = semitones[start : start + window]
+        if np.abs(seg - np.median(seg)).max() <= tolerance:
+            break
+    else:
+        return 0
+    for j in range(start - 1, -1, -1):
+        if abs(semitones[j] - semitones[j + 1]) > jump:
+            return j + 1
+    return 0
 
 
 def estimate_pitch(audio: np.ndarray, sr: int, name: str = "audio", max_seconds: float = 1.0) -> PitchEstimate:
