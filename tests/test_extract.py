@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from conftest import tiny_model, tone, torchrun_cli
 
 import nsynth
-from nsynth.analysis import load_set, neighbors, probe, timbre_map
+from nsynth.analysis import load_set, map_figure, neighbors, probe, project, timbre_map
 from nsynth.cli import main
 from nsynth.extract import collect_jobs, encode_long, extract, shard
 
@@ -253,3 +253,33 @@ def test_a_file_that_is_no_index_gets_one_line(tmp_path):
         assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.exception  # no traceback
         assert r.output.startswith(f"nsynth: error: {tmp_path / name}: {message}"), r.output
         assert len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_small_maps_name_their_points_and_the_legend_counts_groups(tmp_path):
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "emb" / "ds"
+    folder.mkdir(parents=True)
+    groups = (("brass", "acoustic", 3), ("lead", "synthetic", 2))
+    keys = [f"{fam}_{src}_{i:03d}-060-100" for fam, src, n in groups for i in range(n)]
+    for key in keys:
+        np.save(folder / f"{key}.npy", rng.normal(0, 1, (4, 16)).astype(np.float32))
+    s = load_set([tmp_path / "emb"])
+    xy = project(s.pooled)
+    fig = map_figure(s, xy, color_by="source")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == keys  # sorted by name, as loaded
+    assert [tuple(t.xy) for t in ax.texts] == [tuple(p) for p in xy]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["acoustic (3)", "synthetic (2)"]
+    crowded = map_figure(s, xy, color_by="source", label_points=4)
+    assert len(crowded.axes[0].texts) == 0  # 5 notes > 4
+    import matplotlib.pyplot as plt  # after map_figure has chosen the Agg backend
+
+    plt.close(fig)
+    plt.close(crowded)
+    for n in ("30", "0"):
+        r = run("map", tmp_path / "emb", "-o", tmp_path / f"m{n}.png", "--color-by", "source", "--label-points", n)
+        assert r.exit_code == 0, r.output
+        assert (tmp_path / f"m{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "m30.png").read_bytes() != (tmp_path / "m0.png").read_bytes()  # the names are drawn
+    rows = [line.split(",") for line in (tmp_path / "m30.csv").read_text().splitlines()]
+    assert [(r[0], r[3]) for r in rows[1:]] == [(f"ds/{k}", k.split("_")[1]) for k in keys]
