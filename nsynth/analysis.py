@@ -11,6 +11,7 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,14 +19,17 @@ from nsynth.errors import NSynthError
 from nsynth.extract import iter_embeddings
 from nsynth.files import atomic_path
 
+if TYPE_CHECKING:  # matplotlib is imported only when a map is drawn
+    from matplotlib.figure import Figure
+
 _NAME = re.compile(r"(?P<family>[a-z_]+?)_(?P<source>acoustic|electronic|synthetic)_\d+-(?P<pitch>\d{3})-\d{3}")
 
 
 @dataclass
 class EmbeddingSet:
-    names: list[str]
+    names: list[str]  # note names (see nsynth.extract), never metadata
     pooled: np.ndarray  # (N, D) mean over frames
-    meta: list[dict]
+    meta: list[dict]  # each note's NSynth metadata ({} where the index has none)
 
     def labels(self, kind: str) -> list[str | None]:
         out = []
@@ -76,7 +80,7 @@ def map_figure(
     method: str = "pca",
     color_by: str = "family",
     label_points: int = 30,
-):  # -> matplotlib.figure.Figure (matplotlib is imported only when a map is drawn)
+) -> Figure:
     """The scatter plot of (N, 2) coordinates ``xy``: coloured by ``color_by`` with a legend of
     each group and its count (a colour bar for pitch), and each point labelled with its note's
     name (the last part) when there are at most ``label_points`` notes."""
