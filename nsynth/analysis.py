@@ -11,6 +11,7 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,14 +19,17 @@ from nsynth.errors import NSynthError
 from nsynth.extract import iter_embeddings
 from nsynth.files import atomic_path
 
+if TYPE_CHECKING:  # matplotlib is imported only when a map is drawn
+    from matplotlib.figure import Figure
+
 _NAME = re.compile(r"(?P<family>[a-z_]+?)_(?P<source>acoustic|electronic|synthetic)_\d+-(?P<pitch>\d{3})-\d{3}")
 
 
 @dataclass
 class EmbeddingSet:
-    names: list[str]
+    names: list[str]  # note names (see nsynth.extract), never metadata
     pooled: np.ndarray  # (N, D) mean over frames
-    meta: list[dict]
+    meta: list[dict]  # each note's NSynth metadata ({} where the index has none)
 
     def labels(self, kind: str) -> list[str | None]:
         out = []
@@ -70,16 +74,21 @@ def project(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     raise NSynthError(f"unknown method {method!r}: use pca or tsne")
 
 
-def timbre_map(
-    s: EmbeddingSet, out: Path, method: str = "pca", color_by: str = "family", force: bool = False, seed: int = 0
-) -> Path:
-    """Scatter plot of the 2-D projection (PNG) plus ``<out>.csv`` of coordinates."""
+def map_figure(
+    s: EmbeddingSet,
+    xy: np.ndarray,
+    method: str = "pca",
+    color_by: str = "family",
+    label_points: int = 30,
+) -> Figure:
+    """The scatter plot of (N, 2) coordinates ``xy``: coloured by ``color_by`` with a legend of
+    each group and its count (a colour bar for pitch), and each point labelled with its note's
+    name (the last part) when there are at most ``label_points`` notes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    xy = project(s.pooled, method, seed)
     labels = s.labels(color_by)
     fig, ax = plt.subplots(figsize=(8, 6.5), dpi=110)
     if color_by == "pitch" and all(v is not None for v in labels):
@@ -92,12 +101,33 @@ def timbre_map(
             sel = np.array([(v or "unknown") == g for v in labels])
             ax.scatter(xy[sel, 0], xy[sel, 1], s=14, color=cmap(k % cmap.N), label=f"{g} ({sel.sum()})")
         ax.legend(title=color_by, fontsize=8, loc="best", markerscale=1.5)
+    if len(s.names) <= label_points:
+        for name, (a, b) in zip(s.names, xy):
+            ax.annotate(name.rsplit("/", 1)[-1], (a, b), xytext=(3, 3), textcoords="offset points", fontsize=6)
     axis = "PC" if method == "pca" else "t-SNE "
     ax.set_xlabel(f"{axis}1")
     ax.set_ylabel(f"{axis}2")
     ax.set_title(f"Timbre map of {len(s.names)} notes ({method.upper()} of time-pooled embeddings)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+def timbre_map(
+    s: EmbeddingSet,
+    out: Path,
+    method: str = "pca",
+    color_by: str = "family",
+    force: bool = False,
+    seed: int = 0,
+    label_points: int = 30,
+) -> Path:
+    """Scatter plot of the 2-D projection (PNG, see ``map_figure``) plus ``<out>.csv`` of each
+    note's name, coordinates and ``color_by`` label; returns the CSV's path."""
+    import matplotlib.pyplot as plt
+
+    xy = project(s.pooled, method, seed)
+    fig = map_figure(s, xy, method, color_by, label_points)
     with atomic_path(out, force=force) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
@@ -106,7 +136,7 @@ def timbre_map(
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["name", "x", "y", color_by])
-            for n, (a, b), lab in zip(s.names, xy, labels):
+            for n, (a, b), lab in zip(s.names, xy, s.labels(color_by)):
                 w.writerow([n, f"{a:.5f}", f"{b:.5f}", lab or ""])
     return table
 

@@ -8,6 +8,10 @@ under the dataset's name as ``<note_str>.npy``, and files given directly go to
 (``x.wav.npy``, ``x.flac.npy``). Outputs are written atomically, so an existing output is
 complete and a re-run skips it. Long files are encoded in windows with enough context
 that the result equals encoding the whole file.
+
+A note's *name* is its output path relative to the output folder, without ``.npy``
+(``nsynth-valid/brass_acoustic_001-057-100``, ``sounds/flute/same.wav``): the same name
+whether the embeddings are read from the folder or from the consolidated ``.npz``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -38,12 +42,14 @@ from nsynth.mulaw import audio_to_input
 
 @dataclass(frozen=True)
 class Job:
-    """One note to encode: where its audio comes from and where its embedding goes."""
+    """One note to encode: where its audio comes from (``path``: a file, or ``<dataset>:<note
+    key>``), where its embedding goes (``out``), its ``name`` and its NSynth metadata."""
 
     out: Path
     load: Callable[[], np.ndarray] = field(compare=False, repr=False)
-    source: str = ""
+    path: str = ""
     meta: dict = field(default_factory=dict, compare=False)
+    name: str = ""
 
 
 def collect_jobs(inputs: list[Path], out_dir: Path, sample_rate: int) -> list[Job]:
@@ -72,12 +78,19 @@ def collect_jobs(inputs: list[Path], out_dir: Path, sample_rate: int) -> list[Jo
                 jobs.append(
                     Job(out_dir / p.name / rel.parent / f"{f.stem}.npy", lambda f=f: load_audio(f, sample_rate), str(f))
                 )
-    return _unique_sorted(jobs)
+    return _unique_sorted(jobs, out_dir)
 
 
-def _unique_sorted(jobs: list[Job]) -> list[Job]:
-    outs = unique_outputs([j.out for j in jobs], [Path(j.source.split(":")[-1]).name for j in jobs])
-    return sorted((Job(o, j.load, j.source, j.meta) for o, j in zip(outs, jobs)), key=lambda j: str(j.out))
+def note_name(npy: Path, root: Path) -> str:
+    """The name of the note whose embedding is ``npy`` under the output folder ``root``."""
+    return npy.relative_to(root).with_suffix("").as_posix()
+
+
+def _unique_sorted(jobs: list[Job], out_dir: Path) -> list[Job]:
+    outs = unique_outputs([j.out for j in jobs], [Path(j.path.split(":")[-1]).name for j in jobs])
+    return sorted(
+        (Job(o, j.load, j.path, j.meta, note_name(o, out_dir)) for o, j in zip(outs, jobs)), key=lambda j: str(j.out)
+    )
 
 
 def shard(jobs: list[Job], index: int, count: int) -> list[Job]:
@@ -206,14 +219,28 @@ def extract(
     return report
 
 
+# Version 1 (no ``format`` member) wrote each row as {"source": path, ..., **metadata}, so a
+# note's NSynth ``source`` field ("acoustic") overwrote its path; version 2 keeps them apart.
+INDEX_FORMAT = 2
+_NSYNTH_FIELDS = ("pitch", "velocity", "instrument", "family", "source")
+
+
 def consolidate(jobs: list[Job], path: Path, latent_dim: int, hop: int, sample_rate: int) -> int:
     """Stream every job's embedding into one ``.npz``: ``embeddings`` (total_frames, D),
-    ``offsets`` (N + 1,) and ``index`` (JSON: path, output, duration, frames, metadata)."""
+    ``offsets`` (N + 1,), ``format`` (``INDEX_FORMAT``) and ``index``: JSON, one row per note,
+    ``{"name", "path", "output", "frames", "duration", "meta": {NSynth metadata}}``."""
     done = [j for j in jobs if is_complete(j.out, latent_dim)]
     shapes = [np.load(j.out, mmap_mode="r").shape[0] for j in done]
     offsets = np.concatenate([[0], np.cumsum(shapes)]).astype(np.int64)
     index = [
-        {"source": j.source, "output": str(j.out), "frames": n, "duration": n * hop / sample_rate, **j.meta}
+        {
+            "name": j.name,
+            "path": j.path,
+            "output": str(j.out),
+            "frames": n,
+            "duration": n * hop / sample_rate,
+            "meta": j.meta,
+        }
         for j, n in zip(done, shapes)
     ]
     with atomic_path(path, force=True) as tmp:
@@ -226,9 +253,62 @@ def consolidate(jobs: list[Job], path: Path, latent_dim: int, hop: int, sample_r
                     f.write(np.ascontiguousarray(np.load(j.out), "<f4").tobytes())
             with zf.open("offsets.npy", "w") as f:
                 np.lib.format.write_array(f, offsets)
+            with zf.open("format.npy", "w") as f:
+                np.lib.format.write_array(f, np.array(INDEX_FORMAT))
             with zf.open("index.npy", "w") as f:
                 np.lib.format.write_array(f, np.array(json.dumps(index)))
     return len(done)
+
+
+class ConsolidatedIndex(NamedTuple):
+    embeddings: np.ndarray  # (total_frames, D) float32
+    offsets: np.ndarray  # (N + 1,): note k is embeddings[offsets[k]:offsets[k + 1]]
+    rows: list[dict]  # N rows in the current format (see ``consolidate``)
+
+
+def _row_from_v1(row: dict) -> dict:
+    """A version-1 row in the current format. NSynth notes had lost their path (the name comes
+    back from the output file: ``<dataset>/<note key>``); other files kept theirs as ``source``."""
+    nsynth_note = "pitch" in row
+    out = Path(row["output"])
+    return {
+        "name": f"{out.parent.name}/{out.stem}" if nsynth_note else row["source"],
+        "path": "" if nsynth_note else row["source"],
+        "output": row["output"],
+        "frames": row["frames"],
+        "duration": row["duration"],
+        "meta": {k: row[k] for k in _NSYNTH_FIELDS if k in row} if nsynth_note else {},
+    }
+
+
+def read_index(path: Path) -> ConsolidatedIndex:
+    """Read a consolidated ``.npz`` written by ``consolidate`` (this format or version 1)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            version = int(z["format"]) if "format" in z.files else 1
+            if version > INDEX_FORMAT:
+                raise NSynthError(
+                    f"{path}: consolidated index format {version} is newer than this nsynth reads"
+                    f" ({INDEX_FORMAT}); upgrade nsynth"
+                )
+            emb, off, rows = z["embeddings"], z["offsets"], json.loads(str(z["index"]))
+            if version == 1:
+                rows = [_row_from_v1(r) for r in rows]
+    except NSynthError:
+        raise
+    except (KeyError, TypeError, ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        reason = f"missing {e}" if isinstance(e, KeyError) else str(e).splitlines()[0][:120]
+        raise NSynthError(f"{path}: not a consolidated embedding index ({reason})") from None
+    if not isinstance(rows, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("name"), str) and isinstance(r.get("meta"), dict) for r in rows
+    ):
+        raise NSynthError(f"{path}: not a consolidated embedding index (a row without a name or metadata)")
+    if emb.ndim != 2 or off.shape != (len(rows) + 1,) or off[-1] != emb.shape[0]:
+        raise NSynthError(
+            f"{path}: not a consolidated embedding index ({len(rows)} rows, offsets {off.shape},"
+            f" embeddings {emb.shape})"
+        )
+    return ConsolidatedIndex(emb, off, rows)
 
 
 def dist_shard() -> tuple[int, int, int] | None:
@@ -272,7 +352,7 @@ def plan(
         except NSynthError as e:
             on_error(str(e))
             failed += 1
-    jobs = _unique_sorted(jobs)
+    jobs = _unique_sorted(jobs, out_dir)
     dist = dist_shard()
     if shard_of is None and dist is not None:
         shard_of = (dist[0], dist[1])
@@ -281,16 +361,16 @@ def plan(
 
 
 def iter_embeddings(path: Path) -> Iterator[tuple[str, np.ndarray, dict]]:
-    """(name, (frames, D) embedding, metadata) from a consolidated .npz or a folder of .npy."""
+    """(note name, (frames, D) embedding, NSynth metadata) from a consolidated .npz, a folder
+    of .npy (names relative to it) or one .npy. Only the .npz carries metadata."""
     if path.is_file() and path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            emb, off = z["embeddings"], z["offsets"]
-            for k, entry in enumerate(json.loads(str(z["index"]))):
-                yield entry["source"], emb[off[k] : off[k + 1]], entry
+        emb, off, rows = read_index(path)
+        for k, row in enumerate(rows):
+            yield row["name"], emb[off[k] : off[k + 1]], row["meta"]
     elif path.is_dir():
         for f in sorted(path.rglob("*.npy")):
-            yield str(f.relative_to(path)), np.load(f, allow_pickle=False), {}
+            yield note_name(f, path), np.load(f, allow_pickle=False), {}
     elif path.is_file() and path.suffix == ".npy":
-        yield path.name, np.load(path, allow_pickle=False), {}
+        yield path.stem, np.load(path, allow_pickle=False), {}
     else:
         raise NSynthError(f"{path}: not an embedding folder, .npy or consolidated .npz")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from conftest import tiny_model, tone, torchrun_cli
 
 import nsynth
-from nsynth.analysis import load_set, neighbors, probe, timbre_map
+from nsynth.analysis import load_set, map_figure, neighbors, probe, project, timbre_map
 from nsynth.cli import main
 from nsynth.extract import collect_jobs, encode_long, extract, shard
 
@@ -142,3 +142,144 @@ def test_map_neighbors_probe(tmp_path):
     np.save(tmp_path / "q.npy", centres["brass"][None].astype(np.float32))
     r = run("neighbors", tmp_path / "q.npy", "--index", folder, "-k", "3")
     assert r.exit_code == 0 and r.output.count("brass") == 3
+
+
+@pytest.fixture
+def nsynth_set(tmp_path):
+    """A tiny NSynth JSON/WAV split whose notes carry NSynth's ``source`` field, plus a plain file."""
+    root = tmp_path / "nsynth-valid"
+    (root / "audio").mkdir(parents=True)
+    meta = {}
+    for fam, src, inst in (("brass", "acoustic", 1), ("keyboard", "synthetic", 7), ("keyboard", "electronic", 9)):
+        for pitch in (57, 64):
+            key = f"{fam}_{src}_{inst:03d}-{pitch:03d}-100"
+            f0 = 440 * 2 ** ((pitch - 69) / 12)
+            audio = tone(f0, 0.1, amp=0.4) + tone(f0 * (inst % 4 + 2), 0.1, amp=inst / 40)  # each note its own
+            sf.write(root / "audio" / f"{key}.wav", audio, 16000)
+            meta[key] = {
+                "note_str": key,
+                "pitch": pitch,
+                "velocity": 100,
+                "instrument_str": f"{fam}_{src}_{inst:03d}",
+                "instrument_family_str": fam,
+                "instrument_source_str": src,
+            }
+    (root / "examples.json").write_text(json.dumps(meta))
+    sf.write(tmp_path / "hum.wav", tone(300, 0.08), 16000)
+    return root, sorted(meta)
+
+
+def test_consolidated_index_keeps_note_names_apart_from_nsynth_metadata(tmp_path, nsynth_set, tiny_ckpt):
+    root, keys = nsynth_set
+    out, npz = tmp_path / "emb", tmp_path / "all.npz"
+    r = run("encode", root, tmp_path / "hum.wav", "-o", out, "-c", tiny_ckpt, "--consolidate", npz, "--workers", "0")
+    assert r.exit_code == 0, r.output
+    names = sorted([f"nsynth-valid/{k}" for k in keys] + ["hum"])
+    s = load_set([npz])
+    assert sorted(s.names) == names
+    assert sorted(load_set([out]).names) == names  # the same names as the folder of .npy gives
+    by_name = dict(zip(s.names, s.meta))
+    assert by_name["nsynth-valid/brass_acoustic_001-057-100"] == {
+        "pitch": 57,
+        "velocity": 100,
+        "instrument": "brass_acoustic_001",
+        "family": "brass",
+        "source": "acoustic",
+    }
+    assert by_name["hum"] == {}
+    sources = dict(zip(s.names, s.labels("source")))
+    assert sources["hum"] is None and sources["nsynth-valid/keyboard_synthetic_007-064-100"] == "synthetic"
+    # the query is one of the indexed notes, so it is its own nearest neighbour at distance 0
+    query = out / "nsynth-valid" / "keyboard_electronic_009-057-100.npy"
+    outputs = {}
+    for index in (npz, out):
+        r = run("neighbors", query, "--index", index, "-k", "7")
+        assert r.exit_code == 0, r.output
+        rows = [line.split() for line in r.output.splitlines()]
+        assert rows[0] == ["0.0000", "nsynth-valid/keyboard_electronic_009-057-100"]
+        assert sorted(name for _, name in rows) == names
+        outputs[index] = r.output
+    assert outputs[npz] == outputs[out]
+    r = run("map", npz, "-o", tmp_path / "map.png", "--color-by", "source")
+    assert r.exit_code == 0, r.output
+    table = [line.split(",") for line in (tmp_path / "map.csv").read_text().splitlines()]
+    assert sorted((row[0], row[3]) for row in table[1:]) == sorted(
+        [(f"nsynth-valid/{k}", k.split("_")[1]) for k in keys] + [("hum", "")]
+    )
+
+
+def test_indexes_written_before_format_2_still_load(tmp_path, nsynth_set, tiny_ckpt):
+    root, keys = nsynth_set
+    out = tmp_path / "emb"
+    r = run("encode", root, tmp_path / "hum.wav", "-o", out, "-c", tiny_ckpt, "--workers", "0")
+    assert r.exit_code == 0, r.output
+    # the layout the first consolidate wrote: no format member, rows {"source": path, ..., **meta}
+    jobs = collect_jobs([root, tmp_path / "hum.wav"], out, 16000)
+    embs = [np.load(j.out) for j in jobs]
+    rows = [
+        {"source": j.path, "output": str(j.out), "frames": len(e), "duration": len(e) * 64 / 16000, **j.meta}
+        for j, e in zip(jobs, embs)
+    ]
+    offsets = np.cumsum([0] + [len(e) for e in embs])
+    old = tmp_path / "old.npz"
+    np.savez(old, embeddings=np.concatenate(embs), offsets=offsets, index=np.array(json.dumps(rows)))
+    s = load_set([old])
+    assert s.names == [str(tmp_path / "hum.wav")] + [f"nsynth-valid/{k}" for k in keys]  # emb/hum.npy sorts first
+    assert [m.get("source") for m in s.meta] == [None] + [k.split("_")[1] for k in keys]
+    assert s.labels("family") == [None] + [k.split("_")[0] for k in keys]
+    r = run("neighbors", out / "nsynth-valid" / f"{keys[0]}.npy", "--index", old, "-k", "1")
+    assert r.exit_code == 0 and r.output.split() == ["0.0000", f"nsynth-valid/{keys[0]}"]
+
+
+def test_a_file_that_is_no_index_gets_one_line(tmp_path):
+    q = tmp_path / "q.npy"
+    np.save(q, np.zeros((3, 16), np.float32))
+    np.savez(tmp_path / "plain.npz", embeddings=np.zeros((3, 16), np.float32))
+    np.savez(
+        tmp_path / "future.npz",
+        embeddings=np.zeros((3, 16), np.float32),
+        offsets=np.array([0, 3]),
+        format=np.array(99),
+        index=np.array(json.dumps([{"name": "x", "meta": {}}])),
+    )
+    (tmp_path / "text.npz").write_text("not a zip")
+    expected = {
+        "plain.npz": "not a consolidated embedding index (missing 'offsets",
+        "future.npz": "consolidated index format 99 is newer than this nsynth reads (2)",
+        "text.npz": "not a consolidated embedding index (",
+    }
+    for name, message in expected.items():
+        r = CliRunner().invoke(main, ["neighbors", str(q), "--index", str(tmp_path / name)])
+        assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.exception  # no traceback
+        assert r.output.startswith(f"nsynth: error: {tmp_path / name}: {message}"), r.output
+        assert len(r.output.strip().splitlines()) == 1, r.output
+
+
+def test_small_maps_name_their_points_and_the_legend_counts_groups(tmp_path):
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "emb" / "ds"
+    folder.mkdir(parents=True)
+    groups = (("brass", "acoustic", 3), ("lead", "synthetic", 2))
+    keys = [f"{fam}_{src}_{i:03d}-060-100" for fam, src, n in groups for i in range(n)]
+    for key in keys:
+        np.save(folder / f"{key}.npy", rng.normal(0, 1, (4, 16)).astype(np.float32))
+    s = load_set([tmp_path / "emb"])
+    xy = project(s.pooled)
+    fig = map_figure(s, xy, color_by="source")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == keys  # sorted by name, as loaded
+    assert [tuple(t.xy) for t in ax.texts] == [tuple(p) for p in xy]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["acoustic (3)", "synthetic (2)"]
+    crowded = map_figure(s, xy, color_by="source", label_points=4)
+    assert len(crowded.axes[0].texts) == 0  # 5 notes > 4
+    import matplotlib.pyplot as plt  # after map_figure has chosen the Agg backend
+
+    plt.close(fig)
+    plt.close(crowded)
+    for n in ("30", "0"):
+        r = run("map", tmp_path / "emb", "-o", tmp_path / f"m{n}.png", "--color-by", "source", "--label-points", n)
+        assert r.exit_code == 0, r.output
+        assert (tmp_path / f"m{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "m30.png").read_bytes() != (tmp_path / "m0.png").read_bytes()  # the names are drawn
+    rows = [line.split(",") for line in (tmp_path / "m30.csv").read_text().splitlines()]
+    assert [(r[0], r[3]) for r in rows[1:]] == [(f"ds/{k}", k.split("_")[1]) for k in keys]

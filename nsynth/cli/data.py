@@ -159,15 +159,26 @@ def render_soundfont(
 @click.option("--method", default="pca", show_default=True, type=click.Choice(["pca", "tsne"]))
 @click.option("--color-by", default="family", show_default=True, type=click.Choice(["family", "source", "pitch"]))
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--label-points",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Write each note's name beside its point on maps of at most N notes (0: never).",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
-def map_(embeddings: tuple[Path, ...], out: Path, method: str, color_by: str, seed: int, force: bool) -> None:
-    """A 2-D timbre map of embeddings (folders of .npy or consolidated .npz)."""
+def map_(
+    embeddings: tuple[Path, ...], out: Path, method: str, color_by: str, seed: int, label_points: int, force: bool
+) -> None:
+    """A 2-D timbre map of embeddings (folders of .npy or consolidated .npz), with a legend of
+    the groups and, on small maps, each point's note name; coordinates and names go to a CSV."""
     from nsynth.analysis import load_set, timbre_map
     from nsynth.files import check_outputs
 
     check_outputs([out, out.with_suffix(".csv")], force)
     s = load_set(list(embeddings))
-    table = timbre_map(s, out, method, color_by, force=force, seed=seed)
+    table = timbre_map(s, out, method, color_by, force=force, seed=seed, label_points=label_points)
     click.echo(f"{out} and {table}: {len(s.names)} notes")
 
 
