@@ -85,7 +85,7 @@ def _postfilter_row(preset: str, sr: int, dev: str, repeats: int) -> Row:
         f0 = 440.0 * 2 ** ((midi - 69) / 12)
         x = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, int(0.45 * sr // f0) + 1)) * 0.2
         notes.append((x + rng.normal(0, 0.01, t.size), np.full(t.size, sr / f0)))
-    dt = min(_timed(lambda: [pitch_postfilter(x, p, sample_rate=sr) for x, p in notes]) for _ in range(repeats))
+    dt = min(_timed(lambda: [pitch_postfilter(x, p) for x, p in notes]) for _ in range(repeats))
     n = sum(x.size for x, _ in notes)
     return Row(preset, 1, "postfilter", n / dt, dev, realtime_factor=n / sr / dt, precision="fp64")
 

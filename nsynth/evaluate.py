@@ -187,7 +187,7 @@ def evaluate(
         notes, raw, tracks = r.inputs, r.raw, r.tracks
         recon = raw
         if sampling.postfilter and r.periods is not None:
-            recon = [pitch_postfilter(y, per, sampling.postfilter, sample_rate=sr) for y, per in zip(raw, r.periods)]
+            recon = [pitch_postfilter(y, per, sampling.postfilter) for y, per in zip(raw, r.periods)]
         for i, x, y, y_raw, track in zip(idx, notes, recon, raw, tracks):
             f_in = median_f0(x, sr, track)
             unpitched += f_in is None

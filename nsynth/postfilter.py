@@ -6,13 +6,12 @@ harmonics) adds up, what does not (the sampling noise between them) averages out
 same (Opus CELT's pitch post-filter, G.729's long-term postfilter). Here the filter runs offline
 on the finished render, zero-phase, and adapts per sample:
 
-- **taps**: x(t + kP[t]) for k = ±1, ±2, ... while |kP| <= ``span`` seconds (at least
-  ``min_periods`` periods), Hann-weighted by their distance in time (so the width in periods
-  follows the note: many periods for a high note, few for a low one), read between samples by Lanczos interpolation for fractional P;
+- **taps**: x(t + kP[t]) for k = ±1 ... ±K (K = 16 periods each side), Hann-weighted over k,
+  read between samples by Lanczos interpolation for fractional P;
 - **onsets**: each tap is weighted by how alike the short-time envelope is at the two places
   ((quieter / louder)^2), so an attack is neither copied ahead of its onset nor averaged with
   the silence before it;
-- **limit**: the output's energy over 2 ms never exceeds the input's, which removes what the
+- **limit**: the output's energy over 1 ms never exceeds the input's, which removes what the
   onset gate lets through ahead of an attack;
 - **voicing**: the filter's strength follows the render's own periodicity at lag P (the
   normalised correlation of x(t) and x(t - P) over ~64 ms): a render that does not repeat at
@@ -23,7 +22,6 @@ on the finished render, zero-phase, and adapts per sample:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,25 +39,21 @@ class PostfilterShape:
     """The filter's shape, apart from its strength (see the module docstring).
 
     Attributes:
-        span: seconds on each side within which taps whole periods away are averaged.
-        min_periods: taps on each side for notes so low that ``span`` holds fewer periods.
+        periods: taps on each side, one period apart (Hann-weighted over them).
         envelope_frame: samples of the centred window of the RMS envelope that gates taps across onsets.
         voicing_window: samples over which the periodicity at lag P is measured.
         voicing_low, voicing_high: periodicity (normalised correlation at lag P) at which the
             filter starts to act, and at which it acts fully.
-        max_taps: most taps on each side (for very short periods).
         limit_window: samples of the centred window in which the output's energy is held at
             or below the input's (what is left of a pre-echo before an onset).
     """
 
-    span: float = 0.03
-    min_periods: int = 2
+    periods: int = 16
     envelope_frame: int = 64
     voicing_window: int = 1024
     voicing_low: float = 0.2
     voicing_high: float = 0.6
-    max_taps: int = 16
-    limit_window: int = 32
+    limit_window: int = 16
 
 
 DEFAULT_SHAPE = PostfilterShape()
@@ -70,7 +64,6 @@ def pitch_postfilter(
     period: np.ndarray,
     strength: float = DEFAULT_STRENGTH,
     *,
-    sample_rate: int = 16000,
     shape: PostfilterShape = DEFAULT_SHAPE,
 ) -> np.ndarray:
     """Filter one render at the pitch period it was generated with.
@@ -79,8 +72,7 @@ def pitch_postfilter(
         audio: (T,) float samples.
         period: (T,) pitch period in samples (>= 1) at every sample, e.g. ``model.period``'s row.
         strength: 0 leaves the audio as it is, 1 applies the filter fully where the render is voiced.
-        sample_rate: of ``audio``, to turn ``shape.span`` into samples.
-        shape: span, onset gate and voicing of the filter.
+        shape: taps, onset gate and voicing of the filter (windows in samples).
     Returns:
         (T,) float32 filtered audio.
     """
@@ -93,29 +85,23 @@ def pitch_postfilter(
     if strength == 0.0 or x.size < 2:
         return x.astype(np.float32)
     p = np.maximum(p, 1.0)
-    comb = _comb(x, p, shape.span * sample_rate, shape)
+    comb = _comb(x, p, shape)
     voicing = _voicing(x, p, shape)
     y = x + strength * voicing * (comb - x)
     return (y * _limit(x, y, shape.limit_window)).astype(np.float32)
 
 
-def _comb(x: np.ndarray, p: np.ndarray, span: float, shape: PostfilterShape) -> np.ndarray:
+def _comb(x: np.ndarray, p: np.ndarray, shape: PostfilterShape) -> np.ndarray:
     """(T,) Hann-weighted, onset-gated average of x over taps whole periods away."""
     n = x.size
     t = np.arange(n, dtype=np.float64)
     env = np.sqrt(np.maximum(moving_sum(x * x, shape.envelope_frame), 0.0) / shape.envelope_frame)
     acc, weight = x.copy(), np.ones(n)
-    reach = np.maximum(span, shape.min_periods * p)  # samples on each side, per sample
-    taps = int(min(shape.max_taps, max(1, math.ceil(float((reach / p).max())))))
-    for k in range(1, taps + 1):
-        dist = k * p
-        near = dist <= reach + 1e-9
-        if not near.any():
-            break
-        w_time = np.where(near, 0.5 * (1.0 + np.cos(np.pi * dist / (reach + p))), 0.0)
+    for k in range(1, shape.periods + 1):
+        w_time = 0.5 * (1.0 + np.cos(np.pi * k / (shape.periods + 1)))
         for sign in (1.0, -1.0):
-            pos = t + sign * dist
-            inside = near & (pos >= 0) & (pos <= n - 1)
+            pos = t + sign * k * p
+            inside = (pos >= 0) & (pos <= n - 1)
             pos = np.clip(pos, 0, n - 1)
             val = _read(x, pos)
             lo = np.minimum(pos.astype(np.int64), n - 2)

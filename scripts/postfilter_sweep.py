@@ -65,11 +65,11 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path)
     ap.add_argument("--cache", type=Path)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--strength", default="0.5,0.75,1")
-    ap.add_argument("--span", default="0.01,0.02,0.03,0.05", help="seconds on each side")
+    ap.add_argument("--strength", default="1")
     ap.add_argument("--voicing", default="0.2:0.6", help="low:high pairs, comma-separated")
-    ap.add_argument("--min-periods", default="2", help="taps on each side at least, comma-separated values")
+    ap.add_argument("--periods", default=str(DEFAULT_SHAPE.periods), help="taps on each side, comma-separated values")
     ap.add_argument("--families", action="store_true", help="print per-family figures of each setting")
+    ap.add_argument("--notes", action="store_true", help="print each note's figures (sine, unfiltered, each setting)")
     args = ap.parse_args()
     r = renders(args)
     sine = np.array(r["sine"])
@@ -90,15 +90,15 @@ def main() -> None:
     print(f"{'setting':34} {'LSD':>7} {'x sine':>7} {'median':>7} better")
     row("unfiltered", raw)
     pairs = [tuple(float(v) for v in p.split(":")) for p in args.voicing.split(",")]
-    for s, span, (lo, hi), k in itertools.product(
-        [float(v) for v in args.strength.split(",")],
-        [float(v) for v in args.span.split(",")],
-        pairs,
-        [int(v) for v in args.min_periods.split(",")],
+    for s, (lo, hi), k in itertools.product(
+        [float(v) for v in args.strength.split(",")], pairs, [int(v) for v in args.periods.split(",")]
     ):
-        shape = dataclasses.replace(DEFAULT_SHAPE, span=span, voicing_low=lo, voicing_high=hi, min_periods=k)
+        shape = dataclasses.replace(DEFAULT_SHAPE, voicing_low=lo, voicing_high=hi, periods=k)
         d = np.array([lsd(x, pitch_postfilter(y, p, s, shape=shape)) for x, y, p in zip(r["x"], r["y"], r["per"])])
-        row(f"s={s:g} span={span * 1000:g}ms v={lo:g}:{hi:g} k>={k}", d)
+        row(f"strength {s:g}, {k} periods, voicing {lo:g}:{hi:g}", d)
+        if args.notes:
+            for i in range(len(d)):
+                print(f"    note {i:3d} {r['family'][i]:12} sine {sine[i]:6.2f}  unfiltered {raw[i]:6.2f}  filtered {d[i]:6.2f}")
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ def generate_audio(
         per = _postfilter_periods(model, p, period, n_max)
         if per is not None:
             notes = [
-                pitch_postfilter(a, per[i, : a.size], sampling.postfilter, sample_rate=cfg.sample_rate)
+                pitch_postfilter(a, per[i, : a.size], sampling.postfilter)
                 for i, a in enumerate(notes)
             ]
     return notes
