@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ from nsynth.errors import NSynthError
 from nsynth.generation import encode_audio, generate_audio
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
-from nsynth.pitch import estimate_pitch, f0_frames
+from nsynth.pitch import AUTO, estimate_pitch, f0_frames, note_name, parse_pitch
 from nsynth.weights import load_model
 
 log = logging.getLogger("nsynth")
@@ -54,18 +55,17 @@ def encode(audio: np.ndarray, sr: int | None = None, *, model: NSynthAutoencoder
 def resolve_pitch(
     audio: np.ndarray, pitch: int | str | None, *, model: NSynthAutoencoder | None = None, name: str = "audio"
 ) -> int | None:
-    """The MIDI pitch to condition on: ``pitch`` if given, estimated when 'auto'/None,
-    and None for models without pitch conditioning. ``audio`` is at the model rate."""
+    """The MIDI pitch to condition on: ``pitch`` (a MIDI number or note name, see
+    ``nsynth.pitch.parse_pitch``) if given, estimated when 'auto'/None, and None for models
+    without pitch conditioning. ``audio`` (T,) is at the model rate."""
     m = _model(model)
+    p = parse_pitch(AUTO if pitch is None else pitch)
     if not m.config.pitch_conditioning:
         return None
-    if pitch is None or pitch == "auto":
+    if p == AUTO:
         midi = estimate_pitch(audio, m.config.sample_rate, name).midi
-        log.info("%s: pitch %d (estimated; give a pitch to override)", name, midi)
+        log.info("%s: pitch %d (estimated: %s; give a pitch to override)", name, midi, note_name(midi))
         return midi
-    p = int(pitch)
-    if not 0 <= p <= 127:
-        raise NSynthError(f"pitch {p} is not a MIDI note number 0-127")
     return p
 
 
@@ -79,27 +79,69 @@ def resolve_f0(
     for models without pitch lock and for audio with no voiced frame. ``audio`` is at the model rate.
     """
     m = _model(model)
-    follow = (pitch is None or pitch == "auto") if follow_f0 is None else follow_f0
+    follow = parse_pitch(AUTO if pitch is None else pitch) == AUTO if follow_f0 is None else follow_f0
     if not m.pitch_locked or not follow:
         return None
     return f0_frames(audio, m.config.sample_rate, m.config.hop)
 
 
+@dataclass(frozen=True)
+class NotePitch:
+    """A note's pitch, resolved once (``note_pitch``) and carried to the decoder as it is.
+
+    midi: the MIDI pitch the decoder is conditioned on (None: the model takes none).
+    f0: (frames,) f0 curve in Hz that a pitch-locked model's period follows (None: ``midi``'s).
+    """
+
+    midi: int | None
+    f0: np.ndarray | None = None
+
+
+def note_pitch(
+    audio: np.ndarray,
+    pitch: int | str | None = AUTO,
+    follow_f0: bool | None = None,
+    *,
+    model: NSynthAutoencoder | None = None,
+    name: str = "audio",
+) -> NotePitch:
+    """``resolve_pitch`` and ``resolve_f0`` of (T,) ``audio`` at the model rate, as one ``NotePitch``.
+
+    Functions that take a pitch also take its ``NotePitch``: resolve a note once (e.g. to report
+    a note whose pitch cannot be found, or to write the pitch found in a manifest) and pass it on."""
+    m = _model(model)
+    p = parse_pitch(AUTO if pitch is None else pitch)
+    return NotePitch(resolve_pitch(audio, p, model=m, name=name), resolve_f0(audio, p, follow_f0, model=m))
+
+
+def _midis(m: NSynthAutoencoder, pitches: Sequence[NotePitch]) -> list[int] | None:
+    """The MIDI pitches to condition on (None for a model without pitch conditioning)."""
+    if not m.config.pitch_conditioning:
+        return None
+    if any(p.midi is None for p in pitches):
+        raise NSynthError("this model is pitch-conditioned: every note needs a MIDI pitch")
+    return [int(p.midi) for p in pitches]
+
+
 def decode(
     embeddings: np.ndarray,
-    pitch: int | None = None,
+    pitch: int | str | None = None,
     *,
     model: NSynthAutoencoder | None = None,
     length: int | None = None,
     sampling: Sampling | None = None,
     f0: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(frames, latent_dim) embeddings (+ MIDI pitch) -> (length,) audio at the model rate.
+    """(frames, latent_dim) embeddings (+ pitch: MIDI number or note name) -> (length,) audio at the model rate.
 
     ``length`` defaults to frames * hop samples. ``f0``: a (frames,) f0 curve in Hz for a
     pitch-locked model's period (e.g. ``f0_frames`` of the audio encoded), else the pitch's.
     """
     m = _model(model)
+    if pitch is not None:
+        pitch = parse_pitch(pitch, auto=False)
+    elif m.config.pitch_conditioning:
+        raise NSynthError("this model is pitch-conditioned: give a pitch (a MIDI number or a note name such as C4)")
     return generate_audio(
         m,
         [embeddings],
@@ -113,14 +155,15 @@ def decode(
 def reconstruct(
     audio: np.ndarray | Sequence[np.ndarray],
     sr: int | None = None,
-    pitch: int | str | Sequence[int | str] | None = "auto",
+    pitch: int | str | NotePitch | Sequence[int | str | NotePitch] | None = AUTO,
     *,
     model: NSynthAutoencoder | None = None,
     sampling: Sampling | None = None,
     follow_f0: bool | None = None,
 ) -> list[np.ndarray]:
     """Encode and re-synthesise notes as one batch; each output has its input's length
-    (at the model rate). ``pitch``: one value for all notes, or one per note ('auto' estimates).
+    (at the model rate). ``pitch``: one value for all notes, or one per note: a MIDI number,
+    a note name ('C4'), 'auto' (estimated) or a ``NotePitch`` already resolved (used as it is).
     ``follow_f0``: whether a pitch-locked model's period follows each note's own f0 curve
     (default: where its pitch is 'auto'; see ``resolve_f0``)."""
     m = _model(model)
@@ -128,13 +171,12 @@ def reconstruct(
     pitches = list(pitch) if isinstance(pitch, (list, tuple)) else [pitch] * len(notes)
     if len(pitches) != len(notes):
         raise NSynthError(f"{len(pitches)} pitches for {len(notes)} notes")
-    resolved = [resolve_pitch(a, p, model=m) for a, p in zip(notes, pitches)]
-    curves = [resolve_f0(a, p, follow_f0, model=m) for a, p in zip(notes, pitches)]
+    resolved = [p if isinstance(p, NotePitch) else note_pitch(a, p, follow_f0, model=m) for a, p in zip(notes, pitches)]
     return generate_audio(
         m,
         encode_audio(m, notes),
-        resolved if m.config.pitch_conditioning else None,
+        _midis(m, resolved),
         [a.size for a in notes],
         sampling=sampling,
-        f0=curves,
+        f0=[r.f0 for r in resolved],
     )

@@ -14,13 +14,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from nsynth.audio import load_audio, save_audio
+from nsynth.audio import check_rate, load_audio, save_audio
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.generation import encode_audio, generate_audio
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
-from nsynth.pitch import estimate_pitch
+from nsynth.pitch import estimate_pitch, parse_pitch
 
 CORNERS = ("NW", "NE", "SW", "SE")
 
@@ -74,13 +74,27 @@ class Manifest:
 
 
 @dataclass(frozen=True)
+class Clip:
+    """The part of every source file a tool reads: from ``offset`` seconds, ``seconds`` long (None: to the end)."""
+
+    offset: float = 0.0
+    seconds: float | None = None
+
+    def load(self, path: Path, sample_rate: int) -> np.ndarray:
+        return load_audio(path, sample_rate, offset=self.offset, seconds=self.seconds)
+
+    def as_dict(self) -> dict:
+        return {"offset": self.offset, "seconds": self.seconds}
+
+
+@dataclass(frozen=True)
 class Source:
     """A corner / source sound: one file for every pitch, or one file per pitch."""
 
     files: dict[int | None, Path]  # pitch -> file; key None = use this file at every pitch
 
     @classmethod
-    def from_path(cls, path: Path, sample_rate: int) -> "Source":
+    def from_path(cls, path: Path, sample_rate: int, clip: Clip | None = None) -> "Source":
         if path.is_file():
             return cls({None: path})
         if path.is_dir():
@@ -90,7 +104,7 @@ class Source:
             for f in audio_files(path):
                 p = pitch_from_name(f)
                 if p is None:
-                    p = estimate_pitch(load_audio(f, sample_rate), sample_rate, str(f)).midi
+                    p = estimate_pitch((clip or Clip()).load(f, sample_rate), sample_rate, str(f)).midi
                 out[p] = f
             if not out:
                 raise NSynthError(f"{path}: no audio files")
@@ -104,8 +118,8 @@ class Source:
         return self.files[best]
 
 
-def _settings(model_path: str | None, **kw) -> dict:
-    return {"weights": model_path or "default", **kw}
+def _settings(model_path: str | None, model_rate: int, file_rate: int, **kw) -> dict:
+    return {"weights": model_path or "default", "model_sample_rate": model_rate, "sample_rate": file_rate, **kw}
 
 
 def _render(
@@ -116,9 +130,11 @@ def _render(
     sampling: Sampling,
     batch: int,
     fmt: str,
+    file_rate: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Generate (out, embedding, pitch, length, info) items in batches; write, record, return count.
+    """Generate (out, embedding, pitch, length, info) items in batches; write (at ``file_rate``,
+    default the model's), record, return count.
 
     Every item samples with the same random draws (the seed's stream 0), so the notes of a grid
     or a multisample differ only by their embedding and pitch, and a note comes out the same
@@ -146,21 +162,25 @@ def _render(
             draws=[0] * len(part),
         )
         done = before + sum(n for _, _, _, n, _ in part)  # the batch ran to its longest note
+        rate = file_rate or model.config.sample_rate
         for (out, _, pitch, _, info), a in zip(part, audio):
-            save_audio(out, a, model.config.sample_rate, fmt=fmt, force=True)
-            manifest.add(out, pitch=pitch, seed=sampling.seed, **info)
+            save_audio(out, a, model.config.sample_rate, fmt=fmt, force=True, file_rate=rate)
+            manifest.add(out, pitch=pitch, seed=sampling.seed, sample_rate=rate, **info)
         manifest.write()
         if on_progress is not None:
             on_progress(done, total)
     return len(todo)
 
 
-def _encode_files(model: NSynthAutoencoder, files: Sequence[Path], length: int | None = None) -> dict[Path, np.ndarray]:
+def _encode_files(
+    model: NSynthAutoencoder, files: Sequence[Path], clip: Clip, length: int | None = None
+) -> tuple[dict[Path, np.ndarray], int]:
+    """Each file's (part's) embedding, all padded with silence (or cut) to one length; and that length."""
     rate = model.config.sample_rate
-    audio = {f: load_audio(f, rate) for f in dict.fromkeys(files)}
+    audio = {f: clip.load(f, rate) for f in dict.fromkeys(files)}
     n = length or max(a.size for a in audio.values())
     padded = {f: np.pad(a[:n], (0, max(0, n - a.size))) for f, a in audio.items()}
-    return dict(zip(padded, encode_audio(model, list(padded.values()))))
+    return dict(zip(padded, encode_audio(model, list(padded.values())))), n
 
 
 def grid(
@@ -175,34 +195,45 @@ def grid(
     fmt: str = "pcm16",
     model_path: str | None = None,
     seconds: float | None = None,
+    offset: float = 0.0,
+    file_rate: int | None = None,
     force: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[int, int]:
     """Render an NSynth-Super grid: DIR/pitch_PPP/grid_RR_CC.wav. Returns (written, skipped).
 
-    Existing notes are skipped (a re-run resumes) unless ``force`` renders them again.
+    ``pitches``: MIDI numbers or note names ('C4'). Each corner file is read from ``offset``
+    seconds for ``seconds`` (default: to its end), and every note is ``seconds`` long (default:
+    the longest corner's part; shorter ones are padded with silence). Files are written at
+    ``file_rate`` Hz (default: the model's rate). Existing notes are skipped (a re-run resumes)
+    unless ``force`` renders them again.
     ``on_progress(done, total)``: samples generated so far, of all the notes to write."""
     if len(corners) != 4:
         raise NSynthError("a grid needs four corners: NW NE SW SE")
+    pitches = [parse_pitch(p, auto=False) for p in pitches]
     sampling = (sampling or Sampling()).for_model(model)
     rate = model.config.sample_rate
-    sources = [Source.from_path(Path(c), rate) for c in corners]
+    file_rate = check_rate(file_rate or rate, "file_rate")
+    clip = Clip(offset, seconds)
+    sources = [Source.from_path(Path(c), rate, clip) for c in corners]
     weights = grid_weights(resolution)
     length = int(seconds * rate) if seconds else None
     manifest = Manifest.open(
         out_dir,
         _settings(
             model_path,
+            rate,
+            file_rate,
             command="grid",
             resolution=resolution,
             pitches=list(pitches),
             **sampling.as_dict(),
             corners=[str(c) for c in corners],
+            **clip.as_dict(),
         ),
     )
     files = [s.for_pitch(p) for p in pitches for s in sources]
-    emb = _encode_files(model, files, length)
-    n = length or max(load_audio(f, rate).size for f in dict.fromkeys(files))
+    emb, n = _encode_files(model, files, clip, length)
     todo, skipped = [], 0
     for p in pitches:
         zs = [emb[s.for_pitch(p)] for s in sources]
@@ -228,6 +259,7 @@ def grid(
         sampling=sampling,
         batch=batch,
         fmt=fmt,
+        file_rate=file_rate,
         on_progress=on_progress,
     ), skipped
 
@@ -283,31 +315,42 @@ def multisample(
     batch: int = 32,
     fmt: str = "pcm16",
     model_path: str | None = None,
+    offset: float = 0.0,
+    seconds: float | None = None,
+    file_rate: int | None = None,
     force: bool = False,
 ) -> tuple[Path, int, int]:
     """Render a sound (or the point ``alpha`` between two) at every pitch; write samples and an SFZ.
 
-    Existing samples are skipped (a re-run resumes) unless ``force`` renders them again."""
+    ``pitches``: MIDI numbers or note names ('C4'). Each source file is read from ``offset``
+    seconds for ``seconds`` (default: to its end). Samples are written at ``file_rate`` Hz
+    (default: the model's rate). Existing samples are skipped (a re-run resumes) unless
+    ``force`` renders them again."""
     if not 1 <= len(sources) <= 2:
         raise NSynthError("multisample takes one source, or two to interpolate between")
+    pitches = [parse_pitch(p, auto=False) for p in pitches]
     sampling = (sampling or Sampling()).for_model(model)
     rate = model.config.sample_rate
-    srcs = [Source.from_path(Path(s), rate) for s in sources]
+    file_rate = check_rate(file_rate or rate, "file_rate")
+    clip = Clip(offset, seconds)
+    srcs = [Source.from_path(Path(s), rate, clip) for s in sources]
     name = name or "_".join(Path(s).stem for s in sources)
     manifest = Manifest.open(
         out_dir,
         _settings(
             model_path,
+            rate,
+            file_rate,
             command="multisample",
             pitches=list(pitches),
             alpha=alpha,
             sources=[str(s) for s in sources],
             **sampling.as_dict(),
+            **clip.as_dict(),
         ),
     )
     files = [s.for_pitch(p) for p in pitches for s in srcs]
-    emb = _encode_files(model, files)
-    n = max(load_audio(f, rate).size for f in dict.fromkeys(files))
+    emb, n = _encode_files(model, files, clip)
     todo, skipped, rel = [], 0, []
     for p in pitches:
         out = out_dir / "samples" / f"{name}_{p:03d}.wav"
@@ -325,6 +368,7 @@ def multisample(
         sampling=sampling,
         batch=batch,
         fmt=fmt,
+        file_rate=file_rate,
     )
     sfz = out_dir / f"{name}.sfz"
     write_sfz(sfz, sfz_regions(pitches, rel), name, force=True)

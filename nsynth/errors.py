@@ -15,3 +15,12 @@ class CheckpointError(NSynthError):
 
 class OutputExistsError(NSynthError):
     """An output that already exists and would be overwritten without --force."""
+
+
+class ClipError(AudioError):
+    """An ``offset`` / ``seconds`` that selects nothing of a sound; ``param`` names which, so a
+    front end can name its own option for it (the CLI's --offset / --seconds)."""
+
+    def __init__(self, name: str, param: str, value: float, reason: str) -> None:
+        super().__init__(f"{name}: {param} {value:g} s {reason}")
+        self.name, self.param, self.value, self.reason = name, param, value, reason

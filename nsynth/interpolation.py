@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from nsynth.api import _at_model_rate, _model, resolve_f0, resolve_pitch
+from nsynth.api import NotePitch, _at_model_rate, _midis, _model, note_pitch
 from nsynth.errors import NSynthError
 from nsynth.generation.notes import encode_audio, generate_audio
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
+from nsynth.pitch import AUTO
 
 CURVES = ("linear", "ease", "hold")
 
@@ -53,23 +54,64 @@ def crossfade(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
     return ((1 - alpha) * np.pad(a, (0, n - a.size)) + alpha * np.pad(b, (0, n - b.size))).astype(np.float32)
 
 
+SOURCES = ("a", "b")
+
+
+def _pair(
+    m: NSynthAutoencoder, a: np.ndarray, b: np.ndarray, sr: int | None, names: tuple[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both notes at the model rate, the shorter padded with silence to the longer one's length."""
+    a, b = _at_model_rate(m, a, sr, names[0]), _at_model_rate(m, b, sr, names[1])
+    n = max(a.size, b.size)
+    return np.pad(a, (0, n - a.size)), np.pad(b, (0, n - b.size))
+
+
+def pair_pitch(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    sr: int | None = None,
+    pitch: int | str | None = AUTO,
+    pitch_from: str = "a",
+    model: NSynthAutoencoder | None = None,
+    follow_f0: bool | None = None,
+    names: tuple[str, str] = ("A", "B"),
+) -> NotePitch:
+    """The pitch ``interpolate`` and ``morph`` play notes A and B at, resolved once (pass it on as their ``pitch``).
+
+    ``pitch``: a MIDI number or note name, or 'auto': estimated from note ``pitch_from`` ("a"
+    or "b"), whose f0 curve then leads a pitch-locked model's period (see ``nsynth.api.resolve_f0``).
+    """
+    m = _model(model)
+    k = _source(pitch_from)
+    pair = _pair(m, a, b, sr, names)
+    return note_pitch(pair[k], pitch, follow_f0, model=m, name=names[k])
+
+
+def _source(pitch_from: str) -> int:
+    source = str(pitch_from).lower()
+    if source not in SOURCES:
+        raise NSynthError(f"pitch_from {pitch_from!r}: choose 'a' or 'b'")
+    return SOURCES.index(source)
+
+
 def _encode_pair(
     m: NSynthAutoencoder,
     a: np.ndarray,
     b: np.ndarray,
     sr: int | None,
-    pitch: int | str | None,
+    pitch: int | str | NotePitch | None,
+    pitch_from: str,
     follow_f0: bool | None,
     names: tuple[str, str],
-) -> tuple[np.ndarray, np.ndarray, int, int | None, np.ndarray | None]:
-    """Both notes at the model rate, padded to one length n, encoded: (za, zb, n, pitch, f0 curve of A)."""
-    a, b = _at_model_rate(m, a, sr, names[0]), _at_model_rate(m, b, sr, names[1])
-    n = max(a.size, b.size)
-    a, b = np.pad(a, (0, n - a.size)), np.pad(b, (0, n - b.size))
-    p = resolve_pitch(a, pitch, model=m, name=names[0])
-    curve = resolve_f0(a, pitch, follow_f0, model=m)
+) -> tuple[np.ndarray, np.ndarray, int, NotePitch]:
+    """Both notes at the model rate, padded to one length n, encoded: (za, zb, n, their pitch)."""
+    k = _source(pitch_from)
+    a, b = _pair(m, a, b, sr, names)
+    if not isinstance(pitch, NotePitch):
+        pitch = note_pitch((a, b)[k], pitch, follow_f0, model=m, name=names[k])
     za, zb = encode_audio(m, [a, b])
-    return za, zb, n, p, curve
+    return za, zb, a.size, pitch
 
 
 def interpolate(
@@ -78,7 +120,8 @@ def interpolate(
     steps: int = 5,
     *,
     sr: int | None = None,
-    pitch: int | str | None = "auto",
+    pitch: int | str | NotePitch | None = AUTO,
+    pitch_from: str = "a",
     model: NSynthAutoencoder | None = None,
     sampling: Sampling | None = None,
     follow_f0: bool | None = None,
@@ -91,20 +134,21 @@ def interpolate(
 
     Args:
         a, b: (T_a,), (T_b,) audio at ``sr`` (default: the model rate).
-        pitch: MIDI pitch for every step; 'auto' estimates A's pitch.
-        follow_f0: whether a pitch-locked model's period follows A's f0 curve (default: when
-            ``pitch`` is 'auto'; see ``nsynth.api.resolve_f0``).
+        pitch: a MIDI number or note name ('C4') for every step, 'auto' (estimated from note
+            ``pitch_from``), or a ``NotePitch`` from ``pair_pitch``.
+        pitch_from: "a" or "b": the note whose pitch 'auto' estimates.
+        follow_f0: whether a pitch-locked model's period follows that note's f0 curve (default:
+            when ``pitch`` is 'auto'; see ``nsynth.api.resolve_f0``).
         names: what messages call A and B (e.g. their file names).
     Returns:
         ``steps`` float32 arrays (max(T_a, T_b),) at the model rate, alpha = 0 first.
     """
     m = _model(model)
     weights = alphas(steps)
-    za, zb, n, p, curve = _encode_pair(m, a, b, sr, pitch, follow_f0, names)
+    za, zb, n, p = _encode_pair(m, a, b, sr, pitch, pitch_from, follow_f0, names)
     zs = [((1 - w) * za + w * zb).astype(np.float32) for w in weights]
-    return generate_audio(
-        m, zs, None if p is None else [p] * steps, [n] * steps, sampling=sampling, f0=[curve] * steps, draws=[0] * steps
-    )
+    pitches, lengths, f0 = _midis(m, [p] * steps), [n] * steps, [p.f0] * steps
+    return generate_audio(m, zs, pitches, lengths, sampling=sampling, f0=f0, draws=[0] * steps)
 
 
 def morph(
@@ -113,7 +157,8 @@ def morph(
     curve: str = "linear",
     *,
     sr: int | None = None,
-    pitch: int | str | None = "auto",
+    pitch: int | str | NotePitch | None = AUTO,
+    pitch_from: str = "a",
     model: NSynthAutoencoder | None = None,
     sampling: Sampling | None = None,
     follow_f0: bool | None = None,
@@ -128,6 +173,6 @@ def morph(
     """
     m = _model(model)
     morph_curve(1, curve)  # rejects an unknown curve before any work
-    za, zb, n, p, f0 = _encode_pair(m, a, b, sr, pitch, follow_f0, names)
+    za, zb, n, p = _encode_pair(m, a, b, sr, pitch, pitch_from, follow_f0, names)
     z = morph_embeddings(za, zb, curve)
-    return generate_audio(m, [z], None if p is None else [p], [n], sampling=sampling, f0=[f0])[0]
+    return generate_audio(m, [z], _midis(m, [p]), [n], sampling=sampling, f0=[p.f0])[0]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
+import re
 from dataclasses import dataclass
+from typing import Literal
 
 import librosa
 import numpy as np
@@ -96,3 +99,49 @@ def estimate_pitch(audio: np.ndarray, sr: int, name: str = "audio", max_seconds:
     midi = int(np.clip(np.round(librosa.hz_to_midi(hz)), 0, 127))
     frames = 1 + max(audio.size, 2048) // 1024
     return PitchEstimate(midi, hz, min(1.0, f0.size / frames))
+
+
+
+# --- Pitches as the user gives them -------------------------------------------------------------
+
+AUTO = "auto"
+_NOTE = re.compile(r"([A-Ga-g])([#♯b♭]?)(-?[0-9]+)")
+_STEPS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_ACCIDENTALS = {"": 0, "#": 1, "♯": 1, "b": -1, "♭": -1}
+_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def parse_pitch(value: int | str, *, auto: bool = True) -> int | Literal["auto"]:
+    """The one pitch type the library carries: a MIDI note number 0-127, or ``"auto"`` (estimate
+    it from the audio). The API and the CLI both parse with this, once, at their boundary.
+
+    ``value``: a MIDI number (``60``, ``"60"``), a note name in scientific pitch notation as
+    in NSynth and ``librosa.note_to_midi`` (``"C4"`` = 60, ``"F#2"`` = 42, ``"Bb3"`` = 58,
+    ``"c#-1"`` = 1; one ``#`` or ``b``, any case), or ``"auto"`` (refused with ``auto=False``).
+    Raises ``NSynthError`` naming the value.
+    """
+    midi = None
+    if isinstance(value, str):
+        text = value.strip()
+        if auto and text.lower() == AUTO:
+            return AUTO
+        note = _NOTE.fullmatch(text)
+        if re.fullmatch(r"[+-]?[0-9]+", text):
+            midi = int(text)
+        elif note:
+            letter, accidental, octave = note.groups()
+            midi = 12 * (int(octave) + 1) + _STEPS[letter.lower()] + _ACCIDENTALS[accidental]
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
+        midi = int(value)  # 60, numpy integers, 60.0
+    if midi is None:
+        forms = "a MIDI note number 0-127, a note name such as C4 (= 60), F#2 or Bb3" + (", or 'auto'" if auto else "")
+        raise NSynthError(f"{value!r} is not a pitch: give {forms}")
+    if not 0 <= midi <= 127:
+        named = isinstance(value, str) and _NOTE.fullmatch(value.strip())
+        raise NSynthError(f"pitch {value}{f' (MIDI {midi})' if named else ''} is not a MIDI note number 0-127")
+    return midi
+
+
+def note_name(midi: int) -> str:
+    """The scientific name of MIDI note ``midi`` (60 -> "C4", 61 -> "C#4"); ``parse_pitch`` reads it back."""
+    return f"{_NAMES[midi % 12]}{midi // 12 - 1}"

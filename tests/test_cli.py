@@ -26,8 +26,9 @@ def test_interpolate_end_to_end(tmp_path, tiny_ckpt, wav_pair):
     r = run("interpolate", a, b, "-c", tiny_ckpt, "-o", out, "--steps", 5, "--seed", 3)
     assert r.exit_code == 0, r.output
     assert "pitch 69" in r.output  # A is a 440 Hz tone
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.glob("*.wav"))
     assert names == ["00_alpha0.00.wav", "01_alpha0.25.wav", "02_alpha0.50.wav", "03_alpha0.75.wav", "04_alpha1.00.wav"]
+    assert sorted(p.name for p in out.iterdir()) == [*names, "manifest.json"]
     first = sf.read(out / names[0])[0]
     assert first.shape == (4000,)  # the longer note's length (A: 0.25 s; B: 0.2 s at 22.05 kHz)
     assert np.abs(first).max() > 0

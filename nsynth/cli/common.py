@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, Callable
 import click
 import numpy as np
 
-from nsynth.errors import NSynthError
+from nsynth.errors import ClipError, NSynthError
 from nsynth.generation.options import Sampling
 
 EXIT_USER_ERROR = 1
@@ -25,11 +26,18 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except NSynthError as e:
-            click.echo(f"nsynth: error: {e}", err=True)
+            click.echo(f"nsynth: error: {user_message(e)}", err=True)
             ctx.exit(EXIT_USER_ERROR)
         except KeyboardInterrupt:
             click.echo("nsynth: interrupted", err=True)
             ctx.exit(130)
+
+
+def user_message(e: NSynthError) -> str:
+    """A library error in the CLI's words: a parameter the library names becomes the option that sets it."""
+    if isinstance(e, ClipError):
+        return f"{e.name}: --{e.param} {e.value:g}: {e.reason}"
+    return str(e)
 
 
 class _EchoHandler(logging.Handler):
@@ -132,6 +140,7 @@ class Synthesis:
     sampling: Sampling
     fmt: str
     force: bool
+    file_rate: int | None = None  # --sample-rate of written files; None: the model's
 
     def model(self):
         return load(self.checkpoint, self.device)
@@ -140,10 +149,15 @@ class Synthesis:
     def model_path(self) -> str | None:
         return str(self.checkpoint) if self.checkpoint else None
 
+    def rate(self, model_rate: int) -> int:
+        """The rate files are written at."""
+        return self.file_rate or model_rate
+
     def save(self, path: Path, audio: np.ndarray, sample_rate: int) -> None:
+        """Write (T,) ``audio`` at ``sample_rate`` (the model's) to ``path`` at ``rate(sample_rate)``."""
         from nsynth.audio import save_audio
 
-        save_audio(path, audio, sample_rate, fmt=self.fmt, force=self.force)
+        save_audio(path, audio, sample_rate, fmt=self.fmt, force=self.force, file_rate=self.rate(sample_rate))
         click.echo(str(path))
 
 
@@ -164,10 +178,11 @@ def sampling_options(f: Callable) -> Callable:
         device: str,
         fmt: str,
         force: bool,
+        file_rate: int | None,
         **kw: Any,
     ):
         sampling = Sampling(seed, 0.0 if greedy else temperature, backend, precision, min_p=min_p, postfilter=postfilter)
-        return f(*args, synth=Synthesis(checkpoint, device, sampling, fmt, force), **kw)
+        return f(*args, synth=Synthesis(checkpoint, device, sampling, fmt, force, file_rate), **kw)
 
     opts = [
         click.option(
@@ -193,6 +208,14 @@ def sampling_options(f: Callable) -> Callable:
             type=click.Choice(["pcm16", "float"]),
             help="Output WAV sample format.",
         ),
+        click.option(
+            "--sample-rate",
+            "file_rate",
+            type=click.IntRange(min=1),
+            metavar="HZ",
+            help="Sample rate of the written files, e.g. 44100 or 48000: the model's output resampled"
+            " [default: the model's rate, 16000 for the shipped model].",
+        ),
         force_option,
     ]
     for opt in reversed(opts):
@@ -214,30 +237,86 @@ def load(checkpoint: Path | None, device: str):
     return load_model(checkpoint, resolve_device(device))
 
 
-def _pitch_arg(value: str) -> int | str:
-    if value == "auto":
-        return value
+def _pitch_arg(value: str, auto: bool) -> int | str:
+    from nsynth.pitch import parse_pitch
+
     try:
-        p = int(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a MIDI number or 'auto'") from None
-    if not 0 <= p <= 127:
-        raise click.BadParameter(f"{p} is not a MIDI note number 0-127")
-    return p
+        return parse_pitch(value, auto=auto)
+    except NSynthError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def pitch_option(default: str | None) -> Callable:
+    """--pitch: a MIDI number or note name, parsed once (``nsynth.pitch.parse_pitch``); with a
+    default, also 'auto'."""
     return click.option(
         "--pitch",
         default=default,
-        callback=lambda c, p, v: None if v is None else _pitch_arg(v),
-        help="MIDI pitch 0-127"
+        metavar="MIDI|NOTE|auto" if default else "MIDI|NOTE",
+        callback=lambda c, p, v: None if v is None else _pitch_arg(v, auto=default is not None),
+        help="MIDI pitch 0-127 or note name (C4 = 60, F#2, Bb3)"
         + (
-            " or 'auto' (estimate from the audio; a pitch-locked model follows the audio's f0 curve)."
+            ", or 'auto' (estimate from the audio; a pitch-locked model follows the audio's f0 curve)."
             if default
             else "."
         ),
     )
+
+
+def _pitch_from_arg(ctx: click.Context, param: click.Parameter, value: str | None) -> int | str | None:
+    if value is None or value.lower() in ("a", "b"):
+        return None if value is None else value.lower()
+    try:
+        return _pitch_arg(value, auto=False)
+    except click.BadParameter:
+        forms = "a or b (the note whose pitch is estimated), a MIDI number 0-127 or a note name such as C4"
+        raise click.BadParameter(f"{value!r}: give {forms}") from None
+
+
+pitch_from_option = click.option(
+    "--pitch-from",
+    callback=_pitch_from_arg,
+    metavar="a|b|MIDI|NOTE",
+    help="The pitch every note is played at: a or b (estimated from that note, as --pitch auto does from A; a"
+    " pitch-locked model follows its f0 curve), or a MIDI number or note name (as --pitch) [default: a].",
+)
+
+
+def pitch_and_source(pitch: int | str, pitch_from: int | str | None) -> tuple[int | str, str]:
+    """--pitch and --pitch-from as the API takes them: (pitch, pitch_from 'a' or 'b')."""
+    if pitch_from is None:
+        return pitch, "a"
+    if pitch != "auto":
+        raise click.UsageError("give --pitch or --pitch-from, not both")
+    return ("auto", pitch_from) if pitch_from in ("a", "b") else (pitch_from, "a")
+
+
+def _seconds(positive: bool) -> Callable:
+    def check(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+            raise click.BadParameter(f"{value:g}: give a number of seconds {'>' if positive else '>='} 0")
+        return value
+
+    return check
+
+
+def clip_options(seconds_help: str = "Read only this many seconds of each input [default: to its end].") -> Callable:
+    """--offset and --seconds: the part of each input audio file that is read."""
+
+    def decorate(f: Callable) -> Callable:
+        f = click.option(
+            "--seconds", type=float, metavar="SECONDS", callback=_seconds(positive=True), help=seconds_help
+        )(f)
+        return click.option(
+            "--offset",
+            default=0.0,
+            type=float,
+            metavar="SECONDS",
+            callback=_seconds(positive=False),
+            help="Start reading each input this many seconds in [default: 0].",
+        )(f)
+
+    return decorate
 
 
 def int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
@@ -252,10 +331,38 @@ def int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> l
 
 
 def pitch_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
-    pitches = int_list(ctx, param, value) or []
-    if not pitches or any(not 0 <= p <= 127 for p in pitches):
-        raise click.BadParameter(f"{value!r}: MIDI pitches 0-127")
-    return pitches
+    """'36,48,60' / '36-84:3' / 'C2-C6:12,E4': sorted MIDI pitches (numbers or note names)."""
+    from nsynth.pitch import parse_pitch
+
+    pitches: set[int] = set()
+    try:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            part, _, step = part.partition(":")
+            lo, hi = _pitch_range(part, parse_pitch)
+            pitches.update(range(lo, hi + 1, int(step) if step else 1))
+    except (NSynthError, ValueError):
+        pitches = set()
+    if not pitches:
+        raise click.BadParameter(f"{value!r}: MIDI pitches 0-127 or note names (C4 = 60), e.g. 36,48,60 or C2-C6:3")
+    return sorted(pitches)
+
+
+def _pitch_range(text: str, parse: Callable) -> tuple[int, int]:
+    """'60' -> (60, 60); '36-84' / 'C2-C6' / 'C-1-C0' -> (lo, hi): the first split whose both sides are pitches."""
+    try:
+        p = parse(text, auto=False)
+        return p, p
+    except NSynthError:
+        pass
+    for i, ch in enumerate(text):
+        if ch == "-" and 0 < i < len(text) - 1:
+            try:
+                lo, hi = parse(text[:i], auto=False), parse(text[i + 1 :], auto=False)
+            except NSynthError:
+                continue
+            if lo <= hi:
+                return lo, hi
+    raise ValueError(text)
 
 
 class Failures:
@@ -268,7 +375,7 @@ class Failures:
         try:
             return fn()
         except NSynthError as e:
-            report(str(e))
+            report(user_message(e))
             self.count += 1
             return None
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nsynth.cli.common import EXIT_USER_ERROR, int_list, load, model_options, read_embedding, report
+from nsynth.cli.common import EXIT_USER_ERROR, clip_options, int_list, load, model_options, read_embedding, report
 
 
 def _shard_arg(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -42,6 +42,7 @@ def _shard_arg(ctx: click.Context, param: click.Parameter, value: str | None) ->
 )
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="Decoding processes.")
+@clip_options("Encode only this many seconds of each note [default: to its end].")
 @model_options
 def encode(
     paths: tuple[Path, ...],
@@ -51,6 +52,8 @@ def encode(
     consolidated: Path | None,
     batch_size: int,
     workers: int,
+    offset: float,
+    seconds: float | None,
     checkpoint: Path | None,
     device: str,
 ) -> None:
@@ -64,6 +67,8 @@ def encode(
     model = load(checkpoint, worker_device(device))
     cfg = model.config
     work = plan(list(paths), out_dir, cfg.sample_rate, shard, on_error=report)
+    if offset or seconds is not None:
+        work = _clipped(work, cfg.sample_rate, offset, seconds)
     done = extract(model, work.jobs, force=force, batch_size=batch_size, workers=workers, on_error=report)
     failed = len(done.failed) + work.failed_inputs
     click.echo(
@@ -78,6 +83,26 @@ def encode(
         click.echo(f"{consolidated}: {n} embeddings")
     if failed:
         sys.exit(EXIT_USER_ERROR)
+
+
+def _clipped(work, rate: int, offset: float, seconds: float | None):
+    """``work`` whose jobs load only the part of each note that --offset / --seconds select."""
+    import dataclasses
+
+    from nsynth.audio import clip_audio
+    from nsynth.cli.common import user_message
+    from nsynth.errors import NSynthError
+
+    def part(job):
+        def load():
+            try:
+                return clip_audio(job.load(), rate, offset, seconds, name=job.path)
+            except NSynthError as e:  # the worker reports it as the CLI words it
+                raise NSynthError(user_message(e)) from None
+
+        return dataclasses.replace(job, load=load)
+
+    return dataclasses.replace(work, jobs=[part(j) for j in work.jobs], all_jobs=[part(j) for j in work.all_jobs])
 
 
 @click.command("render-soundfont")
@@ -193,8 +218,17 @@ def map_(
     help="Embeddings to search (folder of .npy or consolidated .npz); repeatable.",
 )
 @click.option("-k", default=5, show_default=True, type=click.IntRange(min=1))
+@clip_options("With an audio QUERY: read only this many seconds of it [default: to its end].")
 @model_options
-def neighbors(query: Path, index: tuple[Path, ...], k: int, checkpoint: Path | None, device: str) -> None:
+def neighbors(
+    query: Path,
+    index: tuple[Path, ...],
+    k: int,
+    offset: float,
+    seconds: float | None,
+    checkpoint: Path | None,
+    device: str,
+) -> None:
     """The K notes whose timbre is nearest to QUERY (an audio file or a .npy embedding)."""
     from nsynth.analysis import load_set
     from nsynth.analysis import neighbors as nearest
@@ -206,7 +240,7 @@ def neighbors(query: Path, index: tuple[Path, ...], k: int, checkpoint: Path | N
         q = read_embedding(query, s.pooled.shape[1])
     else:
         model = load(checkpoint, device)
-        q = api_encode(load_audio(query, model.config.sample_rate), model=model)
+        q = api_encode(load_audio(query, model.config.sample_rate, offset=offset, seconds=seconds), model=model)
     for name, dist in nearest(s, q, k):
         click.echo(f"{dist:10.4f}  {name}")
 

@@ -6,15 +6,17 @@ from pathlib import Path
 
 import click
 
-from nsynth.cli.common import Synthesis, pitch_list, sampling_options
+from nsynth.cli.common import Synthesis, clip_options, pitch_list, sampling_options
 
 
 @click.command()
 @click.argument("corners", nargs=4, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--resolution", default=5, show_default=True, type=click.IntRange(min=2), help="Points per side.")
-@click.option("--pitches", default="36,48,60,72", show_default=True, callback=pitch_list)
-@click.option("--seconds", type=click.FloatRange(min=0.05), help="Length of each note [default: the longest corner].")
+@click.option(
+    "--pitches", default="36,48,60,72", show_default=True, callback=pitch_list, help="MIDI numbers or note names."
+)
+@clip_options("Read this many seconds of each corner: the length of each note [default: the longest corner].")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @sampling_options
 def grid(
@@ -22,6 +24,7 @@ def grid(
     out_dir: Path,
     resolution: int,
     pitches: list[int],
+    offset: float,
     seconds: float | None,
     batch_size: int,
     synth: Synthesis,
@@ -45,6 +48,8 @@ def grid(
         fmt=synth.fmt,
         model_path=synth.model_path,
         seconds=seconds,
+        offset=offset,
+        file_rate=synth.file_rate,
         force=synth.force,
     )
     click.echo(f"{out_dir}: {written} notes written, {skipped} already there")
@@ -53,7 +58,9 @@ def grid(
 @click.command()
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--pitches", default="36-84:3", show_default=True, callback=pitch_list)
+@click.option(
+    "--pitches", default="36-84:3", show_default=True, callback=pitch_list, help="MIDI numbers or note names."
+)
 @click.option(
     "--alpha",
     default=0.5,
@@ -62,6 +69,7 @@ def grid(
     help="With two sources: the interpolation point (0 = first, 1 = second).",
 )
 @click.option("--name", help="Instrument name [default: the sources' names].")
+@clip_options()
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
 @sampling_options
 def multisample(
@@ -70,6 +78,8 @@ def multisample(
     pitches: list[int],
     alpha: float,
     name: str | None,
+    offset: float,
+    seconds: float | None,
     batch_size: int,
     synth: Synthesis,
 ) -> None:
@@ -87,6 +97,9 @@ def multisample(
         batch=batch_size,
         fmt=synth.fmt,
         model_path=synth.model_path,
+        offset=offset,
+        seconds=seconds,
+        file_rate=synth.file_rate,
         force=synth.force,
     )
     click.echo(f"{sfz}: {len(pitches)} regions ({written} samples written, {skipped} already there)")
@@ -96,15 +109,17 @@ def multisample(
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--kind", default="rainbowgram", show_default=True, type=click.Choice(["rainbowgram", "mel"]))
+@clip_options()
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT.")
-def plot(files: tuple[Path, ...], out: Path, kind: str, force: bool) -> None:
+def plot(files: tuple[Path, ...], out: Path, kind: str, offset: float, seconds: float | None, force: bool) -> None:
     """Side-by-side pictures of sounds (PNG)."""
     from nsynth.audio import load_audio
     from nsynth.files import check_outputs
     from nsynth.plot import plot_sounds
 
     check_outputs([out], force)
-    plot_sounds([load_audio(f) for f in files], [f.name for f in files], 16000, out, kind, force=force)
+    sounds = [load_audio(f, 16000, offset=offset, seconds=seconds) for f in files]
+    plot_sounds(sounds, [f.name for f in files], 16000, out, kind, force=force)
     click.echo(str(out))
 
 
