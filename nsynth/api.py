@@ -60,6 +60,7 @@ def resolve_pitch(
     if not m.config.pitch_conditioning:
         return None
     if pitch is None or pitch == "auto":
+        log.info("estimating the pitch of %s ...", name)
         midi = estimate_pitch(audio, m.config.sample_rate, name).midi
         log.info("%s: pitch %d (estimated; give a pitch to override)", name, midi)
         return midi
@@ -129,6 +130,7 @@ def reconstruct(
     if len(pitches) != len(notes):
         raise NSynthError(f"{len(pitches)} pitches for {len(notes)} notes")
     resolved = [resolve_pitch(a, p, model=m) for a, p in zip(notes, pitches)]
+    log.info("encoding %d note%s ...", len(notes), "s" * (len(notes) > 1))
     curves = [resolve_f0(a, p, follow_f0, model=m) for a, p in zip(notes, pitches)]
     return generate_audio(
         m,

@@ -7,13 +7,21 @@ note is lost.
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from nsynth.api import _at_model_rate, _model, resolve_f0, resolve_pitch
 from nsynth.errors import NSynthError
-from nsynth.generation.notes import encode_audio, generate_audio
 from nsynth.generation.options import Sampling
-from nsynth.model import NSynthAutoencoder
+
+if TYPE_CHECKING:
+    from nsynth.model import NSynthAutoencoder
+
+# The model, torch and librosa are imported where they are used: ``alphas`` and ``crossfade``
+# (the command line's output names and checks) need none of them.
+
+log = logging.getLogger("nsynth")
 
 CURVES = ("linear", "ease", "hold")
 
@@ -63,10 +71,14 @@ def _encode_pair(
     names: tuple[str, str],
 ) -> tuple[np.ndarray, np.ndarray, int, int | None, np.ndarray | None]:
     """Both notes at the model rate, padded to one length n, encoded: (za, zb, n, pitch, f0 curve of A)."""
+    from nsynth.api import _at_model_rate, resolve_f0, resolve_pitch
+    from nsynth.generation.notes import encode_audio
+
     a, b = _at_model_rate(m, a, sr, names[0]), _at_model_rate(m, b, sr, names[1])
     n = max(a.size, b.size)
     a, b = np.pad(a, (0, n - a.size)), np.pad(b, (0, n - b.size))
     p = resolve_pitch(a, pitch, model=m, name=names[0])
+    log.info("encoding %s and %s ...", *names)
     curve = resolve_f0(a, pitch, follow_f0, model=m)
     za, zb = encode_audio(m, [a, b])
     return za, zb, n, p, curve
@@ -98,6 +110,9 @@ def interpolate(
     Returns:
         ``steps`` float32 arrays (max(T_a, T_b),) at the model rate, alpha = 0 first.
     """
+    from nsynth.api import _model
+    from nsynth.generation.notes import generate_audio
+
     m = _model(model)
     weights = alphas(steps)
     za, zb, n, p, curve = _encode_pair(m, a, b, sr, pitch, follow_f0, names)
@@ -126,6 +141,9 @@ def morph(
     Returns:
         (max(T_a, T_b),) float32 at the model rate.
     """
+    from nsynth.api import _model
+    from nsynth.generation.notes import generate_audio
+
     m = _model(model)
     morph_curve(1, curve)  # rejects an unknown curve before any work
     za, zb, n, p, f0 = _encode_pair(m, a, b, sr, pitch, follow_f0, names)

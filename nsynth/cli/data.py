@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nsynth.cli.common import EXIT_USER_ERROR, int_list, load, model_options, read_embedding, report
+from nsynth.cli.common import EXIT_USER_ERROR, int_list, load, model_options, read_embedding, report, status
 
 
 def _shard_arg(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -59,7 +59,8 @@ def encode(
     Resumable: outputs are written atomically and existing ones are skipped. A bad file is
     reported and skipped; the exit status is non-zero if any failed.
     """
-    from nsynth.extract import consolidate, extract, plan, worker_device
+    status(f"encoding {_listed(paths)} into {out_dir} ...")
+    from nsynth.extract import consolidate, extract, plan, worker_device  # torch: after the first line
 
     model = load(checkpoint, worker_device(device))
     cfg = model.config
@@ -118,7 +119,8 @@ def render_soundfont(
     workers: int,
 ) -> None:
     """Render a SoundFont into an NSynth-style dataset (JSON/WAV layout, 16 kHz notes)."""
-    from nsynth.data.soundfont import render_soundfont as render
+    status(f"rendering {font} into {out_dir} ...")
+    from nsynth.data.soundfont import render_soundfont as render  # torch: after the first line
 
     report = render(
         font,
@@ -162,10 +164,12 @@ def render_soundfont(
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 def map_(embeddings: tuple[Path, ...], out: Path, method: str, color_by: str, seed: int, force: bool) -> None:
     """A 2-D timbre map of embeddings (folders of .npy or consolidated .npz)."""
-    from nsynth.analysis import load_set, timbre_map
     from nsynth.files import check_outputs
 
     check_outputs([out, out.with_suffix(".csv")], force)
+    status(f"mapping the embeddings in {_listed(embeddings)} ...")
+    from nsynth.analysis import load_set, timbre_map  # torch, sklearn: after the checks and the first line
+
     s = load_set(list(embeddings))
     table = timbre_map(s, out, method, color_by, force=force, seed=seed)
     click.echo(f"{out} and {table}: {len(s.names)} notes")
@@ -185,7 +189,8 @@ def map_(embeddings: tuple[Path, ...], out: Path, method: str, color_by: str, se
 @model_options
 def neighbors(query: Path, index: tuple[Path, ...], k: int, checkpoint: Path | None, device: str) -> None:
     """The K notes whose timbre is nearest to QUERY (an audio file or a .npy embedding)."""
-    from nsynth.analysis import load_set
+    status(f"searching {_listed(index)} for the neighbours of {query} ...")
+    from nsynth.analysis import load_set  # torch: after the first line
     from nsynth.analysis import neighbors as nearest
     from nsynth.api import encode as api_encode
     from nsynth.audio import load_audio
@@ -207,7 +212,8 @@ def neighbors(query: Path, index: tuple[Path, ...], k: int, checkpoint: Path | N
 @click.option("--seed", default=0, show_default=True, type=int)
 def probe(embeddings: tuple[Path, ...], label: str, folds: int, seed: int) -> None:
     """How much LABEL the embeddings carry: cross-validated logistic-regression accuracy."""
-    from nsynth.analysis import load_set
+    status(f"probing the embeddings in {_listed(embeddings)} for {label} ...")
+    from nsynth.analysis import load_set  # torch, sklearn: after the first line
     from nsynth.analysis import probe as run_probe
 
     r = run_probe(load_set(list(embeddings)), label, folds, seed)
@@ -215,6 +221,10 @@ def probe(embeddings: tuple[Path, ...], label: str, folds: int, seed: int) -> No
         f"{label}: accuracy {r.accuracy:.3f} +- {r.accuracy_std:.3f} ({r.folds}-fold CV, {r.n} notes, "
         f"{r.classes} classes; majority-class baseline {r.chance:.3f})"
     )
+
+
+def _listed(paths: tuple[Path, ...]) -> str:
+    return ", ".join(map(str, paths[:3])) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
 COMMANDS = [encode, render_soundfont, map_, neighbors, probe]

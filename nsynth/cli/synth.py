@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from nsynth.cli.common import Failures, Synthesis, per_input, pitch_option, read_embedding, sampling_options
+from nsynth.cli.common import (
+    Failures,
+    Synthesis,
+    per_input,
+    pitch_option,
+    read_embedding,
+    require_files,
+    sampling_options,
+)
 from nsynth.errors import NSynthError
 
 
@@ -23,11 +31,12 @@ def decode(
 ) -> None:
     """Synthesise EMB.npy files (frames, 16) to DIR/<stem>.wav, as one batch."""
     from nsynth.files import check_outputs
-    from nsynth.generation import generate_audio
 
     outs = per_input(embeddings, ".wav", out_dir)
     check_outputs(outs, synth.force)
     model = synth.model()
+    from nsynth.generation import generate_audio  # torch: after the checks and the first line
+
     if model.config.pitch_conditioning and pitch is None:
         raise NSynthError("this model is pitch-conditioned: give --pitch MIDI")
     failed = Failures()
@@ -53,14 +62,15 @@ def reconstruct(
     synth: Synthesis,
 ) -> None:
     """Encode and re-synthesise audio FILES to DIR/<stem>.wav, as one batch."""
-    from nsynth.api import reconstruct as api_reconstruct
-    from nsynth.api import resolve_pitch
-    from nsynth.audio import load_audio
     from nsynth.files import check_outputs
 
     outs = per_input(files, ".wav", out_dir)
     check_outputs(outs, synth.force)
     model = synth.model()
+    from nsynth.api import reconstruct as api_reconstruct  # torch, librosa: after the checks and the first line
+    from nsynth.api import resolve_pitch
+    from nsynth.audio import load_audio
+
     failed = Failures()
     notes = []  # a file that cannot be read, or whose pitch cannot be found, fails alone
     for f, o in zip(files, outs):
@@ -112,7 +122,6 @@ def interpolate(
     00_alpha0.00.wav ... 04_alpha1.00.wav. All steps are generated as one batch. Notes of
     different lengths: the shorter is padded with silence to the longer.
     """
-    from nsynth.audio import load_audio
     from nsynth.files import check_outputs
     from nsynth.interpolation import alphas, crossfade
     from nsynth.interpolation import interpolate as api_interpolate
@@ -124,7 +133,10 @@ def interpolate(
     mixes = [o.with_name("mix_" + o.name) for o in outs] if mix else []
     picture = out_dir / "interpolation.png"
     check_outputs(outs + mixes + ([picture] if plot else []), synth.force)
+    require_files(a, b)
     model = synth.model()
+    from nsynth.audio import load_audio  # torch: after the checks and the first line
+
     rate = model.config.sample_rate
     audio_a, audio_b = load_audio(a, rate), load_audio(b, rate)
     notes = api_interpolate(
@@ -157,12 +169,14 @@ def morph(
     synth: Synthesis,
 ) -> None:
     """One note whose timbre moves from A to B over its length (the mix varies per frame)."""
-    from nsynth.audio import load_audio
     from nsynth.files import check_outputs
     from nsynth.interpolation import morph as api_morph
 
     check_outputs([out], synth.force)
+    require_files(a, b)
     model = synth.model()
+    from nsynth.audio import load_audio  # torch: after the checks and the first line
+
     rate = model.config.sample_rate
     note = api_morph(
         load_audio(a, rate),
