@@ -63,6 +63,7 @@ def resolve_pitch(
     if not m.config.pitch_conditioning:
         return None
     if p == AUTO:
+        log.info("estimating the pitch of %s ...", name)
         midi = estimate_pitch(audio, m.config.sample_rate, name).midi
         log.info("%s: pitch %d (estimated: %s; give a pitch to override)", name, midi, note_name(midi))
         return midi
@@ -172,6 +173,7 @@ def reconstruct(
     if len(pitches) != len(notes):
         raise NSynthError(f"{len(pitches)} pitches for {len(notes)} notes")
     resolved = [p if isinstance(p, NotePitch) else note_pitch(a, p, follow_f0, model=m) for a, p in zip(notes, pitches)]
+    log.info("encoding %d note%s ...", len(notes), "s" * (len(notes) > 1))
     return generate_audio(
         m,
         encode_audio(m, notes),

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.functional as AF
 
 from nsynth.errors import AudioError, ClipError, NSynthError
 from nsynth.files import atomic_path
@@ -28,6 +26,9 @@ def resample(audio: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
     """(T,) float32 at ``orig_sr`` -> (T',) float32 at ``new_sr`` (band-limited sinc)."""
     if orig_sr == new_sr:
         return audio
+    import torch  # here, not above: reading and writing files at the model rate need no torch
+    import torchaudio.functional as AF
+
     out = AF.resample(torch.from_numpy(np.ascontiguousarray(audio)), orig_sr, new_sr)
     return out.numpy().astype(np.float32, copy=False)
 

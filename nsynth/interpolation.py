@@ -7,14 +7,23 @@ note is lost.
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from nsynth.api import NotePitch, _at_model_rate, _midis, _model, note_pitch
 from nsynth.errors import NSynthError
-from nsynth.generation.notes import encode_audio, generate_audio
 from nsynth.generation.options import Sampling
-from nsynth.model import NSynthAutoencoder
-from nsynth.pitch import AUTO
+
+if TYPE_CHECKING:
+    from nsynth.api import NotePitch
+    from nsynth.model import NSynthAutoencoder
+
+# The model, torch and librosa are imported where they are used: ``alphas`` and ``crossfade``
+# (the command line's output names and checks) need none of them.
+
+AUTO = "auto"  # as nsynth.pitch.AUTO
+log = logging.getLogger("nsynth")
 
 CURVES = ("linear", "ease", "hold")
 
@@ -61,6 +70,8 @@ def _pair(
     m: NSynthAutoencoder, a: np.ndarray, b: np.ndarray, sr: int | None, names: tuple[str, str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both notes at the model rate, the shorter padded with silence to the longer one's length."""
+    from nsynth.api import _at_model_rate
+
     a, b = _at_model_rate(m, a, sr, names[0]), _at_model_rate(m, b, sr, names[1])
     n = max(a.size, b.size)
     return np.pad(a, (0, n - a.size)), np.pad(b, (0, n - b.size))
@@ -82,6 +93,8 @@ def pair_pitch(
     ``pitch``: a MIDI number or note name, or 'auto': estimated from note ``pitch_from`` ("a"
     or "b"), whose f0 curve then leads a pitch-locked model's period (see ``nsynth.api.resolve_f0``).
     """
+    from nsynth.api import _model, note_pitch
+
     m = _model(model)
     k = _source(pitch_from)
     pair = _pair(m, a, b, sr, names)
@@ -106,10 +119,14 @@ def _encode_pair(
     names: tuple[str, str],
 ) -> tuple[np.ndarray, np.ndarray, int, NotePitch]:
     """Both notes at the model rate, padded to one length n, encoded: (za, zb, n, their pitch)."""
+    from nsynth.api import NotePitch, note_pitch
+    from nsynth.generation.notes import encode_audio
+
     k = _source(pitch_from)
     a, b = _pair(m, a, b, sr, names)
     if not isinstance(pitch, NotePitch):
         pitch = note_pitch((a, b)[k], pitch, follow_f0, model=m, name=names[k])
+    log.info("encoding %s and %s ...", *names)
     za, zb = encode_audio(m, [a, b])
     return za, zb, a.size, pitch
 
@@ -143,6 +160,9 @@ def interpolate(
     Returns:
         ``steps`` float32 arrays (max(T_a, T_b),) at the model rate, alpha = 0 first.
     """
+    from nsynth.api import _midis, _model
+    from nsynth.generation.notes import generate_audio
+
     m = _model(model)
     weights = alphas(steps)
     za, zb, n, p = _encode_pair(m, a, b, sr, pitch, pitch_from, follow_f0, names)
@@ -171,6 +191,9 @@ def morph(
     Returns:
         (max(T_a, T_b),) float32 at the model rate.
     """
+    from nsynth.api import _midis, _model
+    from nsynth.generation.notes import generate_audio
+
     m = _model(model)
     morph_curve(1, curve)  # rejects an unknown curve before any work
     za, zb, n, p = _encode_pair(m, a, b, sr, pitch, pitch_from, follow_f0, names)

@@ -7,13 +7,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-import librosa
 import numpy as np
 
 from nsynth.errors import NSynthError
 
-FMIN = librosa.note_to_hz("A0")  # 27.5 Hz, the lowest NSynth pitch (MIDI 21)
-FMAX = librosa.note_to_hz("C8")  # 4186 Hz, the highest (MIDI 108)
+# librosa (slow to import) is imported where pYIN runs: parsing a pitch needs none of it.
+FMIN = 440.0 * 2 ** ((21 - 69) / 12)  # 27.5 Hz (A0), the lowest NSynth pitch (MIDI 21)
+FMAX = 440.0 * 2 ** ((108 - 69) / 12)  # 4186 Hz (C8), the highest (MIDI 108)
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ def f0_track(audio: np.ndarray, sr: int, hop: int = 512) -> np.ndarray:
     frame = 2048
     if audio.size < frame:
         audio = np.pad(audio, (0, frame - audio.size))
+    import librosa
+
     f0, voiced, _ = librosa.pyin(
         audio.astype(np.float32), fmin=FMIN, fmax=FMAX, sr=sr, frame_length=frame, hop_length=hop
     )
@@ -96,7 +98,7 @@ def estimate_pitch(audio: np.ndarray, sr: int, name: str = "audio", max_seconds:
     if f0.size == 0:
         raise NSynthError(f"{name}: no pitch found (silent or unpitched); give one with --pitch MIDI")
     hz = float(np.median(f0))
-    midi = int(np.clip(np.round(librosa.hz_to_midi(hz)), 0, 127))
+    midi = int(np.clip(np.round(69 + 12 * np.log2(hz / 440.0)), 0, 127))
     frames = 1 + max(audio.size, 2048) // 1024
     return PitchEstimate(midi, hz, min(1.0, f0.size / frames))
 

@@ -7,6 +7,7 @@ bin's centre) as colour: steady harmonics draw flat, evenly coloured lines.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -25,7 +26,11 @@ def rainbowgram(
     from matplotlib.colors import hsv_to_rgb
 
     audio = np.pad(audio.astype(np.float32), (0, max(0, 4096 - audio.size)))
-    c = librosa.cqt(audio, sr=sr, hop_length=HOP, fmin=fmin, n_bins=n_bins, bins_per_octave=bins_per_octave)
+    with warnings.catch_warnings():
+        # The CQT's lowest octaves run on the signal decimated many times over (down to 64 samples
+        # for a 4096-sample note), shorter than their FFT; librosa pads them and warns each time.
+        warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large for input signal", category=UserWarning)
+        c = librosa.cqt(audio, sr=sr, hop_length=HOP, fmin=fmin, n_bins=n_bins, bins_per_octave=bins_per_octave)
     mag = np.abs(c)
     db = librosa.amplitude_to_db(mag, ref=max(float(mag.max()), 1e-8), top_db=80.0)
     value = (db + 80.0) / 80.0
@@ -67,7 +72,13 @@ def plot_sounds(
             ticks = np.arange(0, img.shape[0] + 1, 24)
             ax.set_yticks(ticks, [librosa.midi_to_note(24 + t // 2) for t in ticks])
         elif kind == "mel":
-            m = librosa.feature.melspectrogram(y=audio.astype(np.float32), sr=sr, n_fft=1024, hop_length=HOP, n_mels=96)
+            with warnings.catch_warnings():  # a note shorter than the FFT is padded: no need to say so
+                warnings.filterwarnings(
+                    "ignore", message=r"n_fft=\d+ is too large for input signal", category=UserWarning
+                )
+                m = librosa.feature.melspectrogram(
+                    y=audio.astype(np.float32), sr=sr, n_fft=1024, hop_length=HOP, n_mels=96
+                )
             db = librosa.power_to_db(m, ref=max(float(m.max()), 1e-10), top_db=80.0)
             im = ax.imshow(
                 db, origin="lower", aspect="auto", extent=(0, dur, 0, db.shape[0]), cmap="magma", vmin=-80, vmax=0

@@ -195,10 +195,10 @@ def test_consolidated_index_keeps_note_names_apart_from_nsynth_metadata(tmp_path
     for index in (npz, out):
         r = run("neighbors", query, "--index", index, "-k", "7")
         assert r.exit_code == 0, r.output
-        rows = [line.split() for line in r.output.splitlines()]
+        rows = [line.split() for line in r.stdout.splitlines()]
         assert rows[0] == ["0.0000", "nsynth-valid/keyboard_electronic_009-057-100"]
         assert sorted(name for _, name in rows) == names
-        outputs[index] = r.output
+        outputs[index] = r.stdout
     assert outputs[npz] == outputs[out]
     r = run("map", npz, "-o", tmp_path / "map.png", "--color-by", "source")
     assert r.exit_code == 0, r.output
@@ -228,7 +228,7 @@ def test_indexes_written_before_format_2_still_load(tmp_path, nsynth_set, tiny_c
     assert [m.get("source") for m in s.meta] == [None] + [k.split("_")[1] for k in keys]
     assert s.labels("family") == [None] + [k.split("_")[0] for k in keys]
     r = run("neighbors", out / "nsynth-valid" / f"{keys[0]}.npy", "--index", old, "-k", "1")
-    assert r.exit_code == 0 and r.output.split() == ["0.0000", f"nsynth-valid/{keys[0]}"]
+    assert r.exit_code == 0 and r.stdout.split() == ["0.0000", f"nsynth-valid/{keys[0]}"]
 
 
 def test_a_file_that_is_no_index_gets_one_line(tmp_path):
@@ -251,8 +251,9 @@ def test_a_file_that_is_no_index_gets_one_line(tmp_path):
     for name, message in expected.items():
         r = CliRunner().invoke(main, ["neighbors", str(q), "--index", str(tmp_path / name)])
         assert r.exit_code == 1 and isinstance(r.exception, SystemExit), r.exception  # no traceback
-        assert r.output.startswith(f"nsynth: error: {tmp_path / name}: {message}"), r.output
-        assert len(r.output.strip().splitlines()) == 1, r.output
+        errors = [line for line in r.stderr.splitlines() if line.startswith("nsynth: error:")]
+        assert len(errors) == 1 and errors[0].startswith(f"nsynth: error: {tmp_path / name}: {message}"), r.output
+        assert r.stdout == "" and "Traceback" not in r.output, r.output
 
 
 def test_small_maps_name_their_points_and_the_legend_counts_groups(tmp_path):

@@ -8,13 +8,15 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
-import numpy as np
 
 from nsynth.errors import ClipError, NSynthError
 from nsynth.generation.options import Sampling
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXIT_USER_ERROR = 1
 
@@ -42,7 +44,17 @@ def user_message(e: NSynthError) -> str:
 
 class _EchoHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(self.format(record), err=True)
+        status(self.format(record))
+
+
+def status(message: str) -> None:
+    """One line on stderr saying what the command is doing (above a progress bar if one is drawn)."""
+    if "tqdm" in sys.modules:  # a bar may be on screen: tqdm clears it, prints the line, redraws it
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+    else:
+        click.echo(message, err=True)
 
 
 def show_api_messages() -> None:
@@ -225,6 +237,7 @@ def sampling_options(f: Callable) -> Callable:
 
 def load(checkpoint: Path | None, device: str):
     """The model to run: ``checkpoint`` or the shipped one (with a note while it is a prototype)."""
+    status(f"loading {'the model ' + str(checkpoint) if checkpoint else 'the shipped model'} ...")
     from nsynth.generation import resolve_device
     from nsynth.weights import load_model, read_info
 
@@ -235,6 +248,16 @@ def load(checkpoint: Path | None, device: str):
             err=True,
         )
     return load_model(checkpoint, resolve_device(device))
+
+
+def require_files(*paths: Path) -> None:
+    """Refuse a missing input, or a folder where a file is expected, at once: before the model
+    and the libraries behind it load (the same words as ``nsynth.audio.load_audio``)."""
+    for p in paths:
+        if not p.exists():
+            raise NSynthError(f"{p}: no such file")
+        if p.is_dir():
+            raise NSynthError(f"{p}: is a directory, not an audio file")
 
 
 def _pitch_arg(value: str, auto: bool) -> int | str:
@@ -398,6 +421,8 @@ def per_input(files: tuple[Path, ...], suffix: str, out_dir: Path) -> list[Path]
 
 
 def read_embedding(path: Path, latent_dim: int) -> np.ndarray:
+    import numpy as np
+
     if not path.is_file():
         raise NSynthError(f"{path}: no such file")
     try:

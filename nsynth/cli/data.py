@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from nsynth.cli.common import EXIT_USER_ERROR, clip_options, int_list, load, model_options, read_embedding, report
+from nsynth.cli.common import (
+    EXIT_USER_ERROR,
+    clip_options,
+    int_list,
+    load,
+    model_options,
+    read_embedding,
+    report,
+    status,
+)
 
 
 def _shard_arg(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -62,7 +71,8 @@ def encode(
     Resumable: outputs are written atomically and existing ones are skipped. A bad file is
     reported and skipped; the exit status is non-zero if any failed.
     """
-    from nsynth.extract import consolidate, extract, plan, worker_device
+    status(f"encoding {_listed(paths)} into {out_dir} ...")
+    from nsynth.extract import consolidate, extract, plan, worker_device  # torch: after the first line
 
     model = load(checkpoint, worker_device(device))
     cfg = model.config
@@ -143,7 +153,8 @@ def render_soundfont(
     workers: int,
 ) -> None:
     """Render a SoundFont into an NSynth-style dataset (JSON/WAV layout, 16 kHz notes)."""
-    from nsynth.data.soundfont import render_soundfont as render
+    status(f"rendering {font} into {out_dir} ...")
+    from nsynth.data.soundfont import render_soundfont as render  # torch: after the first line
 
     report = render(
         font,
@@ -198,10 +209,12 @@ def map_(
 ) -> None:
     """A 2-D timbre map of embeddings (folders of .npy or consolidated .npz), with a legend of
     the groups and, on small maps, each point's note name; coordinates and names go to a CSV."""
-    from nsynth.analysis import load_set, timbre_map
     from nsynth.files import check_outputs
 
     check_outputs([out, out.with_suffix(".csv")], force)
+    status(f"mapping the embeddings in {_listed(embeddings)} ...")
+    from nsynth.analysis import load_set, timbre_map  # torch, sklearn: after the checks and the first line
+
     s = load_set(list(embeddings))
     table = timbre_map(s, out, method, color_by, force=force, seed=seed, label_points=label_points)
     click.echo(f"{out} and {table}: {len(s.names)} notes")
@@ -230,7 +243,8 @@ def neighbors(
     device: str,
 ) -> None:
     """The K notes whose timbre is nearest to QUERY (an audio file or a .npy embedding)."""
-    from nsynth.analysis import load_set
+    status(f"searching {_listed(index)} for the neighbours of {query} ...")
+    from nsynth.analysis import load_set  # torch: after the first line
     from nsynth.analysis import neighbors as nearest
     from nsynth.api import encode as api_encode
     from nsynth.audio import load_audio
@@ -252,7 +266,8 @@ def neighbors(
 @click.option("--seed", default=0, show_default=True, type=int)
 def probe(embeddings: tuple[Path, ...], label: str, folds: int, seed: int) -> None:
     """How much LABEL the embeddings carry: cross-validated logistic-regression accuracy."""
-    from nsynth.analysis import load_set
+    status(f"probing the embeddings in {_listed(embeddings)} for {label} ...")
+    from nsynth.analysis import load_set  # torch, sklearn: after the first line
     from nsynth.analysis import probe as run_probe
 
     r = run_probe(load_set(list(embeddings)), label, folds, seed)
@@ -260,6 +275,10 @@ def probe(embeddings: tuple[Path, ...], label: str, folds: int, seed: int) -> No
         f"{label}: accuracy {r.accuracy:.3f} +- {r.accuracy_std:.3f} ({r.folds}-fold CV, {r.n} notes, "
         f"{r.classes} classes; majority-class baseline {r.chance:.3f})"
     )
+
+
+def _listed(paths: tuple[Path, ...]) -> str:
+    return ", ".join(map(str, paths[:3])) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
 
 COMMANDS = [encode, render_soundfont, map_, neighbors, probe]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nsynth.cli.common import Synthesis, clip_options, pitch_list, sampling_options
+from nsynth.cli.common import Synthesis, clip_options, pitch_list, require_files, sampling_options, status
 
 
 @click.command()
@@ -35,10 +35,11 @@ def grid(
     ((1-u)(1-v), u(1-v), (1-u)v, uv), u = j/(R-1), v = i/(R-1). Existing outputs are kept
     (re-running resumes) unless --force; everything is listed in DIR/manifest.json.
     """
-    from nsynth.design import grid as run_grid
+    model = synth.model()
+    from nsynth.design import grid as run_grid  # torch: after the first line
 
     written, skipped = run_grid(
-        synth.model(),
+        model,
         corners,
         out_dir,
         resolution=resolution,
@@ -84,10 +85,11 @@ def multisample(
     synth: Synthesis,
 ) -> None:
     """Render a sound across the keyboard and write a playable SFZ instrument."""
-    from nsynth.design import multisample as run_multisample
+    model = synth.model()
+    from nsynth.design import multisample as run_multisample  # torch: after the first line
 
     sfz, written, skipped = run_multisample(
-        synth.model(),
+        model,
         sources,
         out_dir,
         pitches=pitches,
@@ -113,11 +115,14 @@ def multisample(
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT.")
 def plot(files: tuple[Path, ...], out: Path, kind: str, offset: float, seconds: float | None, force: bool) -> None:
     """Side-by-side pictures of sounds (PNG)."""
-    from nsynth.audio import load_audio
     from nsynth.files import check_outputs
-    from nsynth.plot import plot_sounds
 
     check_outputs([out], force)
+    require_files(*files)
+    status(f"drawing {'mel spectrograms' if kind == 'mel' else 'rainbowgrams'} of {len(files)} sound(s) ...")
+    from nsynth.audio import load_audio  # torch, librosa, matplotlib: after the checks and the first line
+    from nsynth.plot import plot_sounds
+
     sounds = [load_audio(f, 16000, offset=offset, seconds=seconds) for f in files]
     plot_sounds(sounds, [f.name for f in files], 16000, out, kind, force=force)
     click.echo(str(out))

@@ -15,6 +15,7 @@ from nsynth.cli.common import (
     postfilter_option,
     model_options,
     read_json,
+    status,
     temperature_option,
 )
 from nsynth.errors import NSynthError
@@ -122,6 +123,7 @@ def train(
     seed: int,
 ) -> None:
     """Train (or --resume) a model on DATA: NSynth folders, TFRecords or folders of audio (several are joined)."""
+    status(f"reading the training data in {', '.join(map(str, data))} ...")
     from nsynth.config import get_preset
     from nsynth.data import NoteFilter, open_training_data, parse_pitch_range
     from nsynth.generation import resolve_device
@@ -230,14 +232,15 @@ def evaluate(
     device: str,
 ) -> None:
     """Reconstruct a dataset's notes; report pitch agreement and LSD against sine and silence baselines."""
-    from nsynth.data import open_dataset
-    from nsynth.evaluate import evaluate as run_eval
-    from nsynth.evaluate import format_report, write_report
     from nsynth.files import check_outputs
 
     if out is not None:
         check_outputs([out], force)
     model = load(checkpoint, device)
+    from nsynth.data import open_dataset  # torch, librosa: after the checks and the first line
+    from nsynth.evaluate import evaluate as run_eval
+    from nsynth.evaluate import format_report, write_report
+
     full = open_dataset(data, model.config.sample_rate)
     sampling = Sampling(seed=seed, temperature=temperature, backend=backend, min_p=min_p, postfilter=postfilter)
     report = run_eval(model, full.subset(limit), batch=batch_size, sampling=sampling, follow_f0=period_source == "f0")
@@ -276,9 +279,11 @@ def evaluate(
 def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop: int, force: bool) -> None:
     """Convert Magenta's NSynth TF checkpoint (e.g. wavenet-ckpt/model.ckpt-200000) without TensorFlow."""
     from nsynth.files import check_outputs
-    from nsynth.magenta import convert
 
     check_outputs([out], force)
+    status(f"converting {prefix} ...")
+    from nsynth.magenta import convert  # torch: after the checks and the first line
+
     r = convert(prefix, out, ema=ema, dilation_cycle=dilation_cycle, hop=hop, force=force)
     n = sum(p.numel() for p in r.model.parameters())
     click.echo(
@@ -322,7 +327,8 @@ def bench(
     """Measure generation speed (naive / reference / fast) and encoder speed."""
     import json
 
-    from nsynth.bench import bench as run_bench
+    status("measuring generation and encoding speed ...")
+    from nsynth.bench import bench as run_bench  # torch: after the first line
     from nsynth.bench import table
     from nsynth.generation import resolve_device
 
@@ -340,7 +346,8 @@ def info(checkpoint: Path | None) -> None:
     """Describe a weights file (default: the shipped model)."""
     import json
 
-    from nsynth.weights import read_info
+    status(f"reading {checkpoint or 'the shipped model'} ...")
+    from nsynth.weights import read_info  # torch: after the first line
 
     meta = read_info(checkpoint)
     cfg = meta.config

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from nsynth.cli.common import checkpoint_option, device_option
+from nsynth.cli.common import checkpoint_option, device_option, status
 
 
 @click.command()
@@ -22,7 +22,8 @@ from nsynth.cli.common import checkpoint_option, device_option
 @click.option("--max-upload-mb", default=20, show_default=True, type=click.IntRange(1, 1024), help="Upload size limit.")
 def serve(host: str, port: int, checkpoint: Path | None, cache: Path | None, device: str, max_upload_mb: int) -> None:
     """A local web app: drop four sounds, render the grid between them, play it on an XY pad."""
-    from nsynth.serve import serve as run
+    status("starting the web app ...")
+    from nsynth.serve import serve as run  # torch, the web server: after the first line
 
     run(
         host,

@@ -15,6 +15,7 @@ from nsynth.cli.common import (
     pitch_from_option,
     pitch_option,
     read_embedding,
+    require_files,
     sampling_options,
 )
 from nsynth.errors import NSynthError
@@ -33,11 +34,12 @@ def decode(
 ) -> None:
     """Synthesise EMB.npy files (frames, 16) to DIR/<stem>.wav, as one batch."""
     from nsynth.files import check_outputs
-    from nsynth.generation import generate_audio
 
     outs = per_input(embeddings, ".wav", out_dir)
     check_outputs(outs, synth.force)
     model = synth.model()
+    from nsynth.generation import generate_audio  # torch: after the checks and the first line
+
     if model.config.pitch_conditioning and pitch is None:
         raise NSynthError("this model is pitch-conditioned: give --pitch MIDI or NOTE")
     failed = Failures()
@@ -66,14 +68,15 @@ def reconstruct(
     synth: Synthesis,
 ) -> None:
     """Encode and re-synthesise audio FILES to DIR/<stem>.wav, as one batch."""
-    from nsynth.api import note_pitch
-    from nsynth.api import reconstruct as api_reconstruct
-    from nsynth.audio import load_audio
     from nsynth.files import check_outputs
 
     outs = per_input(files, ".wav", out_dir)
     check_outputs(outs, synth.force)
     model = synth.model()
+    from nsynth.api import note_pitch  # torch, librosa: after the checks and the first line
+    from nsynth.api import reconstruct as api_reconstruct
+    from nsynth.audio import load_audio
+
     failed = Failures()
     notes = []  # a file that cannot be read, or whose pitch cannot be found, fails alone
     for f, o in zip(files, outs):
@@ -126,8 +129,6 @@ def interpolate(
     00_alpha0.00.wav ... 04_alpha1.00.wav, and DIR/manifest.json. All steps are generated as
     one batch. Notes of different lengths: the shorter is padded with silence to the longer.
     """
-    from nsynth.audio import load_audio
-    from nsynth.design import Manifest
     from nsynth.files import check_outputs
     from nsynth.interpolation import alphas, crossfade, pair_pitch
     from nsynth.interpolation import interpolate as api_interpolate
@@ -139,9 +140,12 @@ def interpolate(
     outs = [out_dir / f"{i:0{width}d}_alpha{w:.2f}.wav" for i, w in enumerate(weights)]
     mixes = [o.with_name("mix_" + o.name) for o in outs] if mix else []
     picture = out_dir / "interpolation.png"
-    manifest = Manifest(out_dir / "manifest.json")
-    check_outputs(outs + mixes + ([picture] if plot else []) + [manifest.path], synth.force)
+    manifest_path = out_dir / "manifest.json"
+    check_outputs(outs + mixes + ([picture] if plot else []) + [manifest_path], synth.force)
+    require_files(a, b)
     model = synth.model()
+    from nsynth.audio import load_audio  # torch: after the checks and the first line
+
     rate = model.config.sample_rate
     audio_a, audio_b = (load_audio(f, rate, offset=offset, seconds=seconds) for f in (a, b))
     names = (str(a), str(b))
@@ -159,7 +163,9 @@ def interpolate(
     settings = dict(command="interpolate", steps=steps, a=str(a), b=str(b), offset=offset, seconds=seconds)
     settings |= dict(pitch=played.midi, pitch_from=source if pitch == "auto" else None)
     settings |= dict(follows_f0=played.f0 is not None)
-    _write_manifest(manifest, synth, model, settings, outs, mixes, weights, picture if plot else None)
+    from nsynth.design import Manifest
+
+    _write_manifest(Manifest(manifest_path), synth, model, settings, outs, mixes, weights, picture if plot else None)
 
 
 def _write_manifest(manifest, synth: Synthesis, model, settings: dict, outs, mixes, weights, picture) -> None:
@@ -199,13 +205,15 @@ def morph(
     synth: Synthesis,
 ) -> None:
     """One note whose timbre moves from A to B over its length (the mix varies per frame)."""
-    from nsynth.audio import load_audio
     from nsynth.files import check_outputs
     from nsynth.interpolation import morph as api_morph
 
     pitch, source = pitch_and_source(pitch, pitch_from)
     check_outputs([out], synth.force)
+    require_files(a, b)
     model = synth.model()
+    from nsynth.audio import load_audio  # torch: after the checks and the first line
+
     rate = model.config.sample_rate
     note = api_morph(
         load_audio(a, rate, offset=offset, seconds=seconds),

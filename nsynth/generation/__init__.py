@@ -8,6 +8,19 @@
 - ``backends``: choosing and running one of them.
 """
 
-from nsynth.generation.notes import encode_audio, generate_audio, resolve_device
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nsynth.generation.notes import encode_audio, generate_audio, resolve_device
 
 __all__ = ["encode_audio", "generate_audio", "resolve_device"]
+
+
+def __getattr__(name: str):
+    """``encode_audio``, ``generate_audio`` and ``resolve_device`` on first use (PEP 562), so that
+    ``nsynth.generation.options`` (``Sampling``) imports without torch: the command line's --help needs it."""
+    if name not in __all__:
+        raise AttributeError(f"module 'nsynth.generation' has no attribute {name!r}")
+    from nsynth.generation import notes
+
+    return getattr(notes, name)

@@ -20,6 +20,7 @@ uniforms and inverse-CDF rule as the reference.
 
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple
 
 import numba
@@ -31,6 +32,8 @@ from numba.extending import intrinsic, overload
 
 from nsynth.decoders.wavenet import WaveNetDecoder, history_length, pitch_phase, tap_lags
 from nsynth.generation.steps import step_weights
+
+log = logging.getLogger("nsynth")
 
 
 @intrinsic
@@ -418,6 +421,26 @@ class FastCPUDecoder:
         )
         self.batch = b
         self.t = 0
+        # Compile (or load from numba's on-disk cache) here, once, rather than in the first of
+        # several threads that run parts of a batch; compiling takes tens of seconds: say so.
+        if self.needs_compiling():
+            log.info("compiling the CPU generation kernel (once: later runs load it from numba's cache) ...")
+        self.run(0)
+
+    def needs_compiling(self) -> bool:
+        """Whether running the kernel compiles it: this process has no version for these arrays'
+        types and numba's on-disk cache none either (``cache=True``: numba keeps it in
+        ``__pycache__`` beside this file, where that is read-only in the user's cache folder,
+        or in $NUMBA_CACHE_DIR when set). Reads numba's cache index, an internal: any surprise
+        there counts as "compiles"."""
+        sig = tuple(_run.typeof_pyval(a) for a in self._args(0))
+        if sig in _run.overloads:
+            return False
+        try:
+            cache = _run._cache
+            return cache._index_key(sig, _run.targetctx.codegen()) not in cache._cache_file._load_index()
+        except Exception:
+            return True
 
     def run(
         self,
@@ -438,15 +461,31 @@ class FastCPUDecoder:
         Returns:
             classes (B, n) int64 (-1 when teacher-forced), and logits (B, 256, n) if ``keep_logits``.
         """
-        b = self.batch
         if self.steps is not None and self.t + n > self.steps:
             raise ValueError(f"the pitch periods cover {self.steps} steps, not {self.t + n}")
+        args = self._args(n, teacher, uniforms, temperature, greedy, min_p, keep_logits)
+        _run(*args)
+        self.t += n
+        return args[7], args[8]
+
+    def _args(
+        self,
+        n: int,
+        teacher: np.ndarray | None = None,
+        uniforms: np.ndarray | None = None,
+        temperature: float = 1.0,
+        greedy: bool = False,
+        min_p: float = 0.0,
+        keep_logits: bool = False,
+    ) -> tuple:
+        """``_run``'s arguments for the next ``n`` steps (as ``run``); outputs: classes [7], logits [8]."""
+        b = self.batch
         classes = np.zeros((b, n), np.int64)
         logits = np.zeros((b, 256, n) if keep_logits else (0, 256, 0), np.float32)
         teach = np.zeros((0, 0), np.float32) if teacher is None else np.ascontiguousarray(teacher, np.float32)
         uni = np.zeros((n, b), np.float32) if uniforms is None else np.ascontiguousarray(uniforms, np.float32)
         greedy = greedy or temperature <= 0  # temperature 0 is greedy, as on the reference path
-        _run(
+        return (
             self.t,
             n,
             teach,
@@ -459,5 +498,3 @@ class FastCPUDecoder:
             self.weights,
             self.state,
         )
-        self.t += n
-        return classes, logits
