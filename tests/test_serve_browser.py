@@ -81,12 +81,11 @@ def bad_upload_keeps(page, tmp_path, corner, label, kept):
 
 
 def preview_at_its_aspect(page):
-    page.wait_for_function("document.querySelector('#rainbowgram').complete && document.querySelector('#rainbowgram').naturalWidth > 0")
-    img = page.evaluate(
-        "(() => { const i = document.querySelector('#rainbowgram'); return [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight]; })()"
-    )
-    nw, nh, w, h = img
-    assert nh > 168 and abs(w / h - nw / nh) < 0.02, img  # axes around 168 bins; not stretched
+    img = "document.querySelector('#rainbowgram')"
+    page.wait_for_function(f"(i => i.complete && i.naturalWidth > 0)({img})")
+    size = page.evaluate(f"(i => [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight])({img})")
+    nw, nh, w, h = size
+    assert nh > 168 and abs(w / h - nw / nh) < 0.02, size  # axes around 168 bins; not stretched
 
 
 def test_play_the_pad_in_chromium(server, tmp_path):
@@ -226,7 +225,7 @@ def test_play_the_strip_between_two_sounds(server, tmp_path):
         preview_at_its_aspect(page)
         assert "of 5 (" in page.inner_text("#point")
         page.mouse.down()  # the mouse plays the strip
-        page.wait_for_function("window.nsynthPad.voices.length === 1 && window.nsynthPad.voices[0].parts.every(p => p.src)")
+        page.wait_for_function("(s => s.voices.length === 1 && s.voices[0].parts.every(p => p.src))(window.nsynthPad)")
         for at in (0.3, 0.85):
             page.mouse.move(box["x"] + at * box["width"], box["y"] + 0.4 * box["height"], steps=4)
             page.wait_for_function("window.nsynthPad.voices[0].parts.every(p => p.src)")

@@ -9,7 +9,8 @@ Routes (JSON unless said):
     GET  /api/info                             the model, limits and rendered-pitch defaults
     GET  /api/examples                         the shipped example notes, stored as sounds
     POST /api/sounds                           upload one audio file (multipart field "file")
-    POST /api/grids                            {corners: [4 or 2 sound ids], resolution, pitches, seconds, seed, temperature}
+    POST /api/grids                            {corners: [4 or 2 sound ids], resolution, pitches, seconds,
+                                                seed, temperature}
     GET  /api/grids/{key}                      status, progress (0-1), seconds left (from the measured throughput)
     DELETE /api/grids/{key}                    cancel the render
     GET  /api/grids/{key}/manifest             the rendered points

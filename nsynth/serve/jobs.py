@@ -150,6 +150,8 @@ class Runner:
                     continue
                 req: GridRequest = self.store.request(key)
                 folder = self.store.grid_dir(key)
+                # a stopped render's last report would pass for this one's until it reports itself
+                (folder / "progress.json").unlink(missing_ok=True)
                 corners = [str(self.store.sound_path(c)) for c in req.corners]
                 args = (
                     str(folder),

@@ -60,6 +60,7 @@ def line(
                 continue
             # the grid's sum over its corners, in its order, so the two agree to the last bit
             z = sum(w * zk for w, zk in zip((1 - u, u), (za, zb))).astype(np.float32)
-            info = {"col": j, "weights": {"A": float(1 - u), "B": float(u)}, "sources": dict(zip("AB", map(str, sounds)))}
+            weights = {"A": float(1 - u), "B": float(u)}
+            info = {"col": j, "weights": weights, "sources": dict(zip("AB", map(str, sounds)))}
             todo.append((out, z, p, n, info))
     return _render(model, todo, manifest, sampling=sampling, batch=32, fmt="pcm16", on_progress=on_progress)

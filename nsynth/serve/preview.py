@@ -19,7 +19,7 @@ BINS_PER_OCTAVE = 24
 OCTAVES = 7
 FMIN = 32.7  # C1
 CELL = 1.5  # pixels per frame and per bin
-LEFT, RIGHT, TOP, BOTTOM = 58, 12, 10, 40  # margins in pixels, room for the ticks and labels
+LEFT, RIGHT, TOP, BOTTOM = 62, 16, 12, 42  # margins in pixels, room for the ticks and labels
 DPI = 100
 BACKGROUND, INK = "#111111", "#cccccc"
 
@@ -50,9 +50,9 @@ def preview_png(audio: np.ndarray, sr: int, out: Path) -> None:
     octaves = np.arange(0, bins + 1, BINS_PER_OCTAVE)
     ax.set_yticks(octaves, [_hz(FMIN * 2 ** (b / BINS_PER_OCTAVE)) for b in octaves])
     ax.xaxis.set_major_locator(_time_ticks(seconds))
-    ax.set_xlabel("time (s)", color=INK, fontsize=8, labelpad=2)
-    ax.set_ylabel("frequency (Hz)", color=INK, fontsize=8, labelpad=2)
-    ax.tick_params(colors=INK, labelsize=7, length=3, pad=2)
+    ax.set_xlabel("time (s)", color=INK, fontsize=9, labelpad=2)
+    ax.set_ylabel("frequency (Hz)", color=INK, fontsize=9, labelpad=2)
+    ax.tick_params(colors=INK, labelsize=8, length=3, pad=2)
     for spine in ax.spines.values():
         spine.set_color("#555555")
     with atomic_path(out, force=True) as tmp:
