@@ -92,7 +92,7 @@ def test_play_the_pad_in_chromium(server, tmp_path):
     files = []
     for k, f in enumerate((220.0, 330.0, 440.0, 550.0)):
         files.append(tmp_path / f"corner{k}.wav")
-        sf.write(files[-1], tone(f, 2.0) * np.hanning(32000).astype(np.float32) ** 0.2, 16000)
+        sf.write(files[-1], tone(f, 4.0) * np.hanning(64000).astype(np.float32) ** 0.2, 16000)
     with sync_playwright() as p:
         browser, page, errors = launch(p)
         page.goto(server)
@@ -119,7 +119,7 @@ def test_play_the_pad_in_chromium(server, tmp_path):
         bad_upload_keeps(page, tmp_path, 0, "NW", "corner0.wav")
         page.fill("#resolution", "3")
         page.fill("#pitches", "57,69")
-        page.fill("#seconds", "2")  # notes long enough to sound while the pad moves
+        page.fill("#seconds", "4")  # notes long enough to sound while the pad moves on a busy machine
         page.click("#render")
         page.wait_for_function("window.nsynthPad.status === 'ready'", timeout=180_000)
         assert page.inner_text("#progress-text").startswith("done: 100 %")
@@ -176,7 +176,7 @@ def test_play_the_strip_between_two_sounds(server, tmp_path):
     files = []
     for k, f in enumerate((220.0, 440.0)):
         files.append(tmp_path / f"{'ab'[k]}.wav")
-        sf.write(files[-1], tone(f, 2.0) * np.hanning(32000).astype(np.float32) ** 0.2, 16000)
+        sf.write(files[-1], tone(f, 4.0) * np.hanning(64000).astype(np.float32) ** 0.2, 16000)
     with sync_playwright() as p:
         browser, page, errors = launch(p)
         page.goto(server)
@@ -196,7 +196,7 @@ def test_play_the_strip_between_two_sounds(server, tmp_path):
         assert page.evaluate("window.nsynthPad.labels") == ["A a.wav", "B b.wav"]  # named before the render too
         page.fill("#resolution", "5")
         page.fill("#pitches", "60")
-        page.fill("#seconds", "2")
+        page.fill("#seconds", "4")
         page.click("#render")
         page.wait_for_function("window.nsynthPad.status === 'ready'", timeout=180_000)
         assert page.inner_text("#progress-text").startswith("done: 100 % of 5 notes")

@@ -32,7 +32,6 @@ def render_grid(folder: str, corners: list[str], req: dict, checkpoint: str | No
     tune_malloc()
     out = Path(folder)
     model = load_model(checkpoint, resolve_device(device))
-    started = time.time()
     last = [0.0]
     first: list = []  # [samples, time] of the first progress report: the throughput is measured from there
 
@@ -43,7 +42,7 @@ def render_grid(folder: str, corners: list[str], req: dict, checkpoint: str | No
         elif now - last[0] < 0.3 and done < total:
             return
         last[0] = now
-        p = {"done": done, "total": total, "started": started, "first": first, "updated": now}
+        p = {"done": done, "total": total, "first": first, "updated": now}
         with atomic_path(out / "progress.json", force=True) as tmp:
             tmp.write_text(json.dumps(p))
 
