@@ -96,6 +96,12 @@ def estimate_pitch(audio: np.ndarray, sr: int, name: str = "audio", max_seconds:
     audio = audio[: int(max_seconds * sr)]
     f0 = voiced_f0(audio, sr, hop=1024)
     if f0.size == 0:
+        sound = int(np.flatnonzero(audio)[-1]) + 1 if audio.any() else 0  # its length before any padding
+        if 0 < sound < 2048:  # shorter than one frame of f0_track's pYIN
+            raise NSynthError(
+                f"{name}: too short to find its pitch ({sound / sr:.2g} s; needs at least {2048 / sr:.2g} s);"
+                " give one with --pitch MIDI"
+            )
         raise NSynthError(f"{name}: no pitch found (silent or unpitched); give one with --pitch MIDI")
     hz = float(np.median(f0))
     midi = int(np.clip(np.round(69 + 12 * np.log2(hz / 440.0)), 0, 127))

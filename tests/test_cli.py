@@ -90,6 +90,8 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, tiny_ckpt, wav_pai
     a, b = wav_pair
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(3000, np.float32), 16000)
+    short = tmp_path / "short.wav"  # 0.1 s of noise: shorter than one frame of the pitch tracker
+    sf.write(short, np.random.default_rng(0).normal(0, 0.3, 1600).astype(np.float32), 16000)
     garbage = tmp_path / "w.safetensors"
     garbage.write_bytes(b"\x80\x04junk")
     cases = [
@@ -97,6 +99,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, tiny_ckpt, wav_pai
         (["interpolate", a, b, "-c", garbage, "-o", tmp_path / "o2"], "not an nsynth weights file"),
         (["interpolate", a, b, "-c", tmp_path / "none.safetensors"], "no such file"),
         (["interpolate", silent, b, "-c", tiny_ckpt, "-o", tmp_path / "o3"], "no pitch found"),
+        (["interpolate", short, b, "-c", tiny_ckpt, "-o", tmp_path / "o6"], "too short to find its pitch (0.1 s;"),
         (["info", a], "not an nsynth weights file"),
         (["decode", a, "--pitch", 60, "-c", tiny_ckpt, "-o", tmp_path / "o4"], "not a .npy array"),
         (["decode", tmp_path / "x.npy", "-c", tiny_ckpt, "-o", tmp_path / "o5"], "give --pitch"),

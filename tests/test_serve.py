@@ -1,5 +1,6 @@
 """`nsynth serve`: the web app's API against a tiny random model (uploads, jobs, progress,
-results, cache hits, cancel, bad uploads, path traversal)."""
+results, cache hits, cancel, the two-sound line, the ETA, the preview picture, bad uploads,
+path traversal)."""
 
 import io
 import json
@@ -42,13 +43,13 @@ def corners(client):
     return ids
 
 
-def wait(client, key, until=("done", "failed", "cancelled"), timeout=120):
+def wait(client, key, until=("done", "failed", "cancelled"), timeout=120, every=0.2):
     t0 = time.time()
     while time.time() - t0 < timeout:
         s = client.get(f"/api/grids/{key}").json()
         if s["status"] in until:
             return s
-        time.sleep(0.2)
+        time.sleep(every)
     raise AssertionError(f"job {key} still {s}")
 
 
@@ -96,12 +97,88 @@ def test_cancel_then_resume(client):
     client.delete(f"/api/grids/{job['key']}")
 
 
+def test_two_sounds_render_a_line_between_them(client):
+    a, b = corners(client)[:2]
+    line = {"corners": [a, b], "resolution": 3, "pitches": [60], "seconds": 0.1}
+    job = client.post("/api/grids", json=line).json()
+    assert job["notes"] == 3
+    assert wait(client, job["key"])["status"] == "done"
+    m = client.get(f"/api/grids/{job['key']}/manifest").json()
+    assert m["mode"] == "line" and m["rows"] == 1 and m["resolution"] == 3 and m["corners"] == ["c0.wav", "c1.wav"]
+    assert [(p["row"], p["col"]) for p in m["points"]] == [(0, 0), (0, 1), (0, 2)]
+    assert all(p["ready"] for p in m["points"])
+    assert client.get(f"/api/grids/{job['key']}/audio/60/1/0.wav").status_code == 404  # a line has one row
+    # the line is the edge of a grid: corners A B A B make the same notes in its first and last rows
+    square = client.post("/api/grids", json={**line, "corners": [a, b, a, b]}).json()
+    assert wait(client, square["key"])["status"] == "done"
+    for j in range(3):
+        note = client.get(f"/api/grids/{job['key']}/audio/60/0/{j}.wav").content
+        assert note == client.get(f"/api/grids/{square['key']}/audio/60/0/{j}.wav").content
+        assert note == client.get(f"/api/grids/{square['key']}/audio/60/2/{j}.wav").content
+    assert client.get(f"/api/grids/{job['key']}/audio/60/0/0.wav").content != note  # A's end is not B's
+    z = zipfile.ZipFile(io.BytesIO(client.get(f"/api/grids/{job['key']}/export.zip").content))
+    assert {"pitch_060/line_00.wav", "pitch_060/line_02.wav", "line_01.sfz"} <= set(z.namelist())
+    weights = {e["file"]: e["weights"] for e in json.loads(z.read("manifest.json"))["files"]}
+    assert weights["pitch_060/line_01.wav"] == {"A": 0.5, "B": 0.5} and weights["pitch_060/line_02.wav"]["B"] == 1
+    r = client.post("/api/grids", json={**line, "resolution": 17})
+    assert r.status_code == 400 and "choose 2 to 16 points on the line" in r.json()["error"]
+
+
+def test_eta_comes_from_the_measured_throughput():
+    from nsynth.serve.jobs import eta
+
+    # 20 s of loading and warm-up before the first samples, then 100,000 samples/s: 6 s left, not 33
+    p = {"total": 1_000_000, "first": [200_000, 20.0], "done": 400_000, "updated": 22.0}
+    assert eta(p, now=22.0) == pytest.approx(6.0)
+    assert eta(p, now=23.5) == pytest.approx(4.5)  # polled 1.5 s after the last report
+    assert eta({**p, "done": 200_000, "updated": 20.0}, now=20.0) is None  # nothing measured yet
+
+
+def test_eta_of_a_real_render_is_close(client):
+    ids = corners(client)
+    # 32 notes: one batch, so the throughput stays the same from start to end
+    body = {"corners": ids, "resolution": 4, "pitches": [48, 60], "seconds": 3.0}
+    key = client.post("/api/grids", json=body).json()["key"]
+    t0 = time.time()
+    while (s := client.get(f"/api/grids/{key}").json())["eta"] is None:
+        assert s["status"] in ("queued", "running") and time.time() - t0 < 120, s
+        time.sleep(0.05)
+    said, t = s["eta"], time.time()
+    assert wait(client, key, every=0.05)["status"] == "done"
+    took = time.time() - t
+    assert abs(said - took) <= 0.5 * took + 1.0, (said, took)
+
+
+def test_the_preview_has_axes_at_its_natural_aspect(client):
+    from PIL import Image
+
+    from nsynth.plot import rainbowgram
+    from nsynth.serve import preview
+
+    ids = corners(client)
+    job = client.post("/api/grids", json={"corners": ids[:2], "resolution": 2, "pitches": [60], "seconds": 1.5}).json()
+    assert wait(client, job["key"])["status"] == "done"
+    x, sr = sf.read(io.BytesIO(client.get(f"/api/grids/{job['key']}/audio/60/0/1.wav").content), dtype="float32")
+    png = client.get(f"/api/grids/{job['key']}/rainbowgram/60/0/1.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    img = np.asarray(Image.open(io.BytesIO(png.content)).convert("L"))
+    bins, frames, _ = rainbowgram(x, sr).shape
+    # each frame and each frequency bin is CELL pixels on a side: nothing stretched
+    plot = (img.shape[1] - preview.LEFT - preview.RIGHT, img.shape[0] - preview.TOP - preview.BOTTOM)
+    assert plot == (round(frames * preview.CELL), round(bins * preview.CELL)), (img.shape, frames, bins)
+    # the margins carry tick labels (light text on the dark ground), left and below
+    assert (img[: -preview.BOTTOM, : preview.LEFT - 8] > 128).sum() > 50
+    assert (img[-preview.BOTTOM + 8 :, preview.LEFT :] > 128).sum() > 50
+
+
 def test_bad_uploads_get_one_line_and_a_4xx(client, tmp_path):
     cases = [
         ("garbage.wav", b"RIFF not really a wav file", 400, "garbage.wav: not a readable audio file"),
         ("empty.wav", b"", 400, "empty.wav: the file is empty"),
         ("nan.wav", wav_bytes(np.full(100, np.nan, np.float32)), 400, "nan.wav: contains NaN or infinite samples"),
-        ("silent.wav", wav_bytes(np.zeros(0, np.float32)), 400, "silent.wav: contains no samples"),
+        ("nothing.wav", wav_bytes(np.zeros(0, np.float32)), 400, "nothing.wav: contains no samples"),
+        ("silent.wav", wav_bytes(np.zeros(16000, np.float32)), 400, "silent.wav: silent (no sample above -80 dBFS)"),
+        ("short.wav", wav_bytes(tone(440.0, 0.05)), 400, "short.wav: too short (0.05 s; needs at least 0.1 s)"),
         ("big.wav", b"\0" * 200_001, 413, "big.wav: larger than the upload limit"),
         ("../../etc/passwd", b"junk", 400, "passwd: not a readable audio file"),
     ]

@@ -21,7 +21,7 @@ from nsynth.cli.common import checkpoint_option, device_option, status
 @device_option("cpu")
 @click.option("--max-upload-mb", default=20, show_default=True, type=click.IntRange(1, 1024), help="Upload size limit.")
 def serve(host: str, port: int, checkpoint: Path | None, cache: Path | None, device: str, max_upload_mb: int) -> None:
-    """A local web app: drop four sounds, render the grid between them, play it on an XY pad."""
+    """A local web app: drop two or four sounds, render the notes between them, play them on a strip or an XY pad."""
     status("starting the web app ...")
     from nsynth.serve import serve as run  # torch, the web server: after the first line
 

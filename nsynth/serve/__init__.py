@@ -1,4 +1,4 @@
-"""``nsynth serve``: a local web app to play the timbre space between four sounds.
+"""``nsynth serve``: a local web app to play the timbre space between two or four sounds.
 
 nsynth serve                 # http://127.0.0.1:8000/
 nsynth serve --host 0.0.0.0  # reachable from the network (it warns)

@@ -1,18 +1,24 @@
 """``nsynth serve``: the NSynth Super pad in a browser, as a FastAPI app.
 
+Four sounds in the corners make a grid (a 2-D pad, as on the NSynth Super); two sounds A and B
+make a line of points between them (a strip).
+
 Routes (JSON unless said):
 
     GET  /                                     the page (plain HTML/JS/CSS from the package)
     GET  /api/info                             the model, limits and rendered-pitch defaults
     GET  /api/examples                         the shipped example notes, stored as sounds
     POST /api/sounds                           upload one audio file (multipart field "file")
-    POST /api/grids                            {corners: [4 sound ids], resolution, pitches, seconds, seed, temperature}
-    GET  /api/grids/{key}                      status, progress (0-1), ETA in seconds
+    POST /api/grids                            {corners: [4 or 2 sound ids], resolution, pitches, seconds,
+                                                seed, temperature}
+    GET  /api/grids/{key}                      status, progress (0-1), seconds left (from the measured throughput)
     DELETE /api/grids/{key}                    cancel the render
     GET  /api/grids/{key}/manifest             the rendered points
     GET  /api/grids/{key}/audio/{pitch}/{row}/{col}.wav
-    GET  /api/grids/{key}/rainbowgram/{pitch}/{row}/{col}.png
-    GET  /api/grids/{key}/export.zip           the WAVs, manifest.json and one SFZ per grid point
+    GET  /api/grids/{key}/rainbowgram/{pitch}/{row}/{col}.png  with axes, at its natural aspect
+    GET  /api/grids/{key}/export.zip           the WAVs, manifest.json and one SFZ per point
+
+A line is a grid of one row: its points are row 0, columns 0 (A) to resolution - 1 (B).
 
 Every user error is a 4xx with ``{"error": one line}``: the same reasons as the CLI's.
 """
@@ -31,7 +37,6 @@ from fastapi import FastAPI, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from nsynth.design import grid_note
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.serve.jobs import Runner
@@ -127,9 +132,7 @@ def create_app(
                 temperature=None if body.get("temperature") in (None, "") else float(body["temperature"]),
             )
         except (ValueError, TypeError, KeyError, AttributeError):
-            raise _Refused(400, "a grid needs corners (4 sound ids) and numeric settings") from None
-        if len(req.corners) != 4:
-            raise _Refused(400, "a grid needs four corners: NW NE SW SE")
+            raise _Refused(400, "a render needs corners (4 or 2 sound ids) and numeric settings") from None
         req.check(store)
         key = store.grid_key(req)
         store.new_grid(key, req)
@@ -150,14 +153,16 @@ def create_app(
     def manifest(key: str) -> dict:
         req, folder = store.request(key), store.grid_dir(key)
         points = [
-            {"pitch": p, "row": i, "col": j, "ready": (folder / grid_note(p, i, j)).is_file()}
+            {"pitch": p, "row": i, "col": j, "ready": (folder / req.note(p, i, j)).is_file()}
             for p in req.pitches
-            for i in range(req.resolution)
+            for i in range(req.rows)
             for j in range(req.resolution)
         ]
         names = [store.sound(c).name for c in req.corners]
         return {
             "key": key,
+            "mode": req.mode,
+            "rows": req.rows,
             "resolution": req.resolution,
             "pitches": list(req.pitches),
             "corners": names,
@@ -176,12 +181,12 @@ def create_app(
         path = store.note_path(key, pitch, row, col)
         if not path.is_file():
             raise _Refused(404, "this point is not rendered yet")
-        png = path.with_suffix(".png")
+        png = path.with_name(path.stem + ".preview.png")
         if not png.is_file():
             from nsynth.audio import load_audio
-            from nsynth.plot import rainbowgram_png
+            from nsynth.serve.preview import preview_png
 
-            rainbowgram_png(load_audio(path, store.sample_rate), store.sample_rate, png)
+            preview_png(load_audio(path, store.sample_rate), store.sample_rate, png)
         return FileResponse(png, media_type="image/png")
 
     @app.get("/api/grids/{key}/export.zip")
@@ -200,8 +205,9 @@ def create_app(
 
 
 def _zip(store: Store, key: str) -> bytes:
-    """WAVs as ``pitch_PPP/grid_RR_CC.wav``, ``manifest.json``, and ``grid_RR_CC.sfz``: each point
-    of the grid as an instrument over the rendered pitches (the multisample writer's regions)."""
+    """WAVs as ``pitch_PPP/grid_RR_CC.wav`` (a line's: ``pitch_PPP/line_CC.wav``), ``manifest.json``,
+    and ``grid_RR_CC.sfz`` (``line_CC.sfz``): each point as an instrument over the rendered
+    pitches (the multisample writer's regions)."""
     from nsynth.design import sfz_regions, sfz_text
 
     req = store.request(key)
@@ -209,12 +215,12 @@ def _zip(store: Store, key: str) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.write(folder / "manifest.json", "manifest.json")
-        for i in range(req.resolution):
+        for i in range(req.rows):
             for j in range(req.resolution):
-                files = [grid_note(p, i, j) for p in req.pitches]
+                files = [req.note(p, i, j) for p in req.pitches]
                 for f in files:
                     z.write(folder / f, f)
-                name = f"grid_{i:02d}_{j:02d}"
+                name = f"line_{j:02d}" if req.mode == "line" else f"grid_{i:02d}_{j:02d}"
                 z.writestr(f"{name}.sfz", sfz_text(sfz_regions(req.pitches, files), name))
         z.writestr("request.json", json.dumps(req.__dict__, indent=1))
     return buf.getvalue()

@@ -21,39 +21,52 @@ from nsynth.serve.store import GridRequest, Store
 
 
 def render_grid(folder: str, corners: list[str], req: dict, checkpoint: str | None, device: str) -> None:
-    """The worker process: render the grid into ``folder``, then mark it done."""
+    """The worker process: render the grid (four corners) or the line (two) into ``folder``, then mark it done."""
     from nsynth._malloc import tune_malloc
     from nsynth.design import grid
     from nsynth.generation import resolve_device
     from nsynth.generation.options import Sampling
+    from nsynth.serve.line import line
     from nsynth.weights import load_model
 
     tune_malloc()
     out = Path(folder)
     model = load_model(checkpoint, resolve_device(device))
-    started = time.time()
     last = [0.0]
+    first: list = []  # [samples, time] of the first progress report: the throughput is measured from there
 
     def progress(done: int, total: int) -> None:
         now = time.time()
-        if now - last[0] < 0.3 and done < total:
+        if not first:
+            first[:] = [done, now]
+        elif now - last[0] < 0.3 and done < total:
             return
         last[0] = now
+        p = {"done": done, "total": total, "first": first, "updated": now}
         with atomic_path(out / "progress.json", force=True) as tmp:
-            tmp.write_text(json.dumps({"done": done, "total": total, "started": started, "updated": now}))
+            tmp.write_text(json.dumps(p))
 
-    grid(
-        model,
-        [Path(c) for c in corners],
-        out,
-        resolution=req["resolution"],
-        pitches=req["pitches"],
-        seconds=req["seconds"],
-        sampling=Sampling(seed=req["seed"], temperature=req["temperature"], progress=False),
-        model_path=checkpoint,
-        on_progress=progress,
-    )
+    sampling = Sampling(seed=req["seed"], temperature=req["temperature"], progress=False)
+    common = dict(pitches=req["pitches"], seconds=req["seconds"], sampling=sampling, model_path=checkpoint)
+    if len(corners) == 2:
+        line(model, [Path(c) for c in corners], out, points=req["resolution"], on_progress=progress, **common)
+    else:
+        grid(model, [Path(c) for c in corners], out, resolution=req["resolution"], on_progress=progress, **common)
     (out / "done").write_text("")
+
+
+def eta(progress: dict, now: float) -> float | None:
+    """Seconds left in a render, from the throughput measured since its first progress report.
+
+    Loading the model, encoding the sounds and the first step of generation all come before that
+    first report, so a rate measured from the start of the job would be far too low early on (a
+    render of 24 s was once said to have 125 s left). None until half a second has been measured."""
+    (done0, t0), done, total = progress["first"], progress["done"], progress["total"]
+    span = progress["updated"] - t0
+    if span < 0.5 or done <= done0:
+        return None
+    rate = (done - done0) / span  # samples per second
+    return max(0.0, (total - done) / rate - (now - progress["updated"]))
 
 
 @dataclass
@@ -107,17 +120,16 @@ class Runner:
         if (folder / "done").exists():
             state = "done"
         req = self.store.request(key)
-        total = req.resolution**2 * len(req.pitches)
         out = {"key": key, "status": state, "error": error, "progress": 1.0 if state == "done" else 0.0, "eta": None}
-        out["notes"] = total
+        out["notes"] = req.rows * req.resolution * len(req.pitches)
         try:
             p = json.loads((folder / "progress.json").read_text())
         except (OSError, ValueError):
             return out
         if state != "done" and p["total"]:
             out["progress"] = p["done"] / p["total"]
-            rate = p["done"] / max(p["updated"] - p["started"], 1e-6)
-            out["eta"] = (p["total"] - p["done"]) / rate if rate > 0 else None
+            if state == "running" and "first" in p:
+                out["eta"] = eta(p, time.time())
         return out
 
     def close(self) -> None:
@@ -137,6 +149,8 @@ class Runner:
                     continue
                 req: GridRequest = self.store.request(key)
                 folder = self.store.grid_dir(key)
+                # a stopped render's last report would pass for this one's until it reports itself
+                (folder / "progress.json").unlink(missing_ok=True)
                 corners = [str(self.store.sound_path(c)) for c in req.corners]
                 args = (
                     str(folder),

@@ -2,7 +2,8 @@
 
     CACHE/sounds/<sha256>.wav          an upload, decoded to the model rate (16-bit PCM)
     CACHE/sounds/<sha256>.json         its display name and length
-    CACHE/grids/<key>/                 a grid as ``nsynth grid`` writes it, plus
+    CACHE/grids/<key>/                 a grid as ``nsynth grid`` writes it (four corners), or a line
+                                       between two sounds (pitch_PPP/line_CC.wav), plus
         job.json                       its settings; progress.json; done (when complete)
 
 A grid's key is the hash of its corners' contents, its settings and the weights file, so the
@@ -27,6 +28,8 @@ from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 
 KEY = re.compile(r"^[0-9a-f]{64}$")
+MIN_SECONDS = 0.1  # the shortest note the pad renders; a shorter sound is mostly the padding after it
+SILENT = 1e-4  # -80 dBFS: a sound whose every sample is below this is silence
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64"}
 
 
@@ -49,18 +52,42 @@ class Sound:
     seconds: float
 
 
+def line_note(pitch: int, col: int) -> str:
+    """Where a line keeps its point ``col``: ``pitch_PPP/line_CC.wav``."""
+    return f"pitch_{pitch:03d}/line_{col:02d}.wav"
+
+
 @dataclass(frozen=True)
 class GridRequest:
-    corners: tuple[str, str, str, str]  # sound ids NW NE SW SE
+    """Four corners (NW NE SW SE): a resolution x resolution grid; two sounds (A B): a line of
+    ``resolution`` points from A to B, row 0 of a one-row grid."""
+
+    corners: tuple[str, ...]  # sound ids
     resolution: int
     pitches: tuple[int, ...]
     seconds: float | None
     seed: int
     temperature: float | None
 
+    @property
+    def mode(self) -> str:
+        return "line" if len(self.corners) == 2 else "grid"
+
+    @property
+    def rows(self) -> int:
+        return 1 if self.mode == "line" else self.resolution
+
+    def note(self, pitch: int, row: int, col: int) -> str:
+        """The file of a point, relative to the grid's folder."""
+        return line_note(pitch, col) if self.mode == "line" else grid_note(pitch, row, col)
+
     def check(self, store: "Store") -> None:
-        if not 2 <= self.resolution <= 9:
-            raise NSynthError(f"resolution {self.resolution}: choose 2 to 9 points per side")
+        if len(self.corners) not in (2, 4):
+            raise NSynthError("give four corners (NW NE SW SE) for a grid, or two sounds (A B) for a line")
+        most = 16 if self.mode == "line" else 9
+        if not 2 <= self.resolution <= most:
+            per = "on the line" if self.mode == "line" else "per side"
+            raise NSynthError(f"resolution {self.resolution}: choose 2 to {most} points {per}")
         if not 1 <= len(self.pitches) <= 8 or any(not 0 <= p <= 127 for p in self.pitches):
             raise NSynthError("pitches: give 1 to 8 MIDI pitches 0-127")
         if len(set(self.pitches)) != len(self.pitches):
@@ -83,7 +110,8 @@ class Store:
 
     def add_sound(self, data: bytes, name: str | None) -> Sound:
         """Decode an upload (any format nsynth reads); store it by the hash of its audio.
-        Raises NSynthError naming the file for unreadable, empty or non-finite audio."""
+        Raises NSynthError naming the file for unreadable, empty, non-finite, silent or too
+        short audio."""
         shown = display_name(name)
         suffix = Path(shown).suffix.lower()
         with tempfile.TemporaryDirectory(dir=self.root) as tmp:
@@ -93,6 +121,11 @@ class Store:
                 audio = load_audio(path, self.sample_rate)
             except NSynthError as e:
                 raise NSynthError(str(e).replace(str(path), shown)) from None
+        seconds = audio.size / self.sample_rate
+        if seconds < MIN_SECONDS:
+            raise NSynthError(f"{shown}: too short ({seconds:.2g} s; needs at least {MIN_SECONDS:g} s)")
+        if np.abs(audio).max() < SILENT:
+            raise NSynthError(f"{shown}: silent (no sample above -80 dBFS)")
         return self._keep(audio, shown)
 
     def _keep(self, audio: np.ndarray, name: str) -> Sound:
@@ -144,6 +177,6 @@ class Store:
 
     def note_path(self, key: str, pitch: int, row: int, col: int) -> Path:
         req = self.request(key)
-        if pitch not in req.pitches or not (0 <= row < req.resolution and 0 <= col < req.resolution):
+        if pitch not in req.pitches or not (0 <= row < req.rows and 0 <= col < req.resolution):
             raise NotFound(f"no point pitch {pitch}, row {row}, column {col} in this grid")
-        return self.grid_dir(key) / grid_note(pitch, row, col)
+        return self.grid_dir(key) / req.note(pitch, row, col)
