@@ -1,4 +1,4 @@
-"""The README's picture of `nsynth serve`: the shipped model, the shipped examples, a 3 x 3 grid
+"""docs/pad.md's picture of `nsynth serve`: the shipped model, the shipped examples, a 3 x 3 grid
 at MIDI 60, the pad moved and a key held. Needs Debian's chromium and `pip install playwright`.
 
     python scripts/serve_screenshot.py docs/serve.png
