@@ -155,11 +155,11 @@ def magenta() -> ModelConfig:
 
 
 def mini() -> ModelConfig:
-    """CPU-friendly default: encoder 30x32, decoder 20 layers R=64 S=128 K=2, pitch on.
+    """CPU-friendly size (``build_model``'s default preset): encoder 30x32, decoder 20 layers R=64 S=128 K=2, pitch on.
 
     About 0.85M parameters (3.4 MB fp32) and 1.26 MFLOP per generated sample, sized so the
     fused CPU kernel runs near real time at 16 kHz (measured on 2 cores: 0.8x at batch 1,
-    2x at batch 8; see README).
+    2x at batch 8; docs/generation.md).
     """
     return ModelConfig(
         encoder=EncoderConfig(layers=30, width=32),

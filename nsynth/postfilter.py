@@ -29,7 +29,7 @@ import numpy as np
 from nsynth.dsp import moving_sum
 
 #: The recommended settings (``Sampling(postfilter=None)`` / ``--postfilter auto`` on pitch-locked
-#: models); chosen on held-out programs of another font than the one the README reports on
+#: models); chosen on held-out programs of another font than the one docs/model-card.md reports on
 #: (``scripts/postfilter_sweep.py``).
 DEFAULT_STRENGTH = 1.0
 

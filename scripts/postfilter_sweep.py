@@ -7,7 +7,8 @@ the period along each input's f0 curve, seed 0, batches of 8) with the postfilte
 renders, inputs and periods are kept in ``--cache`` so the sweep can be rerun for free. Every
 setting is scored with evaluate's multi-resolution LSD against the input, beside the unfiltered
 render and the sine baseline; per family too. Choose settings on one set of notes and report
-them on another (the README tunes on MuseScore's held-out programs and reports on FluidR3's).
+them on another (the shipped settings were tuned on MuseScore's held-out programs;
+docs/model-card.md reports on FluidR3's).
 """
 
 from __future__ import annotations

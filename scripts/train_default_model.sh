@@ -10,7 +10,7 @@
 # 2. trains `pitched` on all of them in WORK_DIR/run, one thread (nice; the other core stays
 #    free), resuming if a run is there, else starting from the shipped weights; the held-out
 #    loss is measured on FluidR3's held-out programs; the shipped recipe's input noise and
-#    plateaus (against exposure bias and runaways; README, Data and training) are on;
+#    plateaus (against exposure bias and runaways; docs/training.md) are on;
 # 3. evaluates on FluidR3's held-out programs and writes the EMA weights to nsynth/weights/.
 # Every step resumes where it stopped (rendered notes are kept, training resumes from its last
 # checkpoint), so under a time limit run it as `timeout 10000 scripts/...` and repeat.

@@ -46,7 +46,7 @@ def test_fast_cpu_bf16_within_documented_tolerance():
     model, x, cond, ref = _setup(3, r=16, s=16)
     _, logits = FastCPUDecoder(model.decoder, cond, bf16=True).run(300, teacher=x.numpy(), keep_logits=True)
     err = np.abs(logits - ref.numpy()).max()
-    assert 0 < err <= 0.01  # bf16 weights: see README, "Precision"
+    assert 0 < err <= 0.01  # bf16 weights: docs/generation.md, "Precision"
 
 
 @pytest.mark.parametrize("kernel", [2, 3])

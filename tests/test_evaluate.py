@@ -49,7 +49,7 @@ def test_evaluate_report_contract(tmp_path, tiny_ckpt):
     assert rep["baselines"]["silence"]["pitch_agreement"] == 0.0
     assert rep["baselines"]["sine"]["lsd"] < rep["baselines"]["silence"]["lsd"]
     # the input through 8-bit mu-law: pitch intact, but its quantization noise fills the bins that a
-    # pure tone leaves empty, so on these tones it is further than silence (README, "Evaluation")
+    # pure tone leaves empty, so on these tones it is further than silence (docs/model-card.md, "What the LSD measures")
     assert rep["baselines"]["mu-law"]["pitch_agreement"] == 1.0
     assert rep["baselines"]["mu-law"]["lsd"] > rep["baselines"]["silence"]["lsd"] > 0
     assert rep["per_family"]["brass"]["mu-law"]["n"] == 1

@@ -93,8 +93,8 @@ temperature_option = click.option(
     "--temperature",
     default=None,
     type=click.FloatRange(min=0.0),
-    help="Softmax temperature of sampling (0 = greedy) [default: the model's recommended one, 1.0 unless its"
-    " weights file says otherwise; `nsynth info` shows it].",
+    help="Softmax temperature of sampling (0 = greedy) [default: the model's recommended one, which `nsynth info`"
+    " shows: 0.5 for the shipped model, 1.0 where its weights file names none].",
 )
 
 min_p_option = click.option(
@@ -103,7 +103,7 @@ min_p_option = click.option(
     default=None,
     type=click.FloatRange(min=0.0, max=1.0, max_open=True),
     help="Leave out sample values less likely than this fraction of the most likely one (0 = keep all)"
-    " [default: the model's recommended one, 0 unless its weights file says otherwise].",
+    " [default: the model's recommended one: 0 for the shipped model, 0 where its weights file names none].",
 )
 
 def _postfilter_arg(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
@@ -244,7 +244,7 @@ def load(checkpoint: Path | None, device: str):
     if checkpoint is None and read_info(None).metadata.get("status") == "prototype":
         click.echo(
             "nsynth: note: the bundled model is a CPU-trained prototype: it keeps the note's pitch and"
-            " envelope over a noise floor; see the README's model card, or pass --checkpoint",
+            " envelope over a noise floor; see docs/model-card.md, or pass --checkpoint",
             err=True,
         )
     return load_model(checkpoint, resolve_device(device))

@@ -344,7 +344,7 @@ class FastCPUDecoder:
         decoder: the trained decoder.
         cond: (B, cond_channels, F) frame-rate conditioning.
         period: (B, T) pitch period in samples of every step to be run, for pitch-locked decoders.
-        bf16: keep the dilated/residual/skip weights in bfloat16 (tolerance: see README).
+        bf16: keep the dilated/residual/skip weights in bfloat16 (tolerance: docs/generation.md, Precision).
         parallel: spread large products over all cores (default: for R >= 256).
     """
 
