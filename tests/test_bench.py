@@ -26,7 +26,7 @@ def test_bench_json_rows():
         ],
     )
     assert r.exit_code == 0, r.output
-    rows = json.loads(r.output)
+    rows = json.loads(r.stdout)
     kinds = {row["backend"] for row in rows}
     assert kinds == {"encoder", "postfilter", "naive", "reference", "fast"}
     for row in rows:
