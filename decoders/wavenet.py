@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nsynth.config import causal_receptive_field, cycle_dilations
+from nsynth.decoders import logistic
 
 N_CLASSES = 256
 MAX_PERIOD = 2048.0  # longest pitch period in samples (f0 >= 7.8 Hz at 16 kHz)
@@ -140,6 +141,8 @@ class WaveNetDecoder(nn.Module):
         upsample: str = "repeat",
         pitch_taps: int = 0,
         phase_input: bool = False,
+        output: str = "softmax",
+        mixtures: int = 1,
     ) -> None:
         super().__init__()
         r, s, k = residual_channels, skip_channels, kernel_size
@@ -150,6 +153,8 @@ class WaveNetDecoder(nn.Module):
         self.pitch_taps = pitch_taps
         self.phase_input = phase_input
         self.pitch_channels = pitch_taps + 2 * int(phase_input)
+        self.output = output
+        self.mixtures = mixtures
         self.dilations = cycle_dilations(layers, dilation_cycle)
         self.start = nn.Conv1d(1, r, k)
         self.skip_start = nn.Conv1d(r, s, 1)
@@ -159,7 +164,11 @@ class WaveNetDecoder(nn.Module):
         self.skip = nn.ModuleList(nn.Conv1d(r, s, 1) for _ in self.dilations)
         self.out1 = nn.Conv1d(s, s, 1)
         self.cond_out = nn.Conv1d(cond_channels, s, 1)
-        self.out = nn.Conv1d(s, N_CLASSES, 1)
+        if output == "logistic":
+            self.out = nn.Conv1d(s, logistic.head_channels(mixtures, pitch_taps), 1)
+            logistic.init_head(self.out, mixtures, pitch_taps, tap_offsets(pitch_taps).index(0) if pitch_taps else None)
+        else:
+            self.out = nn.Conv1d(s, N_CLASSES, 1)
         if self.pitch_channels:
             self.pitch = nn.ModuleList(nn.Conv1d(self.pitch_channels, 2 * r, 1, bias=False) for _ in self.dilations)
         # The last residual output feeds nothing: frozen, so it gets no gradient (as in Magenta)
@@ -193,7 +202,8 @@ class WaveNetDecoder(nn.Module):
             cond: (B, cond_channels, F) frame-rate conditioning, F * hop >= T.
             period: (B, T) pitch period in samples, for pitch-locked decoders.
         Returns:
-            (B, 256, T) logits; logits[..., t] predict sample t from samples < t.
+            (B, 256, T) logits; logits[..., t] predict sample t from samples < t. With
+            ``output="logistic"``: (B, 3K, T) mixture parameters (``nsynth.decoders.logistic``).
         """
         if x.dim() != 3 or x.shape[1] != 1:
             raise ValueError(f"decoder input must be (B, 1, T), got {tuple(x.shape)}")
@@ -219,4 +229,12 @@ class WaveNetDecoder(nn.Module):
                 h = h + self.res[i](g)
             s = s + self.skip[i](g)
         y = self._add_cond(self.out1(F.relu(s)), self.cond_out(cond))
-        return self.out(F.relu(y))
+        return self.head(self.out(F.relu(y)), pitch_in)
+
+    def head(self, raw: torch.Tensor, pitch_in: torch.Tensor | None) -> torch.Tensor:
+        """The out conv's output (B, C, ...) -> logits (softmax), or mixture parameters (B, 3K, ...)
+        located by the lag taps, the first ``pitch_taps`` channels of ``pitch_in`` (B, P, ...)."""
+        if self.output != "logistic":
+            return raw
+        taps = pitch_in[:, : self.pitch_taps] if pitch_in is not None and self.pitch_taps else None
+        return logistic.mixture(raw, taps, self.mixtures)

@@ -14,6 +14,8 @@ from typing import Any, Callable, Literal
 GateOrder = Literal["tanh_sigmoid", "sigmoid_tanh"]
 Upsample = Literal["repeat", "linear"]
 UPSAMPLE_MODES = ("repeat", "linear")
+Output = Literal["softmax", "logistic"]
+OUTPUTS = ("softmax", "logistic")
 
 
 def cycle_dilations(layers: int, cycle: int) -> list[int]:
@@ -62,6 +64,11 @@ class DecoderConfig:
     pitch_taps: int = 0
     # cos/sin of the f0 phase as two more audio-rate inputs to every layer.
     phase_input: bool = False
+    # What the head predicts: "softmax", 256 logits over 8-bit mu-law classes (Magenta); or
+    # "logistic", a mixture of ``mixtures`` logistics over the continuous mu-law value whose
+    # locations start from the lag taps (``nsynth.decoders.logistic``).
+    output: Output = "softmax"
+    mixtures: int = 1
 
     @property
     def pitch_channels(self) -> int:
@@ -104,6 +111,10 @@ class ModelConfig:
             raise ValueError(f"unknown upsampling {self.decoder.upsample!r}; choose one of {UPSAMPLE_MODES}")
         if not 0 <= self.decoder.pitch_taps <= 8:
             raise ValueError(f"decoder pitch_taps must be 0-8, got {self.decoder.pitch_taps}")
+        if self.decoder.output not in OUTPUTS:
+            raise ValueError(f"unknown decoder output {self.decoder.output!r}; choose one of {OUTPUTS}")
+        if not 1 <= self.decoder.mixtures <= 16:
+            raise ValueError(f"decoder mixtures must be 1-16, got {self.decoder.mixtures}")
         if self.decoder.pitch_channels and not self.pitch_conditioning:
             raise ValueError("a pitch-locked decoder (pitch_taps or phase_input) needs pitch_conditioning")
 

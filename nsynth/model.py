@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nsynth.config import ModelConfig
+from nsynth.decoders import logistic
 from nsynth.decoders.wavenet import MAX_PERIOD, WaveNetDecoder, upsample_frames
 from nsynth.encoders.temporal import TemporalEncoder, pad_to_hop
 from nsynth.mulaw import audio_to_input, classes_to_input, quantize
@@ -50,6 +51,8 @@ class NSynthAutoencoder(nn.Module):
             upsample=dec.upsample,
             pitch_taps=dec.pitch_taps,
             phase_input=dec.phase_input,
+            output=dec.output,
+            mixtures=dec.mixtures,
         )
 
     @property
@@ -167,7 +170,11 @@ class NSynthAutoencoder(nn.Module):
         with torch.no_grad():
             logits = self.decoder(x, cond.detach(), period)
             b, n, t = logits.shape
-            cls = sample_classes(logits.transpose(1, 2).reshape(b * t, n), torch.rand(b * t, device=x.device))
+            flat, u = logits.transpose(1, 2).reshape(b * t, n), torch.rand(b * t, device=x.device)
+            if self.decoder.output == "logistic":
+                cls = logistic.value_classes(logistic.draw(flat, u))
+            else:
+                cls = sample_classes(flat, u)
             drawn = classes_to_input(cls.view(b, 1, t), x.dtype)
             keep = torch.rand_like(x) >= p
         return torch.where(keep, x, drawn)
@@ -187,8 +194,16 @@ class NSynthAutoencoder(nn.Module):
     def loss(
         self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Mean cross-entropy (nats) of predicting each sample's mu-law class."""
-        return F.cross_entropy(self(audio, pitch, f0), quantize(_batch_audio(audio)))
+        """Mean negative log-likelihood (nats) of each sample's mu-law class."""
+        return self.nll(self(audio, pitch, f0), audio)
+
+    def nll(self, out: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood (nats) of the mu-law classes of ``audio`` (B, T) under the
+        decoder's output ``out``: logits (B, 256, T), or mixture parameters (B, 3K, T)."""
+        target = quantize(_batch_audio(audio))
+        if self.decoder.output == "logistic":
+            return logistic.nll(out.float(), target).mean()
+        return F.cross_entropy(out.float(), target)
 
 
 PLATEAU_LENGTHS = (64, 1024)  # shortest and longest plateau of ``with_plateaus``, in samples

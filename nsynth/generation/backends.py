@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from nsynth.decoders.wavenet import WaveNetDecoder
+from nsynth.errors import NSynthError
 from nsynth.generation.options import BACKENDS, PRECISIONS, Sampling
 from nsynth.generation.reference import generate as reference_generate
 
@@ -64,6 +65,10 @@ def generate_classes(
     sampling = sampling or Sampling()
     device = cond.device
     name = resolve_backend(decoder, device, sampling.backend)
+    if decoder.output == "logistic":
+        if sampling.backend == "fast":
+            raise NSynthError("--backend fast: this model's logistic output runs on the reference backend only")
+        name = "reference"
     bf16 = use_bf16(decoder, sampling.precision)
     # how each class is drawn: the same keywords on every backend
     draw = dict(

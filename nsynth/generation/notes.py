@@ -16,6 +16,7 @@ from nsynth.errors import NSynthError
 from nsynth.generation.backends import generate_classes
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
+from nsynth.decoders.logistic import value_audio
 from nsynth.mulaw import dequantize
 from nsynth.postfilter import pitch_postfilter
 
@@ -143,7 +144,7 @@ def generate_audio(
             progress=lambda steps: (bar.update(steps * b), progress_hook and progress_hook(steps * b)),
             period=period,
         )
-        audio = dequantize(classes).cpu().numpy()
+        audio = (value_audio(classes) if classes.is_floating_point() else dequantize(classes)).cpu().numpy()
     notes = [audio[i, :n].copy() for i, n in enumerate(lengths)]
     if sampling.postfilter:
         per = _postfilter_periods(model, p, period, n_max)

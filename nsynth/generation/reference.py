@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from nsynth.decoders import logistic
 from nsynth.decoders.wavenet import WaveNetDecoder, frame_lerp_index, gate, history_length, pitch_phase, tap_lags
 from nsynth.generation.steps import step_weights
 from nsynth.mulaw import classes_to_input
@@ -82,7 +83,7 @@ class CachedDecoder:
         Args:
             x: (B,) network input of sample t - 1 (mu-law code / 128; zero at t = 0).
         Returns:
-            (B, 256) logits for sample t.
+            (B, 256) logits for sample t (mixture parameters (B, 3K) for a logistic head).
         """
         dec, t, k = self.decoder, self.t, self.k
         cond_at = self._cond_at(t)
@@ -109,7 +110,7 @@ class CachedDecoder:
             s = s + rs[:, r:]
         y = F.linear(F.relu(s), w.w_out1) + cond_at(w.cond_out)
         self.t += 1
-        return F.linear(F.relu(y), w.w_out, w.b_out)
+        return dec.head(F.linear(F.relu(y), w.w_out, w.b_out), extra[0] if extra else None)
 
     def _cond_at(self, t: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """A function taking (B, F, C) frame values to their (B, C) value at sample t."""
@@ -183,7 +184,8 @@ def generate(
         uniforms: (n_samples, B) uniforms in [0, 1) driving the draws (needed unless greedy).
         progress: called with the number of new time steps, every so often.
     Returns:
-        (B, n_samples) int64 mu-law classes 0..255.
+        (B, n_samples) int64 mu-law classes 0..255; for a decoder with a logistic head, float32
+        continuous mu-law values in [-1, 1] (``logistic.draw``; their classes are fed back).
     """
     state = CachedDecoder(decoder, cond, period)
     b = cond.shape[0]
@@ -192,11 +194,17 @@ def generate(
             raise ValueError("sampling needs uniforms (n_samples, B); or use greedy=True")
         uniforms = torch.zeros(n_samples, b)
     uniforms = uniforms.to(cond.device)
-    out = torch.empty(b, n_samples, dtype=torch.long, device=cond.device)
+    continuous = decoder.output == "logistic"
+    out = torch.empty(b, n_samples, dtype=torch.float32 if continuous else torch.long, device=cond.device)
     x = torch.zeros(b, device=cond.device, dtype=cond.dtype)
     for t in range(n_samples):
-        cls = sample_classes(state.step(x), uniforms[t], temperature, greedy, min_p)
-        out[:, t] = cls
+        if continuous:
+            v = logistic.draw(state.step(x), uniforms[t], temperature, greedy)
+            out[:, t] = v
+            cls = logistic.value_classes(v)
+        else:
+            cls = sample_classes(state.step(x), uniforms[t], temperature, greedy, min_p)
+            out[:, t] = cls
         x = classes_to_input(cls, x.dtype)
         if progress is not None and (t + 1) % 256 == 0:
             progress(256)

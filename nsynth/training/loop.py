@@ -29,7 +29,6 @@ from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.generation.notes import resolve_device
 from nsynth.model import NSynthAutoencoder
-from nsynth.mulaw import quantize
 from nsynth.training.config import TrainConfig
 from nsynth.training.data import CodeSet, CropBatches, load_codes
 from nsynth.training.distributed import Runtime, check_replicas, runtime
@@ -184,7 +183,7 @@ def _loop(
     ) -> torch.Tensor:
         with amp:
             logits = fn(audio, pitch if config.pitch_conditioning else None, None, noise, feed, plateaus)
-        return torch.nn.functional.cross_entropy(logits.float(), quantize(audio))
+        return model.nll(logits, audio)
 
     def validate() -> float:
         model.eval()
