@@ -24,12 +24,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import nsynth
 from nsynth.data import open_dataset
+from nsynth.decoders import logistic
 from nsynth.mulaw import dequantize, quantize
 from nsynth.training.data import CropBatches, load_codes
+
+
+DRAWS = 4  # Monte Carlo draws per sample for a continuous (logistic) head
 
 
 def heldout_scores(
@@ -50,8 +53,20 @@ def heldout_scores(
             audio, pitch = crops[i]
             logits = model(audio, pitch if model.config.pitch_conditioning else None)  # (B, 256, T)
             target = quantize(audio)  # (B, T) classes
-            losses.append(F.cross_entropy(logits, target).item())  # = model.loss, from the same pass
+            losses.append(model.nll(logits, audio).item())  # = model.loss, from the same pass
             if temperature is None:
+                continue
+            if model.decoder.output == "logistic":  # continuous draws: DRAWS of them per sample
+                b, c, t = logits.shape
+                flat = logits.transpose(1, 2).reshape(b * t, c)
+                g = torch.Generator().manual_seed(i)
+                for _ in range(DRAWS):
+                    v = logistic.draw(flat, torch.rand(b * t, generator=g), temperature).view(b, t)
+                    cls = logistic.value_classes(v)
+                    off += float((cls != target).float().mean()) / DRAWS
+                    dist += float((cls - target).abs().float().mean()) / DRAWS
+                    err += float(((logistic.value_audio(v) - audio) ** 2).mean()) / DRAWS
+                power += float((audio**2).mean())
                 continue
             probs = torch.softmax(logits / temperature, 1)
             off += float((1 - probs.gather(1, target[:, None])[:, 0]).mean())
