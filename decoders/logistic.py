@@ -95,14 +95,16 @@ def draw(params: torch.Tensor, u: torch.Tensor, temperature: float = 1.0, greedy
     """(B, 3K) mixture parameters and uniforms (B,) -> (B,) continuous values v in [-1, 1].
 
     One uniform picks the component (inverse CDF of the weights) and, rescaled within that
-    component's share, the value: loc + temperature * scale * logit(u'). Temperature scales
-    the spread; greedy (or temperature 0) takes the most likely component's location.
+    component's share, the value: loc + temperature * scale * logit(u'). Temperature (> 0)
+    scales the spread; greedy takes the most likely component's location.
     """
     k = params.shape[1] // 3
     logit, loc, log_scale = params[:, :k].float(), params[:, k : 2 * k].float(), params[:, 2 * k :].float()
-    if greedy or temperature <= 0:
+    if greedy:
         best = logit.argmax(dim=1, keepdim=True)
         return torch.gather(loc, 1, best)[:, 0].clamp(-1.0, 1.0)
+    if not temperature > 0:
+        raise ValueError(f"temperature {temperature} must be > 0 when not greedy")
     w = torch.softmax(logit, dim=1)
     cdf = torch.cumsum(w, dim=1)
     uf = u.float()[:, None]

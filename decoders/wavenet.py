@@ -124,6 +124,30 @@ def add_frame_bias(z: torch.Tensor, c: torch.Tensor, hop: int) -> torch.Tensor:
     return z + c.repeat_interleave(hop, dim=-1)[..., :t]
 
 
+def sample_classes(
+    logits: torch.Tensor,
+    u: torch.Tensor,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    min_p: float = 0.0,
+) -> torch.Tensor:
+    """(B, 256) logits -> (B,) class indices: argmax (greedy), or the inverse-CDF draw of
+    uniforms u (B,) from softmax(logits / temperature), temperature > 0, where classes less
+    likely than ``min_p`` times the most likely one are left out (0: none). Every backend uses
+    this same rule; whether to be greedy is decided by the caller (``Sampling.greedy``)."""
+    if greedy:
+        return logits.argmax(dim=-1)
+    if not temperature > 0:
+        raise ValueError(f"temperature {temperature} must be > 0 when not greedy")
+    z = (logits.float() - logits.float().amax(dim=-1, keepdim=True)) / temperature
+    p = torch.exp(z)
+    if min_p > 0:
+        p = torch.where(p < min_p, torch.zeros_like(p), p)
+    cdf = torch.cumsum(p, dim=-1)
+    target = (u.float() * cdf[:, -1])[:, None]
+    return torch.searchsorted(cdf, target, right=True)[:, 0].clamp_(max=255)
+
+
 class WaveNetDecoder(nn.Module):
     """Network input (B, 1, T) + conditioning (B, cond_channels, F) -> logits (B, 256, T)."""
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from nsynth.generation.backends import generate_classes, use_bf16
-from nsynth.generation.notes import encode_audio
+from nsynth.generation.render import encode_audio
 from nsynth.generation.options import Sampling
 from nsynth.generation.reference import CachedDecoder
 from nsynth.postfilter import pitch_postfilter
@@ -142,7 +142,7 @@ def bench(
                     u = torch.rand(steps, c.shape[0], device=c.device)
                     period = _period(m, c.shape[0], steps)
                     generate_classes(
-                        m.decoder, c, steps, u, Sampling(backend="fast", precision=precision), period=period
+                        m.decoder, c, steps, u, Sampling(backend="fast", precision=precision).for_model(m), period=period
                     )
 
                 sps, n = rate(fast, 32)

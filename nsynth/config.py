@@ -39,8 +39,6 @@ class EncoderConfig:
     # Dilations cycle 1, 2, 4, ... 2**(dilation_cycle - 1); Magenta calls this "num_stages".
     dilation_cycle: int = 10
 
-    def dilations(self) -> list[int]:
-        return cycle_dilations(self.layers, self.dilation_cycle)
 
 
 @dataclass(frozen=True)
@@ -81,6 +79,25 @@ class DecoderConfig:
     def receptive_field(self) -> int:
         """Number of past samples that logits[t] depends on: x[t - rf ... t - 1]."""
         return causal_receptive_field(self.kernel_size, self.dilations())
+
+
+@dataclass(frozen=True)
+class Recommended:
+    """Sampling settings a weights file recommends (its "temperature" and "min_p" metadata):
+    what every command uses when the user gives none."""
+
+    temperature: float = 1.0
+    min_p: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.temperature < float("inf"):
+            raise ValueError(f"recommended temperature {self.temperature!r} must be a number >= 0")
+        if not 0 <= self.min_p < 1:
+            raise ValueError(f"recommended min-p {self.min_p!r} must be in [0, 1)")
+
+    def metadata(self) -> dict[str, str]:
+        """As a weights file's metadata."""
+        return {"temperature": f"{self.temperature:g}", "min_p": f"{self.min_p:g}"}
 
 
 @dataclass(frozen=True)

@@ -24,3 +24,12 @@ class ClipError(AudioError):
     def __init__(self, name: str, param: str, value: float, reason: str) -> None:
         super().__init__(f"{name}: {param} {value:g} s {reason}")
         self.name, self.param, self.value, self.reason = name, param, value, reason
+
+
+class OptionError(NSynthError):
+    """A bad value of a library option (``temperature``, ``device``, ``pitch`` ...), said in the
+    library's words; ``option`` names it, so a front end can name its own flag for it."""
+
+    def __init__(self, option: str, value: object, reason: str) -> None:
+        super().__init__(f"{option} {value}: {reason}")
+        self.option, self.value, self.reason = option, value, reason

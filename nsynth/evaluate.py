@@ -33,7 +33,7 @@ from nsynth.dsp import envelope
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.generation import encode_audio, generate_audio
-from nsynth.generation.notes import note_periods
+from nsynth.generation.render import note_periods
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import dequantize, quantize

@@ -35,7 +35,7 @@ from nsynth.data.nsynth_json import is_nsynth_json
 from nsynth.encoders.temporal import pad_to_hop
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path, unique_outputs
-from nsynth.generation.notes import encode_audio
+from nsynth.generation.render import encode_audio
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import audio_to_input
 

@@ -120,7 +120,7 @@ def _encode_pair(
 ) -> tuple[np.ndarray, np.ndarray, int, NotePitch]:
     """Both notes at the model rate, padded to one length n, encoded: (za, zb, n, their pitch)."""
     from nsynth.api import NotePitch, note_pitch
-    from nsynth.generation.notes import encode_audio
+    from nsynth.generation.render import encode_audio
 
     k = _source(pitch_from)
     a, b = _pair(m, a, b, sr, names)
@@ -161,7 +161,7 @@ def interpolate(
         ``steps`` float32 arrays (max(T_a, T_b),) at the model rate, alpha = 0 first.
     """
     from nsynth.api import _midis, _model
-    from nsynth.generation.notes import generate_audio
+    from nsynth.generation.render import generate_audio
 
     m = _model(model)
     weights = alphas(steps)
@@ -192,7 +192,7 @@ def morph(
         (max(T_a, T_b),) float32 at the model rate.
     """
     from nsynth.api import _midis, _model
-    from nsynth.generation.notes import generate_audio
+    from nsynth.generation.render import generate_audio
 
     m = _model(model)
     morph_curve(1, curve)  # rejects an unknown curve before any work

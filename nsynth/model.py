@@ -7,28 +7,31 @@ learned pitch embedding when the config enables pitch conditioning.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nsynth.config import ModelConfig
+from nsynth.config import ModelConfig, Recommended
 from nsynth.decoders import logistic
 from nsynth.decoders.wavenet import MAX_PERIOD, WaveNetDecoder, upsample_frames
 from nsynth.encoders.temporal import TemporalEncoder, pad_to_hop
-from nsynth.mulaw import audio_to_input, classes_to_input, quantize
+from nsynth.mulaw import audio_to_input, quantize
+
+# A hook on the decoder's network input: (x (B, 1, T), cond, period) -> x'.
+DecoderInput = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
 class NSynthAutoencoder(nn.Module):
     """Built from a ``ModelConfig``; see ``encode``, ``logits`` and ``loss``."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, recommended: Recommended | None = None) -> None:
         super().__init__()
         self.config = config
-        # Sampling temperature used when a caller gives none: 1.0, or what the weights file
-        # recommends (its "temperature" metadata; set by ``nsynth.load_model``).
-        self.default_temperature = 1.0
-        # Likewise the min-p truncation of sampling: 0 (none), or the file's "min_p" metadata.
-        self.default_min_p = 0.0
+        # The sampling settings used where a caller gives none: what the weights file
+        # recommends (``nsynth.load_model`` reads them), else temperature 1 and no min-p.
+        self.recommended = recommended or Recommended()
         enc, dec = config.encoder, config.decoder
         self.encoder = TemporalEncoder(
             layers=enc.layers,
@@ -123,79 +126,46 @@ class NSynthAutoencoder(nn.Module):
         embeddings: torch.Tensor,
         pitch: torch.Tensor | None = None,
         f0: torch.Tensor | None = None,
-        input_noise: float = 0.0,
-        self_feed: float = 0.0,
-        plateaus: float = 0.0,
+        *,
+        decoder_input: DecoderInput | None = None,
     ) -> torch.Tensor:
-        """Teacher-forced logits.
+        """Teacher-forced decoder output.
 
         Args:
             audio: (B, T) float audio in [-1, 1), the target samples.
             embeddings: (B, latent_dim, F) with F * hop >= T.
             pitch: (B,) MIDI pitch, for pitch-conditioned models.
             f0: (B, F) f0 in Hz per frame for pitch-locked models (default: from ``pitch``).
-            input_noise: std of Gaussian noise added to the decoder's input (not its targets),
-                in network-input units (one mu-law step is 1/128): a training aid against
-                exposure bias, so the decoder learns to bring noisy pasts back to the data.
-            self_feed: fraction of input samples replaced by the decoder's own prediction of
-                them (parallel scheduled sampling, Duckworth et al. 2019): a first, gradient-free
-                teacher-forced pass draws each sample from its predicted distribution (T = 1),
-                and each input sample is swapped for that draw with this probability. The
-                targets stay the data, so the decoder learns to come back from its own kind of
-                error, the lag taps' included. 0 (default) is plain teacher forcing.
-            plateaus: probability per batch row that a stretch of the decoder's input (64-1,024
-                samples, at a random place) is held at one random level in [-1, 1], the targets
-                unchanged: free-running decoders can lock onto such a constant in quiet tails and
-                never leave it; trained with plateaus, they learn to come back to the data.
+            decoder_input: called as ``decoder_input(x, cond, period)`` with the decoder's
+                network input x (B, 1, T), its conditioning and periods; returns the input the
+                decoder is given instead (training's augmentations, ``nsynth.training.augment``).
+                The targets stay the audio.
         Returns:
-            (B, 256, T) logits over mu-law classes (class = code + 128).
+            (B, 256, T) logits over mu-law classes (class = code + 128); for a logistic head,
+            (B, 3K, T) mixture parameters.
         """
         audio = _batch_audio(audio)
         x = audio_to_input(audio)[:, None]
         period = self.period(pitch, audio.shape[-1], f0)
         cond = self.conditioning(embeddings, pitch)
-        if self_feed > 0:
-            x = self._self_fed(x, cond, period, self_feed)
-        if plateaus > 0:
-            x = with_plateaus(x, plateaus)
-        if input_noise > 0:
-            x = x + input_noise * torch.randn_like(x)
+        if decoder_input is not None:
+            x = decoder_input(x, cond, period)
         return self.decoder(x, cond, period)
 
-    def _self_fed(self, x: torch.Tensor, cond: torch.Tensor, period: torch.Tensor | None, p: float) -> torch.Tensor:
-        """(B, 1, T) network input -> the same with a fraction p of samples drawn by the decoder,
-        with generation's own draw (``sample_classes``, T = 1)."""
-        from nsynth.generation.reference import sample_classes  # nsynth.generation imports this module
+    def forward(self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) audio -> its teacher-forced decoder output (``logits``), encoding the same audio."""
+        return self.logits(audio, self.encode(audio), pitch, f0)
 
-        with torch.no_grad():
-            logits = self.decoder(x, cond.detach(), period)
-            b, n, t = logits.shape
-            flat, u = logits.transpose(1, 2).reshape(b * t, n), torch.rand(b * t, device=x.device)
-            if self.decoder.output == "logistic":
-                cls = logistic.value_classes(logistic.draw(flat, u))
-            else:
-                cls = sample_classes(flat, u)
-            drawn = classes_to_input(cls.view(b, 1, t), x.dtype)
-            keep = torch.rand_like(x) >= p
-        return torch.where(keep, x, drawn)
-
-    def forward(
+    def loss(
         self,
         audio: torch.Tensor,
         pitch: torch.Tensor | None = None,
         f0: torch.Tensor | None = None,
-        input_noise: float = 0.0,
-        self_feed: float = 0.0,
-        plateaus: float = 0.0,
+        *,
+        decoder_input: DecoderInput | None = None,
     ) -> torch.Tensor:
-        """(B, T) audio -> (B, 256, T) logits, encoding the same audio (autoencoding)."""
-        return self.logits(audio, self.encode(audio), pitch, f0, input_noise, self_feed, plateaus)
-
-    def loss(
-        self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Mean negative log-likelihood (nats) of each sample's mu-law class."""
-        return self.nll(self(audio, pitch, f0), audio)
+        """Mean negative log-likelihood (nats) of each sample's mu-law class, autoencoding ``audio``."""
+        return self.nll(self.logits(audio, self.encode(audio), pitch, f0, decoder_input=decoder_input), audio)
 
     def nll(self, out: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood (nats) of the mu-law classes of ``audio`` (B, T) under the
@@ -204,22 +174,6 @@ class NSynthAutoencoder(nn.Module):
         if self.decoder.output == "logistic":
             return logistic.nll(out.float(), target).mean()
         return F.cross_entropy(out.float(), target)
-
-
-PLATEAU_LENGTHS = (64, 1024)  # shortest and longest plateau of ``with_plateaus``, in samples
-
-
-def with_plateaus(x: torch.Tensor, p: float) -> torch.Tensor:
-    """(B, 1, T) network input -> a copy where each row, with probability p, holds one random
-    level in [-1, 1] over a random stretch of ``PLATEAU_LENGTHS`` samples (clipped to T)."""
-    b, _, t = x.shape
-    lo, hi = PLATEAU_LENGTHS
-    length = torch.randint(lo, hi + 1, (b, 1), device=x.device)
-    start = (torch.rand(b, 1, device=x.device) * t).long()
-    pos = torch.arange(t, device=x.device)[None]
-    inside = (pos >= start) & (pos < start + length) & (torch.rand(b, 1, device=x.device) < p)
-    level = (torch.rand(b, 1, device=x.device) * 2 - 1).to(x.dtype)
-    return torch.where(inside[:, None], level[:, None], x)
 
 
 def _batch_audio(audio: torch.Tensor) -> torch.Tensor:

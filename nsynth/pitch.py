@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from nsynth.errors import NSynthError
+from nsynth.errors import NSynthError, OptionError
 
 # librosa (slow to import) is imported where pYIN runs: parsing a pitch needs none of it.
 FMIN = 440.0 * 2 ** ((21 - 69) / 12)  # 27.5 Hz (A0), the lowest NSynth pitch (MIDI 21)
@@ -98,11 +98,13 @@ def estimate_pitch(audio: np.ndarray, sr: int, name: str = "audio", max_seconds:
     if f0.size == 0:
         sound = int(np.flatnonzero(audio)[-1]) + 1 if audio.any() else 0  # its length before any padding
         if 0 < sound < 2048:  # shorter than one frame of f0_track's pYIN
-            raise NSynthError(
+            raise OptionError(
+                "pitch",
+                "auto",
                 f"{name}: too short to find its pitch ({sound / sr:.2g} s; needs at least {2048 / sr:.2g} s);"
-                " give one with --pitch MIDI"
+                " give a MIDI pitch or a note name",
             )
-        raise NSynthError(f"{name}: no pitch found (silent or unpitched); give one with --pitch MIDI")
+        raise OptionError("pitch", "auto", f"{name}: no pitch found (silent or unpitched); give a MIDI pitch or a note name")
     hz = float(np.median(f0))
     midi = int(np.clip(np.round(69 + 12 * np.log2(hz / 440.0)), 0, 127))
     frames = 1 + max(audio.size, 2048) // 1024

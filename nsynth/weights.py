@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from nsynth.config import ModelConfig, get_preset
+from nsynth.config import ModelConfig, Recommended, get_preset
 from nsynth.errors import CheckpointError
 from nsynth.files import atomic_path
 from nsynth.model import NSynthAutoencoder
@@ -36,6 +36,7 @@ class WeightsInfo:
     format_version: int
     metadata: dict[str, str]
     n_parameters: int
+    recommended: Recommended
 
 
 def build_model(preset: str = "mini", **overrides) -> NSynthAutoencoder:
@@ -54,8 +55,10 @@ def save_model(
     overwrite: bool = False,
     metadata: dict[str, str] | None = None,
 ) -> None:
-    """Write ``model`` (weights + config + format version) atomically to ``path``."""
-    save_state_dict(model.state_dict(), model.config, path, overwrite=overwrite, metadata=metadata)
+    """Write ``model`` (weights + config + format version + its recommended sampling settings,
+    where not the defaults) atomically to ``path``; ``metadata`` adds to them."""
+    meta = model.recommended.metadata() if model.recommended != Recommended() else {}
+    save_state_dict(model.state_dict(), model.config, path, overwrite=overwrite, metadata={**meta, **(metadata or {})})
 
 
 def save_state_dict(
@@ -121,13 +124,13 @@ def read_info(path: str | os.PathLike | None = None) -> WeightsInfo:
         config = ModelConfig.from_dict(json.loads(meta["config"]))
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{p}: invalid model config in metadata ({_short(e)})") from None
-    return WeightsInfo(str(p), config, version, meta, n)
+    return WeightsInfo(str(p), config, version, meta, n, _recommended(p, meta))
 
 
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> NSynthAutoencoder:
     """Rebuild a model from a weights file alone (the packaged default if ``path`` is None)."""
     info = read_info(path)
-    model = NSynthAutoencoder(info.config)
+    model = NSynthAutoencoder(info.config, info.recommended)
     expected = model.state_dict()
     try:
         with safe_open(info.path, framework="pt") as f:
@@ -150,23 +153,24 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     if bad:
         raise CheckpointError(f"{info.path}: wrong tensor shapes: {'; '.join(bad[:3])}")
     model.load_state_dict(tensors, strict=True)
-    model.default_temperature = _recommended(info, "temperature", 1.0, math.inf)
-    model.default_min_p = _recommended(info, "min_p", 0.0, 1.0)
     return model.to(device).eval()
 
 
-def _recommended(info: WeightsInfo, key: str, default: float, below: float) -> float:
-    """A sampling default recorded in the file's metadata (``key``), checked to lie in [0, below)."""
-    text = info.metadata.get(key)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value < below:
-        raise CheckpointError(f"{info.path}: bad recommended {key.replace('_', '-')} {text!r}")
-    return value
+def _recommended(path: Path, meta: dict[str, str]) -> Recommended:
+    """The sampling settings recorded in a file's metadata ("temperature", "min_p"), checked."""
+    values = {}
+    for key, below in (("temperature", math.inf), ("min_p", 1.0)):
+        text = meta.get(key)
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not 0 <= value < below:
+            raise CheckpointError(f"{path}: bad recommended {key.replace('_', '-')} {text!r}")
+        values[key] = value
+    return Recommended(**values)
 
 
 def _numel(shape: list[int]) -> int:

@@ -39,10 +39,13 @@ def test_sampling_options_are_checked_and_named():
     with pytest.raises(AttributeError):
         s.seed = 1  # type: ignore[misc]
     model = tiny_model()
-    assert s.for_model(model).temperature == model.default_temperature
-    assert s.for_model(model).min_p == model.default_min_p == 0.0
+    assert s.for_model(model).temperature == model.recommended.temperature == 1.0
+    assert s.for_model(model).min_p == model.recommended.min_p == 0.0
     assert nsynth.Sampling(min_p=0.25).for_model(model).min_p == 0.25
     assert nsynth.Sampling(temperature=0).greedy and nsynth.Sampling(temperature=0).for_model(model).temperature == 0
+    with pytest.raises(ValueError, match="not resolved"):
+        s.check_resolved()
+    assert s.for_model(model).check_resolved().postfilter == 0.0  # not pitch-locked: off
 
 
 def test_morph_api_and_cli_write_the_same_note(tmp_path, tiny_ckpt):

@@ -63,17 +63,17 @@ def test_backends_sample_the_same_classes_from_the_same_uniforms(temperature, mi
     model, _, cond, _ = _setup(2, r=8, s=16)
     u = torch.rand(400, 2, generator=torch.Generator().manual_seed(3))
     ref = generate(model.decoder, cond, 400, uniforms=u, temperature=temperature, min_p=min_p)
-    fast = generate_classes(model.decoder, cond, 400, u, Sampling(backend="fast", temperature=temperature, min_p=min_p))
+    fast = generate_classes(model.decoder, cond, 400, u, Sampling(backend="fast", temperature=temperature, min_p=min_p).for_model(model))
     static = StaticStepDecoder(model.decoder, cond, 400, uniforms=u, temperature=temperature, min_p=min_p)
     static.run(400)
     # identical up to draws that land within float rounding of a CDF step
     assert (fast == ref).float().mean() >= 0.99
     assert (static.classes == ref).float().mean() >= 0.99
     again = generate_classes(
-        model.decoder, cond, 400, u, Sampling(backend="fast", temperature=temperature, min_p=min_p)
+        model.decoder, cond, 400, u, Sampling(backend="fast", temperature=temperature, min_p=min_p).for_model(model)
     )
     assert torch.equal(fast, again)  # seeded output reproduces on the same backend
-    greedy = generate_classes(model.decoder, cond, 50, u, Sampling(temperature=0, backend="fast"))
+    greedy = generate_classes(model.decoder, cond, 50, u, Sampling(temperature=0, backend="fast").for_model(model))
     assert torch.equal(greedy, generate(model.decoder, cond, 50, greedy=True))
 
 
@@ -81,7 +81,7 @@ def test_batch_split_over_threads_equals_one_kernel():
     model, _, cond, _ = _setup(2, r=12, s=8)
     cond4 = torch.cat([cond, cond.flip(0)])
     u = torch.rand(300, 4, generator=torch.Generator().manual_seed(5))
-    split = generate_classes(model.decoder, cond4, 300, u, Sampling(backend="fast"))  # 2 threads, 2 notes each
+    split = generate_classes(model.decoder, cond4, 300, u, Sampling(backend="fast").for_model(model))  # 2 threads, 2 notes each
     one = torch.from_numpy(FastCPUDecoder(model.decoder, cond4).run(300, uniforms=u.numpy())[0])
     assert torch.equal(split, one)
 
@@ -96,7 +96,7 @@ def test_cuda_graph_equals_reference(gate):
     state.run(300, chunk=64)  # 4 graph replays + 44 eager steps
     assert (state.logits.cpu() - ref).abs().max().item() <= 1e-4
     u = torch.rand(300, 2, generator=torch.Generator().manual_seed(1))
-    cls = generate_classes(model.decoder, cond, 300, u.cuda(), Sampling(backend="fast", precision="fp32"))
+    cls = generate_classes(model.decoder, cond, 300, u.cuda(), Sampling(backend="fast", precision="fp32").for_model(model))
     ref_cls = generate(model.decoder.cpu(), cond.cpu(), 300, uniforms=u)
     assert (cls.cpu() == ref_cls).float().mean() >= 0.99
 

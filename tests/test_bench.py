@@ -30,5 +30,10 @@ def test_bench_json_rows():
     kinds = {row["backend"] for row in rows}
     assert kinds == {"encoder", "postfilter", "naive", "reference", "fast"}
     for row in rows:
-        assert {"preset", "batch", "backend", "samples_per_s", "device"} <= set(row) and row["samples_per_s"] > 0
-    assert next(row for row in rows if row["backend"] == "encoder")["realtime_factor"] > 0
+        assert {"preset", "batch", "backend", "samples_per_s", "device"} <= set(row)
+        if row.get("realtime_factor") is not None:  # seconds of audio per second: the same figure in other units
+            assert abs(row["realtime_factor"] - row["samples_per_s"] / 16000) < 1e-9 * row["samples_per_s"]
+    by = {row["backend"]: row["samples_per_s"] for row in rows}
+    # the fused kernel is what makes generation usable on a CPU: far ahead of the eager loop,
+    # and the eager loop ahead of recomputing the whole receptive field per sample
+    assert by["fast"] > 3 * by["reference"] > 3 * by["naive"]

@@ -12,7 +12,7 @@ from conftest import tone
 
 import nsynth
 from nsynth.cli import main
-from nsynth.design import grid_weights, sfz_regions
+from nsynth.sound_design import grid_weights, sfz_regions
 from nsynth.interpolation import crossfade, morph_curve, morph_embeddings
 
 

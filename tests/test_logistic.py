@@ -14,7 +14,7 @@ from conftest import tiny_model
 import nsynth
 from nsynth.decoders import logistic
 from nsynth.errors import NSynthError
-from nsynth.generation.notes import generate_audio
+from nsynth.generation.render import generate_audio
 from nsynth.generation.options import Sampling
 from nsynth.generation.reference import generate, teacher_forced_logits
 from nsynth.mulaw import audio_to_input, quantize

@@ -16,7 +16,7 @@ from nsynth.errors import NSynthError
 from nsynth.generation.backends import generate_classes
 from nsynth.generation.cuda_graph import StaticStepDecoder
 from nsynth.generation.fast_cpu import FastCPUDecoder
-from nsynth.generation.notes import generate_audio
+from nsynth.generation.render import generate_audio
 from nsynth.generation.options import Sampling
 from nsynth.generation.reference import generate, teacher_forced_logits
 from nsynth.mulaw import audio_to_input
@@ -105,14 +105,13 @@ def test_every_backend_samples_the_same_classes():
     model, _, _, _, cond, period, _ = _setup()
     u = torch.rand(300, 2, generator=torch.Generator().manual_seed(3))
     ref = generate(model.decoder, cond, 300, uniforms=u, period=period)
-    fast = generate_classes(model.decoder, cond, 300, u, Sampling(backend="fast"), period=period)
+    fast = generate_classes(model.decoder, cond, 300, u, Sampling(backend="fast").for_model(model), period=period)
     static = StaticStepDecoder(model.decoder, cond, 300, uniforms=u, period=period)
     static.run(300)
     assert (fast == ref).float().mean() >= 0.99
     assert (static.classes == ref).float().mean() >= 0.99
     split = generate_classes(
-        model.decoder, torch.cat([cond, cond]), 300, torch.cat([u, u], 1), period=period.repeat(2, 1)
-    )
+        model.decoder, torch.cat([cond, cond]), 300, torch.cat([u, u], 1), Sampling().for_model(model), period=period.repeat(2, 1))
     assert torch.equal(split[:2], split[2:])  # the batch split over threads keeps each note's period
 
 

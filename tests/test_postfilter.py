@@ -12,7 +12,7 @@ from nsynth.cli import main
 from nsynth.errors import NSynthError
 from nsynth.evaluate import lsd
 from nsynth.generation import generate_audio
-from nsynth.generation.notes import note_periods
+from nsynth.generation.render import note_periods
 from nsynth.postfilter import pitch_postfilter
 
 SR = 16000

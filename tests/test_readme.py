@@ -151,14 +151,14 @@ def test_the_sampling_defaults_in_help_are_the_models(tmp_path):
     fallback = nsynth.load_model(plain)
     for name in GENERATING + ["evaluate"]:
         text = _help(name)
-        for option, attr in (("--temperature", "default_temperature"), ("--min-p", "default_min_p")):
+        for option, attr in (("--temperature", "temperature"), ("--min-p", "min_p")):
             said = re.search(option + r" .*?\[default: (.*?)\]", text).group(1)
-            assert float(re.search(r"([0-9.]+) for the shipped model", said).group(1)) == getattr(shipped, attr)
+            assert float(re.search(r"([0-9.]+) for the shipped model", said).group(1)) == getattr(shipped.recommended, attr)
             assert float(re.search(r"([0-9.]+) where its weights file names none", said).group(1)) == getattr(
-                fallback, attr
+                fallback.recommended, attr
             ), (name, option, said)
     stated = re.search(r"`--temperature` \(default: the\s+model's own, ([0-9.]+) for the shipped one", README)
-    assert stated and float(stated.group(1)) == shipped.default_temperature
+    assert stated and float(stated.group(1)) == shipped.recommended.temperature
 
 
 def test_links_resolve():

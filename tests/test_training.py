@@ -22,6 +22,7 @@ from nsynth.config import get_preset
 from nsynth.data import open_dataset
 from nsynth.mulaw import audio_to_input
 from nsynth.training import CropBatches, TrainConfig, load_codes, train
+from nsynth.training.augment import TrainingLoss, self_fed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,8 +201,11 @@ def test_two_process_gloo_ddp_keeps_replicas_identical(tmp_path, tiny_data):
     rep = json.loads((run / "replicas.json").read_text())
     assert rep["world_size"] == 2
     assert rep["checksums"][0] == rep["checksums"][1]
-    assert json.loads((run / "config.json").read_text())["world_size"] == 2
-    assert nsynth.load_model(run / "model.safetensors") is not None
+    config = json.loads((run / "config.json").read_text())
+    assert config["world_size"] == 2
+    trained = nsynth.load_model(run / "model.safetensors")
+    assert trained.config.to_dict() == config["model"]
+    assert all(bool(torch.isfinite(p).all()) for p in trained.parameters())
 
 
 def test_init_from_another_config_copies_matching_tensors(tmp_path, tiny_data):
@@ -246,13 +250,24 @@ def test_train_joins_several_datasets(tmp_path, tiny_data, monkeypatch):
 def test_input_noise_reaches_the_decoder_input_only(tiny_data, tmp_path):
     model = nsynth.build_model("pitched", **TINY).eval()
     audio = torch.from_numpy(tone(440.0, 0.05))[None]
+    pitch = torch.tensor([69])
+    seen = []
+
+    def spy(x, cond, period):  # records what the decoder is given
+        seen.append(x)
+        return x
+
+    noisy = TrainingLoss(model, input_noise=0.05)
     with torch.no_grad():
-        clean = model(audio, torch.tensor([69]))
+        clean = model.loss(audio, pitch)
         torch.manual_seed(0)
-        noisy = model(audio, torch.tensor([69]), None, 0.05)
-    assert not torch.allclose(clean, noisy)
-    emb = model.encode(audio)
-    assert torch.equal(emb, model.encode(audio))  # the encoder sees clean audio either way
+        worse = noisy(audio, pitch)
+        model.loss(audio, pitch, decoder_input=lambda x, c, p: spy(noisy.decoder_input(x, c, p), c, p))
+    assert float(worse) != float(clean)
+    x = audio_to_input(audio)[:, None]
+    assert 0.03 < float((seen[0] - x).std()) < 0.07  # the input moved by the noise's std ...
+    assert torch.equal(model.encode(audio), model.encode(audio))  # ... the encoder sees clean audio
+    assert torch.equal(TrainingLoss(model)(audio, pitch), model.loss(audio, pitch))  # no augmentation: the plain loss
     cfg = TrainConfig(steps=2, batch_size=2, crop=256, workers=0, input_noise=0.01, log_every=1)
     result = train(model.config, open_dataset(tiny_data), tmp_path / "run", cfg, progress=False, log=lambda m: None)
     assert result.step == 2 and np.isfinite(result.train_loss)
@@ -266,19 +281,20 @@ def test_self_feed_swaps_inputs_for_the_decoders_own_draws(tiny_data, tmp_path):
     emb = model.encode(audio)
     with torch.no_grad():
         plain = model.logits(audio, emb, pitch)
-        assert torch.equal(plain, model.logits(audio, emb, pitch, self_feed=0.0))
-        # a decoder sure of class 200 draws it everywhere: with self_feed=1 the second pass
+        # a decoder sure of class 200 draws it everywhere: with self_feed=1 the decoder
         # sees that constant input, with 0.5 about half of it
         model.decoder.out.bias.zero_()
         model.decoder.out.bias[200] = 1e4
-        fed = model.logits(audio, emb, pitch, self_feed=1.0)
+        fed_all = TrainingLoss(model, self_feed=1.0).decoder_input
+        fed = model.logits(audio, emb, pitch, decoder_input=fed_all)
         x_const = torch.full((1, 1, audio.shape[-1]), (200 - 128) / 128)
         period = model.period(pitch, audio.shape[-1])
         expected = model.decoder(x_const, model.conditioning(emb, pitch), period)
         assert torch.allclose(fed, expected, atol=1e-5)
         assert not torch.allclose(fed, model.logits(audio, emb, pitch), atol=1e-3)
+        assert not torch.allclose(plain, fed, atol=1e-3)
         x = audio_to_input(audio)[:, None]
-        swapped = model._self_fed(x, model.conditioning(emb, pitch), period, 0.5)
+        swapped = self_fed(model.decoder, x, model.conditioning(emb, pitch), period, 0.5)
         share = float((swapped == (200 - 128) / 128).float().mean())
         assert 0.4 < share < 0.6, share
         assert torch.equal(swapped[swapped != (200 - 128) / 128], x[swapped != (200 - 128) / 128])
@@ -288,8 +304,24 @@ def test_self_feed_swaps_inputs_for_the_decoders_own_draws(tiny_data, tmp_path):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["self_feed"] == 0.5
 
 
+def test_self_feed_draws_a_logistic_heads_values():
+    model = nsynth.build_model("pitched", **{**TINY, "decoder": {**TINY["decoder"], "output": "logistic", "mixtures": 2}})
+    audio = torch.from_numpy(tone(440.0, 0.05))[None]
+    pitch = torch.tensor([69])
+    with torch.no_grad():
+        emb = model.encode(audio)
+        model.decoder.out.weight.zero_()
+        model.decoder.out.bias.zero_()
+        model.decoder.out.bias[2:4] = 0.25  # both components at v = 0.25 (no lag path) ...
+        model.decoder.out.bias[4:6] = -9.0  # ... and narrow
+        x = audio_to_input(audio)[:, None]
+        period = model.period(pitch, audio.shape[-1])
+        swapped = self_fed(model.decoder, x, model.conditioning(emb, pitch), period, 1.0)
+    assert torch.equal(swapped, torch.full_like(x, 32 / 128))  # the class of 0.25, fed back as the network input
+
+
 def test_plateaus_hold_one_stretch_of_the_decoder_input_per_row(tiny_data, tmp_path):
-    from nsynth.model import PLATEAU_LENGTHS, with_plateaus
+    from nsynth.training.augment import PLATEAU_LENGTHS, with_plateaus
 
     torch.manual_seed(0)
     x = torch.rand(64, 1, 4096) * 2 - 1  # no two samples equal

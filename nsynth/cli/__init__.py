@@ -1,7 +1,7 @@
 """The ``nsynth`` command line: a thin layer over the Python API, one module per command group.
 
 - ``synth``: decode, reconstruct, interpolate, morph;
-- ``design``: grid, multisample, plot;
+- ``sound_design``: grid, multisample, plot;
 - ``data``: encode, render-soundfont, map, neighbors, probe;
 - ``model``: train, evaluate, import-magenta, bench, info;
 - ``serve``: the web app;
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import click
 
-from nsynth.cli import data, design, model, serve, synth
+from nsynth.cli import data, model, serve, sound_design, synth
 from nsynth.cli.common import Group, show_api_messages
 
 
@@ -30,6 +30,6 @@ def main() -> None:
     show_api_messages()
 
 
-for _group in (data, synth, design, model, serve):
+for _group in (data, synth, sound_design, model, serve):
     for _command in _group.COMMANDS:
         main.add_command(_command)

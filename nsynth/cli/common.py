@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from nsynth.errors import ClipError, NSynthError
+from nsynth.errors import ClipError, NSynthError, OptionError
 from nsynth.generation.options import Sampling
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ def user_message(e: NSynthError) -> str:
     """A library error in the CLI's words: a parameter the library names becomes the option that sets it."""
     if isinstance(e, ClipError):
         return f"{e.name}: --{e.param} {e.value:g}: {e.reason}"
+    if isinstance(e, OptionError):
+        return f"--{e.option.replace('_', '-')} {e.value}: {e.reason}"
     return str(e)
 
 
@@ -238,7 +240,7 @@ def sampling_options(f: Callable) -> Callable:
 def load(checkpoint: Path | None, device: str):
     """The model to run: ``checkpoint`` or the shipped one (with a note while it is a prototype)."""
     status(f"loading {'the model ' + str(checkpoint) if checkpoint else 'the shipped model'} ...")
-    from nsynth.generation import resolve_device
+    from nsynth.device import resolve_device
     from nsynth.weights import load_model, read_info
 
     if checkpoint is None and read_info(None).metadata.get("status") == "prototype":

@@ -126,7 +126,7 @@ def train(
     status(f"reading the training data in {', '.join(map(str, data))} ...")
     from nsynth.config import get_preset
     from nsynth.data import NoteFilter, open_training_data, parse_pitch_range
-    from nsynth.generation import resolve_device
+    from nsynth.device import resolve_device
     from nsynth.training import TrainConfig
     from nsynth.training import train as run_training
 
@@ -330,7 +330,7 @@ def bench(
     status("measuring generation and encoding speed ...")
     from nsynth.bench import bench as run_bench  # torch: after the first line
     from nsynth.bench import table
-    from nsynth.generation import resolve_device
+    from nsynth.device import resolve_device
 
     dev = resolve_device(device)
     sizes = (

@@ -163,7 +163,7 @@ def interpolate(
     settings = dict(command="interpolate", steps=steps, a=str(a), b=str(b), offset=offset, seconds=seconds)
     settings |= dict(pitch=played.midi, pitch_from=source if pitch == "auto" else None)
     settings |= dict(follows_f0=played.f0 is not None)
-    from nsynth.design import Manifest
+    from nsynth.sound_design import Manifest
 
     _write_manifest(Manifest(manifest_path), synth, model, settings, outs, mixes, weights, picture if plot else None)
 

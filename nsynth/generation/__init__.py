@@ -1,6 +1,6 @@
 """Sample-by-sample generation, apart from the architectures it runs.
 
-- ``notes``: encoding and generating batches of notes over numpy arrays (what the API calls);
+- ``render``: encoding notes and generating batches of them over numpy arrays (what the API calls);
 - ``options``: ``Sampling``, the one frozen set of sampling options every generating function takes;
 - ``steps``: the step weights every backend starts from (one preparation for all);
 - ``reference``: the eager cached loop, the ground truth the others are tested against;
@@ -11,7 +11,8 @@
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nsynth.generation.notes import encode_audio, generate_audio, resolve_device
+    from nsynth.device import resolve_device
+    from nsynth.generation.render import encode_audio, generate_audio
 
 __all__ = ["encode_audio", "generate_audio", "resolve_device"]
 
@@ -21,6 +22,6 @@ def __getattr__(name: str):
     ``nsynth.generation.options`` (``Sampling``) imports without torch: the command line's --help needs it."""
     if name not in __all__:
         raise AttributeError(f"module 'nsynth.generation' has no attribute {name!r}")
-    from nsynth.generation import notes
+    from nsynth.generation import render
 
     return getattr(notes, name)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from nsynth.decoders.wavenet import WaveNetDecoder
-from nsynth.errors import NSynthError
+from nsynth.errors import OptionError
 from nsynth.generation.options import BACKENDS, PRECISIONS, Sampling
 from nsynth.generation.reference import generate as reference_generate
 
@@ -47,7 +47,7 @@ def generate_classes(
     cond: torch.Tensor,
     n_samples: int,
     uniforms: torch.Tensor,
-    sampling: Sampling | None = None,
+    sampling: Sampling,
     *,
     progress: Callable[[int], None] | None = None,
     period: torch.Tensor | None = None,
@@ -57,25 +57,20 @@ def generate_classes(
     Args:
         cond: (B, cond_channels, F) conditioning on the model's device.
         uniforms: (n_samples, B) uniforms in [0, 1): the same draws for every backend.
-        sampling: backend, precision, temperature (None here means 1; 0 is greedy) and min_p
-            (None here means 0); its seed is not used (the uniforms are the draws).
-            Default: ``Sampling()``.
+        sampling: resolved options (``Sampling.for_model``): backend, precision, and how each
+            value is drawn; its seed is not used (the uniforms are the draws).
         period: (B, n_samples) pitch periods in samples, for pitch-locked decoders.
     """
-    sampling = sampling or Sampling()
+    sampling.check_resolved()
     device = cond.device
     name = resolve_backend(decoder, device, sampling.backend)
     if decoder.output == "logistic":
         if sampling.backend == "fast":
-            raise NSynthError("--backend fast: this model's logistic output runs on the reference backend only")
+            raise OptionError("backend", "fast", "this model's logistic output runs on the reference backend only")
         name = "reference"
     bf16 = use_bf16(decoder, sampling.precision)
     # how each class is drawn: the same keywords on every backend
-    draw = dict(
-        temperature=1.0 if sampling.temperature is None else sampling.temperature,
-        greedy=sampling.greedy,
-        min_p=sampling.min_p or 0.0,
-    )
+    draw = dict(temperature=sampling.temperature, greedy=sampling.greedy, min_p=sampling.min_p)
     if name == "reference":
         return reference_generate(decoder, cond, n_samples, uniforms=uniforms, progress=progress, period=period, **draw)
     if device.type == "cuda":

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from nsynth.decoders.wavenet import WaveNetDecoder, gate, history_length, pitch_phase, tap_lags
-from nsynth.generation.reference import sample_classes
+from nsynth.decoders.wavenet import sample_classes
 from nsynth.generation.steps import step_weights
 from nsynth.mulaw import classes_to_input
 

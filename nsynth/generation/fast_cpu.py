@@ -484,7 +484,8 @@ class FastCPUDecoder:
         logits = np.zeros((b, 256, n) if keep_logits else (0, 256, 0), np.float32)
         teach = np.zeros((0, 0), np.float32) if teacher is None else np.ascontiguousarray(teacher, np.float32)
         uni = np.zeros((n, b), np.float32) if uniforms is None else np.ascontiguousarray(uniforms, np.float32)
-        greedy = greedy or temperature <= 0  # temperature 0 is greedy, as on the reference path
+        if not greedy and teacher is None and not temperature > 0:
+            raise ValueError(f"temperature {temperature} must be > 0 when not greedy")
         return (
             self.t,
             n,

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nsynth.errors import NSynthError
+from nsynth.errors import OptionError
 
 if TYPE_CHECKING:
     from nsynth.model import NSynthAutoencoder
@@ -30,10 +30,10 @@ class Sampling:
     Attributes:
         seed: seeds the draws (None: a fresh random seed).
         temperature: softmax temperature; 0 takes the most likely class (greedy); None: the
-            model's recommended one (``NSynthAutoencoder.default_temperature``).
+            model's recommended one (``NSynthAutoencoder.recommended``).
         min_p: leave out the classes less likely than this fraction of the most likely one
             (after the temperature), in [0, 1); 0 keeps all; None: the model's recommended one
-            (``NSynthAutoencoder.default_min_p``).
+            (``NSynthAutoencoder.recommended``).
         backend: "auto", "reference" (the eager cached loop) or "fast" (fused CPU kernel / CUDA graphs).
         precision: "auto", "fp32" or "bf16" weights for the fast backend (auto: bf16 for wide models).
         progress: show a progress bar with samples/s.
@@ -52,28 +52,38 @@ class Sampling:
 
     def __post_init__(self) -> None:
         if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature >= 0):
-            raise NSynthError(f"--temperature {self.temperature}: must be a number >= 0")
+            raise OptionError("temperature", self.temperature, "must be a number >= 0")
         if self.min_p is not None and not (math.isfinite(self.min_p) and 0 <= self.min_p < 1):
-            raise NSynthError(f"--min-p {self.min_p}: must be a number >= 0 and < 1")
+            raise OptionError("min_p", self.min_p, "must be a number >= 0 and < 1")
         if self.postfilter is not None and not (math.isfinite(self.postfilter) and 0 <= self.postfilter <= 1):
-            raise NSynthError(f"--postfilter {self.postfilter}: must be auto, off or a strength from 0 to 1")
+            raise OptionError("postfilter", self.postfilter, "must be auto, off or a strength from 0 to 1")
         if self.backend not in BACKENDS:
-            raise NSynthError(f"--backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+            raise OptionError("backend", repr(self.backend), f"choose one of {', '.join(BACKENDS)}")
         if self.precision not in PRECISIONS:
-            raise NSynthError(f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+            raise OptionError("precision", repr(self.precision), f"choose one of {', '.join(PRECISIONS)}")
         if self.backend == "reference" and self.precision == "bf16":
-            raise NSynthError("--precision bf16: the reference backend runs in fp32 only")
+            raise OptionError("precision", "bf16", "the reference backend runs in fp32 only")
 
     def for_model(self, model: NSynthAutoencoder) -> Sampling:
-        """These options with ``temperature``, ``min_p`` and ``postfilter`` resolved to the model's defaults where None."""
+        """These options resolved for ``model``: ``temperature``, ``min_p`` and ``postfilter`` set
+        to what its weights recommend where None. Done once, where a call enters the library;
+        everything below takes the result as it is (``check_resolved``)."""
         from nsynth.postfilter import DEFAULT_STRENGTH
 
+        rec = model.recommended
         return dataclasses.replace(
             self,
-            temperature=model.default_temperature if self.temperature is None else self.temperature,
-            min_p=model.default_min_p if self.min_p is None else self.min_p,
+            temperature=rec.temperature if self.temperature is None else self.temperature,
+            min_p=rec.min_p if self.min_p is None else self.min_p,
             postfilter=(DEFAULT_STRENGTH if model.pitch_locked else 0.0) if self.postfilter is None else self.postfilter,
         )
+
+    def check_resolved(self) -> Sampling:
+        """These options, if nothing is left to resolve (``for_model``); else a ``ValueError`` (a bug)."""
+        left = [k for k in ("temperature", "min_p", "postfilter") if getattr(self, k) is None]
+        if left:
+            raise ValueError(f"Sampling not resolved for a model ({', '.join(left)} None): call for_model first")
+        return self
 
     def shifted(self, offset: int) -> Sampling:
         """The same options with seed + ``offset`` (each batch of a long job draws its own)."""
@@ -81,6 +91,7 @@ class Sampling:
 
     @property
     def greedy(self) -> bool:
+        """Take the most likely value instead of drawing: temperature 0. The one place this is decided."""
         return self.temperature == 0
 
     def as_dict(self) -> dict:

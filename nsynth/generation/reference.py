@@ -14,7 +14,15 @@ import torch
 import torch.nn.functional as F
 
 from nsynth.decoders import logistic
-from nsynth.decoders.wavenet import WaveNetDecoder, frame_lerp_index, gate, history_length, pitch_phase, tap_lags
+from nsynth.decoders.wavenet import (
+    WaveNetDecoder,
+    frame_lerp_index,
+    gate,
+    history_length,
+    pitch_phase,
+    sample_classes,
+    tap_lags,
+)
 from nsynth.generation.steps import step_weights
 from nsynth.mulaw import classes_to_input
 
@@ -119,27 +127,6 @@ class CachedDecoder:
             return lambda c: c[:, frame]
         i0, i1, w = frame_lerp_index(t, self.hop, self.frames)
         return lambda c: (1.0 - w) * c[:, i0] + w * c[:, i1]
-
-
-def sample_classes(
-    logits: torch.Tensor,
-    u: torch.Tensor,
-    temperature: float = 1.0,
-    greedy: bool = False,
-    min_p: float = 0.0,
-) -> torch.Tensor:
-    """(B, 256) logits -> (B,) class indices: argmax, or the inverse-CDF draw of uniforms
-    u (B,) from softmax(logits / temperature), where classes less likely than ``min_p`` times
-    the most likely one are left out (0: none). Every backend uses this same rule."""
-    if greedy or temperature <= 0:
-        return logits.argmax(dim=-1)
-    z = (logits.float() - logits.float().amax(dim=-1, keepdim=True)) / temperature
-    p = torch.exp(z)
-    if min_p > 0:
-        p = torch.where(p < min_p, torch.zeros_like(p), p)
-    cdf = torch.cumsum(p, dim=-1)
-    target = (u.float() * cdf[:, -1])[:, None]
-    return torch.searchsorted(cdf, target, right=True)[:, 0].clamp_(max=255)
 
 
 def teacher_forced_logits(

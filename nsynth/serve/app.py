@@ -208,7 +208,7 @@ def _zip(store: Store, key: str) -> bytes:
     """WAVs as ``pitch_PPP/grid_RR_CC.wav`` (a line's: ``pitch_PPP/line_CC.wav``), ``manifest.json``,
     and ``grid_RR_CC.sfz`` (``line_CC.sfz``): each point as an instrument over the rendered
     pitches (the multisample writer's regions)."""
-    from nsynth.design import sfz_regions, sfz_text
+    from nsynth.sound_design import sfz_regions, sfz_text
 
     req = store.request(key)
     folder = store.grid_dir(key)

@@ -1,6 +1,6 @@
 """Grid renders in a worker process, one at a time, with a queue, progress and cancel.
 
-The server stays responsive: a render runs ``nsynth.design.grid`` in a separate process
+The server stays responsive: a render runs ``nsynth.sound_design.grid`` in a separate process
 (spawned, so it shares no threads or locks with the server) which writes its progress to
 ``progress.json`` in the grid's folder; cancelling terminates that process. Whatever it
 wrote stays, so asking for the same grid again resumes it.
@@ -23,8 +23,8 @@ from nsynth.serve.store import GridRequest, Store
 def render_grid(folder: str, corners: list[str], req: dict, checkpoint: str | None, device: str) -> None:
     """The worker process: render the grid (four corners) or the line (two) into ``folder``, then mark it done."""
     from nsynth._malloc import tune_malloc
-    from nsynth.design import grid
-    from nsynth.generation import resolve_device
+    from nsynth.sound_design import grid
+    from nsynth.device import resolve_device
     from nsynth.generation.options import Sampling
     from nsynth.serve.line import line
     from nsynth.weights import load_model

@@ -1,6 +1,6 @@
 """The two-sound pad: a line of notes between sounds A and B, the grid's one-dimensional sibling.
 
-It writes what ``nsynth.design.grid`` writes (notes, ``manifest.json``; existing notes are
+It writes what ``nsynth.sound_design.grid`` writes (notes, ``manifest.json``; existing notes are
 skipped, so a stopped render resumes) with the grid's own encoder padding and batched renderer.
 """
 
@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from nsynth.design import Clip, Manifest, _encode_files, _render, _settings
+from nsynth.sound_design import Clip, Manifest, _encode_files, _render, _settings
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
 from nsynth.serve.store import line_note

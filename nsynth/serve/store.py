@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from nsynth.audio import load_audio, save_audio
-from nsynth.design import grid_note
+from nsynth.sound_design import grid_note
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 

@@ -8,7 +8,7 @@
 - ``loop``: ``train`` itself.
 """
 
-from nsynth.training.config import TrainConfig
+from nsynth.training.recipe import TrainConfig
 from nsynth.training.data import CodeSet, CropBatches, load_codes
 from nsynth.training.loop import TrainResult, train
 from nsynth.training.state import EMA

@@ -27,9 +27,10 @@ from nsynth.config import ModelConfig
 from nsynth.data import NoteDataset
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
-from nsynth.generation.notes import resolve_device
+from nsynth.device import resolve_device
 from nsynth.model import NSynthAutoencoder
-from nsynth.training.config import TrainConfig
+from nsynth.training.augment import TrainingLoss
+from nsynth.training.recipe import TrainConfig
 from nsynth.training.data import CodeSet, CropBatches, load_codes
 from nsynth.training.distributed import Runtime, check_replicas, runtime
 from nsynth.training.metrics import Metrics
@@ -169,27 +170,23 @@ def _loop(
     progress: bool,
 ) -> TrainResult:
     config = model.config
-    net = rt.wrap(model, dev)
+    objective = TrainingLoss(model, cfg.input_noise, cfg.self_feed, cfg.plateaus)
+    net = rt.wrap(objective, dev)
     step_fn = torch.compile(net) if cfg.compile else net
     amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp)
 
-    def loss_of(
-        audio: torch.Tensor,
-        pitch: torch.Tensor,
-        fn: torch.nn.Module,
-        noise: float = 0.0,
-        feed: float = 0.0,
-        plateaus: float = 0.0,
-    ) -> torch.Tensor:
+    def loss_of(audio: torch.Tensor, pitch: torch.Tensor, fn: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """The mean NLL of a batch under ``fn``: the augmented objective, or the plain model's loss."""
         with amp:
-            logits = fn(audio, pitch if config.pitch_conditioning else None, None, noise, feed, plateaus)
-        return model.nll(logits, audio)
+            return fn(audio, pitch if config.pitch_conditioning else None)
 
     def validate() -> float:
         model.eval()
         vb = CropBatches(valid_codes, cfg.crop, cfg.batch_size, seed=1234)
         with torch.no_grad():
-            losses = [loss_of(a.to(dev), p.to(dev), model).item() for a, p in (vb[i] for i in range(cfg.valid_batches))]
+            losses = [
+                loss_of(a.to(dev), p.to(dev), model.loss).item() for a, p in (vb[i] for i in range(cfg.valid_batches))
+            ]
         model.train()
         return float(np.mean(losses))
 
@@ -240,7 +237,7 @@ def _loop(
         audio, pitch = audio.to(dev, non_blocking=True), pitch.to(dev, non_blocking=True)
         for group in opt.param_groups:
             group["lr"] = cfg.lr_at(step)
-        loss = loss_of(audio, pitch, step_fn, cfg.input_noise, cfg.self_feed, cfg.plateaus)
+        loss = loss_of(audio, pitch, step_fn)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:

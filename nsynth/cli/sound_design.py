@@ -36,7 +36,7 @@ def grid(
     (re-running resumes) unless --force; everything is listed in DIR/manifest.json.
     """
     model = synth.model()
-    from nsynth.design import grid as run_grid  # torch: after the first line
+    from nsynth.sound_design import grid as run_grid  # torch: after the first line
 
     written, skipped = run_grid(
         model,
@@ -86,7 +86,7 @@ def multisample(
 ) -> None:
     """Render a sound across the keyboard and write a playable SFZ instrument."""
     model = synth.model()
-    from nsynth.design import multisample as run_multisample  # torch: after the first line
+    from nsynth.sound_design import multisample as run_multisample  # torch: after the first line
 
     sfz, written, skipped = run_multisample(
         model,

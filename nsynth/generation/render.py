@@ -12,26 +12,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from nsynth.errors import NSynthError
+from nsynth.errors import NSynthError, OptionError
 from nsynth.generation.backends import generate_classes
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
 from nsynth.decoders.logistic import value_audio
 from nsynth.mulaw import dequantize
 from nsynth.postfilter import pitch_postfilter
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise NSynthError("--device cuda: no CUDA GPU is available (use --device cpu or auto)")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise NSynthError(f"unknown device {device!r}: use auto, cpu or cuda")
-    return torch.device(device)
 
 
 def encode_audio(model: NSynthAutoencoder, audio: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -112,7 +99,7 @@ def generate_audio(
     p = None
     if cfg.pitch_conditioning:
         if pitch is None:
-            raise NSynthError("this model is pitch-conditioned: give a MIDI pitch (--pitch)")
+            raise OptionError("pitch", None, "this model is pitch-conditioned: give a MIDI pitch per note")
         p = torch.as_tensor(list(pitch), device=device).long()
     period = _periods(model, p, f0, b=len(embeddings), n=n_max, f_max=f_max)
     gen = torch.Generator()
