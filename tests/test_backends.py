@@ -102,6 +102,8 @@ def test_cuda_graph_equals_reference(gate):
 
 
 def test_temperature_zero_is_greedy_on_every_backend():
+    """Sampling(temperature=0) is greedy (decided there, once); the backends refuse a temperature
+    of 0 without greedy rather than deciding it again."""
     model, _, cond, _ = _setup(2, r=8, s=12)
     with torch.no_grad():  # two classes tie for the top logit: greedy takes the first, a draw either
         model.decoder.out.weight.zero_()
@@ -109,12 +111,19 @@ def test_temperature_zero_is_greedy_on_every_backend():
         model.decoder.out.bias[[100, 200]] = 5.0
     greedy = generate(model.decoder, cond, 200, greedy=True)
     u = torch.rand(200, 2, generator=torch.Generator().manual_seed(4))
-    assert torch.equal(generate(model.decoder, cond, 200, uniforms=u, temperature=0), greedy)
-    fast = FastCPUDecoder(model.decoder, cond).run(200, uniforms=u.numpy(), temperature=0)[0]
+    for backend in ("reference", "fast"):
+        zero = Sampling(temperature=0, backend=backend).for_model(model)
+        assert zero.greedy
+        assert torch.equal(generate_classes(model.decoder, cond, 200, u, zero), greedy)
+    fast = FastCPUDecoder(model.decoder, cond).run(200, uniforms=u.numpy(), greedy=True)[0]
     assert torch.equal(torch.from_numpy(fast), greedy)
-    static = StaticStepDecoder(model.decoder, cond, 200, uniforms=u, temperature=0)
+    static = StaticStepDecoder(model.decoder, cond, 200, uniforms=u, greedy=True)
     static.run(200)
     assert torch.equal(static.classes, greedy)
+    with pytest.raises(ValueError, match="must be > 0 when not greedy"):
+        generate(model.decoder, cond, 10, uniforms=u, temperature=0)
+    with pytest.raises(ValueError, match="must be > 0 when not greedy"):
+        FastCPUDecoder(model.decoder, cond).run(10, uniforms=u.numpy(), temperature=0)
     assert set(greedy.flatten().tolist()) == {100}
 
 

@@ -312,7 +312,7 @@ def test_self_feed_draws_a_logistic_heads_values():
         emb = model.encode(audio)
         model.decoder.out.weight.zero_()
         model.decoder.out.bias.zero_()
-        model.decoder.out.bias[2:4] = 0.25  # both components at v = 0.25 (no lag path) ...
+        model.decoder.out.bias[2:4] = 32.5 / 128  # both components mid-class 32 (no lag path) ...
         model.decoder.out.bias[4:6] = -9.0  # ... and narrow
         x = audio_to_input(audio)[:, None]
         period = model.period(pitch, audio.shape[-1])

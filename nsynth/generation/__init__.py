@@ -22,6 +22,10 @@ def __getattr__(name: str):
     ``nsynth.generation.options`` (``Sampling``) imports without torch: the command line's --help needs it."""
     if name not in __all__:
         raise AttributeError(f"module 'nsynth.generation' has no attribute {name!r}")
+    if name == "resolve_device":
+        from nsynth.device import resolve_device
+
+        return resolve_device
     from nsynth.generation import render
 
-    return getattr(notes, name)
+    return getattr(render, name)
