@@ -18,7 +18,7 @@ from nsynth.errors import NSynthError
 from nsynth.generation import encode_audio, generate_audio
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
-from nsynth.pitch import AUTO, estimate_pitch, f0_frames, note_name, parse_pitch
+from nsynth.pitch import AUTO, estimate_pitch, f0_frames, f0_track, note_name, parse_pitch
 from nsynth.weights import load_model
 
 log = logging.getLogger("nsynth")
@@ -112,6 +112,14 @@ def note_pitch(
     a note whose pitch cannot be found, or to write the pitch found in a manifest) and pass it on."""
     m = _model(model)
     p = parse_pitch(AUTO if pitch is None else pitch)
+    follow = p == AUTO if follow_f0 is None else follow_f0
+    if p == AUTO and m.pitch_locked and follow:  # one pYIN pass gives both the pitch and the curve
+        sr, hop = m.config.sample_rate, m.config.hop
+        log.info("estimating the pitch of %s ...", name)
+        track = f0_track(audio, sr, hop)
+        midi = estimate_pitch(audio, sr, name, track=track, hop=hop).midi
+        log.info("%s: pitch %d (estimated: %s; give a pitch to override)", name, midi, note_name(midi))
+        return NotePitch(midi, f0_frames(audio, sr, hop, track=track))
     return NotePitch(resolve_pitch(audio, p, model=m, name=name), resolve_f0(audio, p, follow_f0, model=m))
 
 

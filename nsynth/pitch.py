@@ -89,12 +89,22 @@ def steady_attack(semitones: np.ndarray, window: int = 3, tolerance: float = 0.7
     return 0
 
 
-def estimate_pitch(audio: np.ndarray, sr: int, name: str = "audio", max_seconds: float = 1.0) -> PitchEstimate:
+def estimate_pitch(
+    audio: np.ndarray,
+    sr: int,
+    name: str = "audio",
+    max_seconds: float = 1.0,
+    track: np.ndarray | None = None,
+    hop: int = 1024,
+) -> PitchEstimate:
     """MIDI pitch of a (T,) note, from its first ``max_seconds`` (a note's pitch is set by
-    then, and pYIN's cost grows with length). Raises ``NSynthError`` naming ``name`` when
-    no pitch is found."""
+    then, and pYIN's cost grows with length). ``track``: the whole note's ``f0_track`` at
+    ``hop``, when the caller has it already (its frames in the first ``max_seconds`` are used,
+    and no pYIN runs). Raises ``NSynthError`` naming ``name`` when no pitch is found."""
     audio = audio[: int(max_seconds * sr)]
-    f0 = voiced_f0(audio, sr, hop=1024)
+    if track is not None:
+        track = track[: 1 + max(audio.size, 2048) // hop]
+    f0 = voiced_f0(audio, sr, hop=hop, track=track)
     if f0.size == 0:
         sound = int(np.flatnonzero(audio)[-1]) + 1 if audio.any() else 0  # its length before any padding
         if 0 < sound < 2048:  # shorter than one frame of f0_track's pYIN
@@ -107,7 +117,7 @@ def estimate_pitch(audio: np.ndarray, sr: int, name: str = "audio", max_seconds:
         raise OptionError("pitch", "auto", f"{name}: no pitch found (silent or unpitched); give a MIDI pitch or a note name")
     hz = float(np.median(f0))
     midi = int(np.clip(np.round(69 + 12 * np.log2(hz / 440.0)), 0, 127))
-    frames = 1 + max(audio.size, 2048) // 1024
+    frames = 1 + max(audio.size, 2048) // hop
     return PitchEstimate(midi, hz, min(1.0, f0.size / frames))
 
 

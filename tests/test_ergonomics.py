@@ -107,6 +107,27 @@ def test_a_resolved_pitch_is_carried_not_derived_again(monkeypatch):
     assert not np.array_equal(nsynth.reconstruct(note, pitch=glide, model=model, sampling=s)[0], auto)
 
 
+def test_pitch_auto_runs_pyin_once_and_agrees_with_the_two_resolvers(monkeypatch):
+    """'auto' on a pitch-locked model: one pYIN pass gives the MIDI pitch and the f0 curve."""
+    import nsynth.api as api
+
+    model = tiny_model("pitched")
+    note = tone(196.0, 0.6)  # G3
+    calls = []
+    real = librosa.pyin
+
+    def counted(*args, **kw):
+        calls.append(kw.get("hop_length"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(librosa, "pyin", counted)
+    resolved = note_pitch(note, "auto", model=model)
+    assert len(calls) == 1
+    assert resolved.midi == api.resolve_pitch(note, "auto", model=model) == 55
+    np.testing.assert_array_equal(resolved.f0, api.resolve_f0(note, "auto", model=model))
+    assert len(calls) == 3  # the two resolvers on their own: a pass each
+
+
 def test_the_cli_reconstructs_what_the_api_does_with_pitch_auto(tmp_path, pitched_ckpt):
     sf.write(tmp_path / "n.wav", tone(330.0, 0.2), 16000)
     r = run("reconstruct", tmp_path / "n.wav", "-o", tmp_path / "o", "-c", pitched_ckpt, "--format", "float")
