@@ -24,9 +24,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import logging
+
 import numpy as np
 
 from nsynth.dsp import moving_sum
+
+log = logging.getLogger("nsynth")
 
 #: The recommended settings (``Sampling(postfilter=None)`` / ``--postfilter auto`` on pitch-locked
 #: models); chosen on held-out programs of another font than the one docs/model-card.md reports on
@@ -92,7 +96,20 @@ def pitch_postfilter(
 
 
 def _comb(x: np.ndarray, p: np.ndarray, shape: PostfilterShape) -> np.ndarray:
-    """(T,) Hann-weighted, onset-gated average of x over taps whole periods away."""
+    """(T,) Hann-weighted, onset-gated average of x over taps whole periods away: the compiled
+    kernel (``_comb_kernel``, tested equal to ``_comb_reference``)."""
+    from nsynth.jit import needs_compiling
+    from nsynth.postfilter_kernel import comb_kernel
+
+    env = np.sqrt(np.maximum(moving_sum(x * x, shape.envelope_frame), 0.0) / shape.envelope_frame)
+    args = (np.ascontiguousarray(x, np.float64), np.ascontiguousarray(p, np.float64), env, shape.periods, LANCZOS)
+    if needs_compiling(comb_kernel, args):
+        log.info("compiling the postfilter kernel (once: later runs load it from numba's cache) ...")
+    return comb_kernel(*args)
+
+
+def _comb_reference(x: np.ndarray, p: np.ndarray, shape: PostfilterShape) -> np.ndarray:
+    """``_comb`` in numpy, one tap at a time over the whole signal: the ground truth of the kernel."""
     n = x.size
     t = np.arange(n, dtype=np.float64)
     env = np.sqrt(np.maximum(moving_sum(x * x, shape.envelope_frame), 0.0) / shape.envelope_frame)
@@ -113,7 +130,10 @@ def _comb(x: np.ndarray, p: np.ndarray, shape: PostfilterShape) -> np.ndarray:
     return acc / weight
 
 
-def _read(x: np.ndarray, pos: np.ndarray, a: int = 6) -> np.ndarray:
+LANCZOS = 6  # half-width of ``_read``'s interpolation kernel
+
+
+def _read(x: np.ndarray, pos: np.ndarray, a: int = LANCZOS) -> np.ndarray:
     """x at fractional positions ``pos`` (within [0, T - 1]) by Lanczos interpolation over 2a
     samples (normalised weights), which keeps a high note's upper harmonics within ~50 dB where
     linear or cubic interpolation would dull them."""

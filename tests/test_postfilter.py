@@ -88,6 +88,19 @@ def _pitched():
     return tiny_model("pitched")
 
 
+@pytest.mark.parametrize("n,periods", [(6000, "glide"), (4000, 61.25), (4000, 64.0), (300, 1.0), (5, 2.5), (2, 1.0)])
+def test_compiled_comb_equals_the_numpy_reference(n, periods):
+    """The kernel that runs equals the tap-by-tap numpy comb it replaced, to float rounding:
+    gliding, fractional and whole periods, a period of one sample, notes shorter than a tap."""
+    from nsynth.postfilter import PostfilterShape, _comb, _comb_reference
+
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=n) * np.linspace(1.0, 0.01, n)  # a decay: the envelope gate is exercised
+    p = np.geomspace(20.0, 300.0, n) if periods == "glide" else np.full(n, float(periods))
+    for shape in (PostfilterShape(), PostfilterShape(periods=3, envelope_frame=16)):
+        np.testing.assert_allclose(_comb(x, p, shape), _comb_reference(x, p, shape), rtol=0, atol=1e-12)
+
+
 def test_generate_audio_applies_it_at_the_generation_period():
     model = _pitched()
     z = [np.random.default_rng(3).normal(0, 1, (6, model.config.latent_dim)).astype(np.float32)] * 2

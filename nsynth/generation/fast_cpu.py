@@ -32,6 +32,7 @@ from numba.extending import intrinsic, overload
 
 from nsynth.decoders.wavenet import WaveNetDecoder, history_length, pitch_phase, tap_lags
 from nsynth.generation.steps import step_weights
+from nsynth.jit import needs_compiling
 
 log = logging.getLogger("nsynth")
 
@@ -428,19 +429,8 @@ class FastCPUDecoder:
         self.run(0)
 
     def needs_compiling(self) -> bool:
-        """Whether running the kernel compiles it: this process has no version for these arrays'
-        types and numba's on-disk cache none either (``cache=True``: numba keeps it in
-        ``__pycache__`` beside this file, where that is read-only in the user's cache folder,
-        or in $NUMBA_CACHE_DIR when set). Reads numba's cache index, an internal: any surprise
-        there counts as "compiles"."""
-        sig = tuple(_run.typeof_pyval(a) for a in self._args(0))
-        if sig in _run.overloads:
-            return False
-        try:
-            cache = _run._cache
-            return cache._index_key(sig, _run.targetctx.codegen()) not in cache._cache_file._load_index()
-        except Exception:
-            return True
+        """Whether running the kernel compiles it (``nsynth.jit.needs_compiling``)."""
+        return needs_compiling(_run, self._args(0))
 
     def run(
         self,
