@@ -101,6 +101,30 @@ def test_a_generating_command_says_what_it_does_in_order(tmp_path, tiny_ckpt, wa
     assert at == sorted(at), lines
 
 
+def test_the_installed_command_ends_at_once_with_the_commands_status_and_all_its_output(tmp_path, tiny_ckpt, wav_pair):
+    """The ``nsynth`` script skips the interpreter's teardown (``nsynth.cli.run``): its status,
+    its last lines and its files must still all be there."""
+    import shutil
+
+    exe = shutil.which("nsynth")
+    assert exe, "the nsynth command is not installed"
+    a, b = wav_pair
+    out = tmp_path / "o"
+    r = subprocess.run(
+        [exe, "interpolate", str(a), str(b), "--steps", "2", "-o", str(out), "-c", str(tiny_ckpt)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == str(out / "manifest.json")  # the last line, flushed
+    assert sorted(p.name for p in out.iterdir()) == ["00_alpha0.00.wav", "01_alpha1.00.wav", "manifest.json"]
+    json.loads((out / "manifest.json").read_text())
+    again = subprocess.run([exe, "interpolate", str(a), str(b), "--steps", "2", "-o", str(out), "-c", str(tiny_ckpt)],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    usage = subprocess.run([exe, "interpolate", "--steps", "1", str(a), str(b)], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "--steps" in usage.stderr
+
+
 def test_pictures_carry_no_library_warnings(tmp_path):
     from nsynth.plot import plot_sounds
 

@@ -14,6 +14,8 @@ status 1, without a traceback.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from nsynth.cli import data, model, serve, sound_design, synth
@@ -33,3 +35,27 @@ def main() -> None:
 for _group in (data, synth, sound_design, model, serve):
     for _command in _group.COMMANDS:
         main.add_command(_command)
+
+
+def run() -> None:
+    """The ``nsynth`` command: ``main`` as click runs it, then an immediate exit.
+
+    A finished command has written and closed its files (atomically) and flushed its output;
+    the interpreter's teardown of torch, numba and librosa after that takes about a second and
+    does nothing the command needs, so the process ends at once with the command's status.
+    ``python -m nsynth.cli`` (torchrun's entry) and in-process callers keep the normal exit."""
+    import logging
+    import os
+
+    try:
+        main()
+        code: object = 0
+    except SystemExit as e:
+        code = e.code
+    if isinstance(code, str):  # sys.exit("message"): printed and status 1, as Python does
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if code is None else int(code))
