@@ -56,6 +56,9 @@ def run() -> None:
         print(code, file=sys.stderr)
         code = 1
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, OSError):  # a reader that left early (`nsynth info | head -1`)
+            pass
     os._exit(0 if code is None else int(code))
