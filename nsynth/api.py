@@ -53,37 +53,57 @@ def encode(audio: np.ndarray, sr: int | None = None, *, model: NSynthAutoencoder
 
 
 def resolve_pitch(
-    audio: np.ndarray, pitch: int | str | None, *, model: NSynthAutoencoder | None = None, name: str = "audio"
+    audio: np.ndarray,
+    pitch: int | str | None,
+    *,
+    model: NSynthAutoencoder | None = None,
+    name: str = "audio",
+    track: np.ndarray | None = None,
 ) -> int | None:
     """The MIDI pitch to condition on: ``pitch`` (a MIDI number or note name, see
     ``nsynth.pitch.parse_pitch``) if given, estimated when 'auto'/None, and None for models
-    without pitch conditioning. ``audio`` (T,) is at the model rate."""
+    without pitch conditioning. ``audio`` (T,) is at the model rate; ``track``: its
+    ``f0_track`` at the model's hop, when the caller has it (no second pYIN pass)."""
     m = _model(model)
     p = parse_pitch(AUTO if pitch is None else pitch)
     if not m.config.pitch_conditioning:
         return None
     if p == AUTO:
-        log.info("estimating the pitch of %s ...", name)
-        midi = estimate_pitch(audio, m.config.sample_rate, name).midi
+        sr = m.config.sample_rate
+        if track is None:
+            log.info("estimating the pitch of %s ...", name)
+            midi = estimate_pitch(audio, sr, name).midi
+        else:  # the caller ran pYIN (and said so)
+            midi = estimate_pitch(audio, sr, name, track=track, hop=m.config.hop).midi
         log.info("%s: pitch %d (estimated: %s; give a pitch to override)", name, midi, note_name(midi))
         return midi
     return p
 
 
 def resolve_f0(
-    audio: np.ndarray, pitch: int | str | None, follow_f0: bool | None = None, *, model: NSynthAutoencoder | None = None
+    audio: np.ndarray,
+    pitch: int | str | None,
+    follow_f0: bool | None = None,
+    *,
+    model: NSynthAutoencoder | None = None,
+    track: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """The f0 curve (frames,) in Hz that a pitch-locked model's period follows, or None to follow the MIDI pitch.
 
     ``follow_f0`` None: the audio's own f0 curve (pYIN per frame) when ``pitch`` is 'auto'/None,
     the MIDI pitch when one is given; True/False: always/never the audio's curve. None also
-    for models without pitch lock and for audio with no voiced frame. ``audio`` is at the model rate.
+    for models without pitch lock and for audio with no voiced frame. ``audio`` is at the model
+    rate; ``track`` as in ``resolve_pitch``.
     """
     m = _model(model)
-    follow = parse_pitch(AUTO if pitch is None else pitch) == AUTO if follow_f0 is None else follow_f0
-    if not m.pitch_locked or not follow:
+    if not _follows_f0(m, parse_pitch(AUTO if pitch is None else pitch), follow_f0):
         return None
-    return f0_frames(audio, m.config.sample_rate, m.config.hop)
+    return f0_frames(audio, m.config.sample_rate, m.config.hop, track=track)
+
+
+def _follows_f0(m: NSynthAutoencoder, pitch: int | str, follow_f0: bool | None) -> bool:
+    """Whether the period follows the audio's f0 curve: by default when the pitch is 'auto'."""
+    return m.pitch_locked and (pitch == AUTO if follow_f0 is None else follow_f0)
 
 
 @dataclass(frozen=True)
@@ -112,15 +132,15 @@ def note_pitch(
     a note whose pitch cannot be found, or to write the pitch found in a manifest) and pass it on."""
     m = _model(model)
     p = parse_pitch(AUTO if pitch is None else pitch)
-    follow = p == AUTO if follow_f0 is None else follow_f0
-    if p == AUTO and m.pitch_locked and follow:  # one pYIN pass gives both the pitch and the curve
-        sr, hop = m.config.sample_rate, m.config.hop
+    # both need pYIN: one pass gives the pitch and the curve
+    both = p == AUTO and m.config.pitch_conditioning and _follows_f0(m, p, follow_f0)
+    track = None
+    if both:
         log.info("estimating the pitch of %s ...", name)
-        track = f0_track(audio, sr, hop)
-        midi = estimate_pitch(audio, sr, name, track=track, hop=hop).midi
-        log.info("%s: pitch %d (estimated: %s; give a pitch to override)", name, midi, note_name(midi))
-        return NotePitch(midi, f0_frames(audio, sr, hop, track=track))
-    return NotePitch(resolve_pitch(audio, p, model=m, name=name), resolve_f0(audio, p, follow_f0, model=m))
+        track = f0_track(audio, m.config.sample_rate, m.config.hop)
+    return NotePitch(
+        resolve_pitch(audio, p, model=m, name=name, track=track), resolve_f0(audio, p, follow_f0, model=m, track=track)
+    )
 
 
 def _midis(m: NSynthAutoencoder, pitches: Sequence[NotePitch]) -> list[int] | None:
