@@ -30,6 +30,10 @@ CHUNK = 1024  # samples per kernel call: progress updates between calls
 def resolve_backend(decoder: WaveNetDecoder, device: torch.device, backend: str = "auto") -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    if decoder.output == "logistic":  # the fast kernels implement the softmax head only
+        if backend == "fast":
+            raise OptionError("backend", "fast", "this model's logistic output runs on the reference backend only")
+        return "reference"
     if backend != "auto":
         return backend
     r, s = decoder.start.out_channels, decoder.skip_start.out_channels
@@ -64,10 +68,6 @@ def generate_classes(
     sampling.check_resolved()
     device = cond.device
     name = resolve_backend(decoder, device, sampling.backend)
-    if decoder.output == "logistic":
-        if sampling.backend == "fast":
-            raise OptionError("backend", "fast", "this model's logistic output runs on the reference backend only")
-        name = "reference"
     bf16 = use_bf16(decoder, sampling.precision)
     # how each class is drawn: the same keywords on every backend
     draw = dict(temperature=sampling.temperature, greedy=sampling.greedy, min_p=sampling.min_p)
