@@ -7,7 +7,6 @@ Loading is strict: missing, unexpected or mis-shaped tensors are an error naming
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -159,17 +158,15 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
 def _recommended(path: Path, meta: dict[str, str]) -> Recommended:
     """The sampling settings recorded in a file's metadata ("temperature", "min_p"), checked."""
     values = {}
-    for key, below in (("temperature", math.inf), ("min_p", 1.0)):
+    for key in ("temperature", "min_p"):
         text = meta.get(key)
         if not text:
             continue
         try:
-            value = float(text)
+            values[key] = float(text)
+            Recommended(**{key: values[key]})  # its range, checked where Recommended defines it
         except ValueError:
-            value = math.nan
-        if not 0 <= value < below:
-            raise CheckpointError(f"{path}: bad recommended {key.replace('_', '-')} {text!r}")
-        values[key] = value
+            raise CheckpointError(f"{path}: bad recommended {key.replace('_', '-')} {text!r}") from None
     return Recommended(**values)
 
 
