@@ -21,6 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from nsynth.mulaw import mu_law_expand
+
 MIN_LOG_SCALE = -9.0  # smallest log scale (v units): far below one class (log(1/128) = -4.85)
 INIT_LOG_SCALE = math.log(0.02)  # a fresh head's spread, a few classes
 BIN = 1.0 / 128.0
@@ -124,5 +126,4 @@ def value_classes(v: torch.Tensor) -> torch.Tensor:
 
 def value_audio(v: torch.Tensor) -> torch.Tensor:
     """Continuous mu-law values v in [-1, 1] -> float32 audio (the inverse of the companding)."""
-    v = v.double()
-    return (torch.sign(v) / 255.0 * torch.expm1(v.abs() * math.log(256.0))).float()
+    return mu_law_expand(v).float()

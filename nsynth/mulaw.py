@@ -36,9 +36,15 @@ def mu_law_decode(q: torch.Tensor) -> torch.Tensor:
     one. Magenta's TF float32 ``pow`` lands up to one float32 step away on some codes.
     """
     q = q.to(torch.float64)
-    y = (q + 0.5) * 2.0 / (MU + 1)
-    out = torch.sign(y) / MU * torch.expm1(torch.abs(y) * math.log1p(MU))
+    out = mu_law_expand((q + 0.5) * 2.0 / (MU + 1))
     return torch.where(q == 0, torch.zeros_like(out), out).to(torch.float32)
+
+
+def mu_law_expand(y: torch.Tensor) -> torch.Tensor:
+    """Companded values y in [-1, 1] (any shape) -> audio, in float64: the inverse of the
+    companding, ``sign(y) / 255 * (256^|y| - 1)``."""
+    y = y.to(torch.float64)
+    return torch.sign(y) / MU * torch.expm1(torch.abs(y) * math.log1p(MU))
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
