@@ -95,13 +95,18 @@ def pitch_postfilter(
     return (y * _limit(x, y, shape.limit_window)).astype(np.float32)
 
 
+def _tap_envelope(x: np.ndarray, shape: PostfilterShape) -> np.ndarray:
+    """(T,) RMS of x over a centred ``envelope_frame``-sample window: what gates taps across onsets."""
+    return np.sqrt(np.maximum(moving_sum(x * x, shape.envelope_frame), 0.0) / shape.envelope_frame)
+
+
 def _comb(x: np.ndarray, p: np.ndarray, shape: PostfilterShape) -> np.ndarray:
     """(T,) Hann-weighted, onset-gated average of x over taps whole periods away: the compiled
-    kernel (``_comb_kernel``, tested equal to ``_comb_reference``)."""
+    kernel (``nsynth.postfilter_kernel.comb_kernel``, tested equal to ``_comb_reference``)."""
     from nsynth.jit import needs_compiling
     from nsynth.postfilter_kernel import comb_kernel
 
-    env = np.sqrt(np.maximum(moving_sum(x * x, shape.envelope_frame), 0.0) / shape.envelope_frame)
+    env = _tap_envelope(x, shape)
     args = (np.ascontiguousarray(x, np.float64), np.ascontiguousarray(p, np.float64), env, shape.periods, LANCZOS)
     if needs_compiling(comb_kernel, args):
         log.info("compiling the postfilter kernel (once: later runs load it from numba's cache) ...")
@@ -112,7 +117,7 @@ def _comb_reference(x: np.ndarray, p: np.ndarray, shape: PostfilterShape) -> np.
     """``_comb`` in numpy, one tap at a time over the whole signal: the ground truth of the kernel."""
     n = x.size
     t = np.arange(n, dtype=np.float64)
-    env = np.sqrt(np.maximum(moving_sum(x * x, shape.envelope_frame), 0.0) / shape.envelope_frame)
+    env = _tap_envelope(x, shape)
     acc, weight = x.copy(), np.ones(n)
     for k in range(1, shape.periods + 1):
         w_time = 0.5 * (1.0 + np.cos(np.pi * k / (shape.periods + 1)))
