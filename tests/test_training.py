@@ -22,6 +22,7 @@ from nsynth.config import get_preset
 from nsynth.data import open_dataset
 from nsynth.mulaw import audio_to_input
 from nsynth.training import CropBatches, TrainConfig, load_codes, train
+from nsynth.training.data import CodeSet
 from nsynth.training.augment import TrainingLoss, self_fed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -388,3 +389,50 @@ def test_train_state_is_versioned_and_loaded_strictly(tmp_path):
         load_state(newer, *parts())
     older = variant("older.safetensors", tensors, {k: v for k, v in info.items() if k != "version"})
     assert load_state(older, *parts())["step"] == 7  # written before versions were recorded: version 1
+
+
+def _burst_codes(length: int = 40_000, burst: tuple[int, int] = (10_000, 12_000)) -> CodeSet:
+    """One note: silence, a 2,000-sample 440 Hz burst, silence (as 8-bit codes)."""
+    x = np.zeros(length, np.float32)
+    t = np.arange(burst[1] - burst[0]) / 16000
+    x[burst[0] : burst[1]] = 0.8 * np.sin(2 * np.pi * 440 * t)
+    codes = (nsynth.mulaw.quantize(torch.from_numpy(x)) - 128).to(torch.int8).numpy()[None]
+    return CodeSet(codes, np.array([length]), np.array([69]), [None])
+
+
+def test_rooms_reverberate_a_crop_from_the_note_before_it():
+    data = _burst_codes()
+    dry = CropBatches(data, crop=4096, batch_size=16, seed=3)
+    wet = CropBatches(data, crop=4096, batch_size=16, seed=3, rooms=1.0)
+    for step in range(4):
+        (a, _), (b, _) = dry[step], wet[step]
+        assert torch.equal(b, wet[step][0])  # reproducible
+        assert torch.equal(nsynth.mulaw.quantize(b) - 128, nsynth.mulaw.mu_law_encode(b).long())  # on the grid
+        for row_a, row_b in zip(a, b):
+            if row_a.abs().max() == 0:  # a silent crop: sound in it only if a burst came before it
+                assert row_b.abs().max() < 0.5
+            else:  # the burst in the crop: at most its peak, and the room's tail where the dry crop is silent
+                assert float(row_b.abs().max()) <= float(row_a.abs().max()) + 1e-3
+                silent = row_a == 0
+                assert silent.any() and row_b[silent].abs().max() > 1e-3
+    # somewhere a crop after the burst (inside the room's 1 s) holds its tail
+    tails = [
+        float(row_b.abs().max())
+        for step in range(4)
+        for row_a, row_b in zip(dry[step][0], wet[step][0])
+        if row_a.abs().max() == 0
+    ]
+    assert max(tails) > 1e-3
+
+
+def test_level_attenuates_crops_by_at_most_its_range_and_nothing_else_changes():
+    data = _burst_codes()
+    plain = CropBatches(data, crop=4096, batch_size=32, seed=5)
+    quiet = CropBatches(data, crop=4096, batch_size=32, seed=5, level_db=20.0)
+    (a, pa), (b, pb) = plain[0], quiet[0]
+    assert torch.equal(pa, pb)
+    loud = a.abs().amax(1) > 0.5
+    ratio_db = 20 * torch.log10(b.abs().amax(1)[loud] / a.abs().amax(1)[loud])
+    assert (ratio_db <= 0.5).all() and (ratio_db >= -20.5).all() and ratio_db.std() > 2
+    # the same crops were drawn (their draws come first): silent rows stay silent
+    assert torch.equal(a.abs().amax(1) == 0, b.abs().amax(1) == 0)

@@ -72,6 +72,21 @@ from nsynth.generation.options import Sampling
     help="Probability per crop that a stretch of the decoder's input (64-1,024 samples) is held at a random"
     " level during training, the targets unchanged (against decoders locking onto a constant).",
 )
+@click.option(
+    "--rooms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="Probability per crop that a random synthetic room (RT60 0.2-1.5 s) is mixed into the note"
+    " (input and target alike: reverberant notes to learn from).",
+)
+@click.option(
+    "--level-db",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0.0, 60.0),
+    help="Attenuate each crop by a random 0..DB dB (input and target alike: quiet notes to learn from).",
+)
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--valid-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="DataLoader workers.")
@@ -107,6 +122,8 @@ def train(
     input_noise: float,
     self_feed: float,
     plateaus: float,
+    rooms: float,
+    level_db: float,
     checkpoint_every: int,
     valid_every: int,
     workers: int,
@@ -158,6 +175,8 @@ def train(
         input_noise=input_noise,
         self_feed=self_feed,
         plateaus=plateaus,
+        rooms=rooms,
+        level_db=level_db,
         checkpoint_every=checkpoint_every,
         valid_every=valid_every,
         seed=seed,

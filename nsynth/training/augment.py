@@ -9,11 +9,19 @@ runaways (docs/training.md):
 - self-feed: a fraction of input samples swapped for the decoder's own draws of them
   (parallel scheduled sampling, Duckworth et al. 2019), from a gradient-free first pass;
 - plateaus: per batch row, with some probability, one stretch held at a random level.
+
+What training does to the notes themselves (input and target alike, in ``CropBatches``), so
+the model hears more of what users bring than dry SoundFont notes:
+
+- rooms: a synthetic room (exponentially decaying noise, random RT60 and brightness) mixed in;
+- level: a random attenuation, so quiet notes are as common as normalised ones.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from scipy.signal import lfilter
 from torch import nn
 
 from nsynth.decoders import logistic
@@ -22,6 +30,33 @@ from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import classes_to_input
 
 PLATEAU_LENGTHS = (64, 1024)  # shortest and longest plateau of ``with_plateaus``, in samples
+ROOM_SAMPLES = 16_000  # a room's impulse response and the context before a crop it reverberates
+ROOM_RT60 = (0.2, 1.5)  # seconds at 16 kHz, drawn log-uniformly
+ROOM_WET = (0.2, 1.0)  # wet level against the dry note (the response has unit energy)
+
+
+def room_response(rng: np.random.Generator, sample_rate: int = 16_000) -> np.ndarray:
+    """A random synthetic room (ROOM_SAMPLES,) float64 of unit energy: Gaussian noise decaying by
+    60 dB in a log-uniform RT60 of ``ROOM_RT60``, low-passed by a random one-pole (walls and air
+    darken a tail), its first 2-10 ms empty (the direct sound arrives first)."""
+    rt60 = float(np.exp(rng.uniform(*np.log(ROOM_RT60))))
+    t = np.arange(ROOM_SAMPLES) / sample_rate
+    ir = rng.standard_normal(ROOM_SAMPLES) * np.exp(-6.9 * t / rt60)
+    pole = rng.uniform(0.0, 0.9)
+    ir = lfilter([1 - pole], [1, -pole], ir)
+    ir[: int(rng.uniform(0.002, 0.010) * sample_rate)] = 0.0
+    return ir / np.sqrt((ir**2).sum())
+
+
+def in_room(audio: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarray:
+    """(ctx + crop,) audio, the crop last and up to ROOM_SAMPLES of what precedes it in the note
+    first -> (crop,) the crop with a random room mixed in, scaled so that the whole stretch keeps
+    the dry note's peak (a crop of the room's tail alone keeps the tail's level)."""
+    ir = room_response(rng)
+    n = 1 << int(np.ceil(np.log2(audio.size + ir.size)))
+    out = audio + rng.uniform(*ROOM_WET) * np.fft.irfft(np.fft.rfft(audio, n) * np.fft.rfft(ir, n), n)[: audio.size]
+    peak = np.abs(out).max()
+    return out[-crop:] * (np.abs(audio).max() / peak) if peak > 0 else out[-crop:]
 
 
 def with_plateaus(x: torch.Tensor, p: float) -> torch.Tensor:

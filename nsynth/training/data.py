@@ -17,6 +17,7 @@ from nsynth.data import NoteDataset
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.mulaw import dequantize, quantize
+from nsynth.training.augment import ROOM_SAMPLES, in_room
 
 
 @dataclass
@@ -85,10 +86,23 @@ class CropBatches(torch.utils.data.Dataset):
     drawn from a counter-based RNG so any step can be reproduced (exact resume)."""
 
     def __init__(
-        self, data: CodeSet, crop: int, batch_size: int, seed: int, rank: int = 0, start: int = 0, stop: int = 2**62
+        self,
+        data: CodeSet,
+        crop: int,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        start: int = 0,
+        stop: int = 2**62,
+        rooms: float = 0.0,
+        level_db: float = 0.0,
     ) -> None:
+        """``rooms``: probability per crop of a synthetic room (``augment.in_room``); ``level_db``:
+        each crop attenuated by a uniform 0..level_db dB. Without them a step's batch is the same
+        as before they existed (their draws come after the crops')."""
         self.data, self.crop, self.batch_size = data, crop, batch_size
         self.seed, self.rank, self.start, self.stop = seed, rank, start, stop
+        self.rooms, self.level_db = rooms, level_db
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -99,10 +113,29 @@ class CropBatches(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.rank, step])
         idx = rng.integers(0, len(self.data.codes), self.batch_size)
         out = np.zeros((self.batch_size, self.crop), np.int8)
+        offsets = []
         for j, n in enumerate(idx):
             room = max(0, int(self.data.lengths[n]) - self.crop)
             off = int(rng.integers(0, room + 1))
             piece = self.data.codes[n, off : off + self.crop]
             out[j, : piece.size] = piece
+            offsets.append(off)
         audio = dequantize(torch.from_numpy(out).long() + 128)
+        if self.rooms > 0 or self.level_db > 0:
+            audio = self._augmented(audio, idx, offsets, rng)
         return audio, torch.from_numpy(self.data.pitch[idx].astype(np.int64))
+
+    def _augmented(
+        self, audio: torch.Tensor, idx: np.ndarray, offsets: list[int], rng: np.random.Generator
+    ) -> torch.Tensor:
+        """(B, crop) crops -> the same with rooms and levels applied, back on the 8-bit grid."""
+        x = audio.double().numpy().copy()
+        for j, (n, off) in enumerate(zip(idx, offsets)):
+            if self.rooms > 0 and rng.random() < self.rooms:
+                lead = max(0, off - ROOM_SAMPLES)
+                codes = self.data.codes[n, lead:off].astype(np.int64) + 128
+                before = dequantize(torch.from_numpy(codes)).double().numpy()
+                x[j] = in_room(np.concatenate([before, x[j]]), self.crop, rng)
+            if self.level_db > 0:
+                x[j] *= 10 ** (-rng.uniform(0, self.level_db) / 20)
+        return dequantize(quantize(torch.from_numpy(x).float()))

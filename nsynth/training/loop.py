@@ -211,7 +211,10 @@ def _loop(
         )
 
     loader = torch.utils.data.DataLoader(
-        CropBatches(codes, cfg.crop, cfg.batch_size, cfg.seed, rt.rank, start=start, stop=cfg.steps),
+        CropBatches(
+            codes, cfg.crop, cfg.batch_size, cfg.seed, rt.rank, start=start, stop=cfg.steps,
+            rooms=cfg.rooms, level_db=cfg.level_db,
+        ),
         batch_size=None,
         shuffle=False,
         num_workers=cfg.workers,

@@ -29,6 +29,8 @@ class TrainConfig:
     input_noise: float = 0.0  # std of noise on the decoder's input (network units; a mu-law step is 1/128)
     self_feed: float = 0.0  # fraction of decoder inputs swapped for its own draws (parallel scheduled sampling)
     plateaus: float = 0.0  # probability per crop of a constant stretch in the decoder's input (targets unchanged)
+    rooms: float = 0.0  # probability per crop of a synthetic room mixed into the note (input and target)
+    level_db: float = 0.0  # each crop attenuated by a uniform 0..level_db dB (input and target)
     amp: bool = False  # bf16 autocast
     compile: bool = False
 
