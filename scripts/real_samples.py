@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import struct
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from render_freepats import midi_file, timidity
 
 SR = 44100
 # (GM program, MIDI pitch, name): a piano and a bass down to the octave users found broken
@@ -52,39 +51,12 @@ NOTES = [
 CONDITIONS = ("dry", "room", "quiet", "long")
 
 
-def midi_file(path: Path, program: int, pitch: int, velocity: int, seconds: float) -> None:
-    """A one-note type-0 MIDI file (960 ticks per quarter at 120 bpm: 1,920 ticks a second)."""
-
-    def vlq(n: int) -> bytes:
-        out = [n & 0x7F]
-        n >>= 7
-        while n:
-            out.insert(0, (n & 0x7F) | 0x80)
-            n >>= 7
-        return bytes(out)
-
-    held = int(seconds * 1920)
-    events = (
-        vlq(0) + bytes([0xC0, program]) + vlq(0) + bytes([0x90, pitch, velocity])
-        + vlq(held) + bytes([0x80, pitch, 0]) + vlq(1920) + bytes([0xFF, 0x2F, 0])
-    )
-    track = b"MTrk" + struct.pack(">I", len(events)) + events
-    path.write_bytes(b"MThd" + struct.pack(">IHHH", 6, 0, 1, 960) + track)
-
-
 def render(program: int, pitch: int, velocity: int, seconds: float) -> np.ndarray:
     """(T, 2) float32 at 44.1 kHz from timidity with freepats."""
     with tempfile.TemporaryDirectory() as tmp:
         mid, wav = Path(tmp) / "n.mid", Path(tmp) / "n.wav"
-        midi_file(mid, program, pitch, velocity, seconds)
-        subprocess.run(
-            ["timidity", "-c", "/etc/timidity/freepats.cfg", "-Ow", "-s", str(SR), "-o", str(wav), str(mid)],
-            check=True,
-            capture_output=True,
-        )
-        audio, sr = sf.read(wav, dtype="float32", always_2d=True)
-    assert sr == SR, sr
-    return audio
+        midi_file(mid, program, [(pitch, velocity, 0.0, seconds)])
+        return timidity(mid, wav, SR)
 
 
 def room(audio: np.ndarray, rng: np.random.Generator, rt60: float = 1.2) -> np.ndarray:
