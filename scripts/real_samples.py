@@ -13,8 +13,9 @@ each across the families and down to A1, and gives each one of four real-world c
 - ``long``: held 7 s instead of 3 s.
 
 Files are OUT_DIR/<condition>/<instrument>-<midi:03d>-<velocity:03d>.wav, so ``nsynth evaluate
-OUT_DIR`` reads their pitch from the name. freepats is kept out of training (README, model card),
-so these notes are held out; deterministic (seeded noise).
+OUT_DIR`` reads their pitch from the name. These 15 programs are kept out of training
+(``scripts/render_freepats.py`` renders only freepats' other programs), so the notes are held
+out; deterministic (seeded noise).
 """
 
 from __future__ import annotations
