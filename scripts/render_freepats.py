@@ -15,8 +15,6 @@ run. Writes OUT_DIR/train/examples.json and OUT_DIR/train/audio/*.wav, readable 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import shutil
 import struct
@@ -29,7 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from nsynth.audio import save_audio
-from nsynth.data.soundfont import SILENCE, gm_family, gm_source
+from nsynth.data.soundfont import SILENCE, note_key, note_metadata, write_examples
 
 SR = 16000
 TICKS_PER_SECOND = 1920  # 960 ticks per quarter at the default 120 bpm
@@ -95,7 +93,6 @@ def main() -> None:
     split = args.out / "train"
     meta: dict[str, dict] = {}
     for program in programs:
-        family, source = gm_family(program), gm_source(program)
         notes = [(p, v) for p in range(21, 109) for v in velocities]
         with tempfile.TemporaryDirectory() as tmp:
             mid, wav = Path(tmp) / "p.mid", Path(tmp) / "p.wav"
@@ -107,28 +104,12 @@ def main() -> None:
             note = audio[int(i * SPACING * SR) :][:n]
             if note.size < n or np.abs(note).max() < SILENCE:
                 continue
-            key = f"{family}_{source}_{program:03d}-{pitch:03d}-{vel:03d}"
+            key = note_key(program, pitch, vel)
             save_audio(split / "audio" / f"{key}.wav", np.clip(note, -1, 1), SR, force=True)
-            meta[key] = {
-                "note_str": key,
-                "pitch": pitch,
-                "velocity": vel,
-                "program": program,
-                "instrument_str": f"{family}_{source}_{program:03d}",
-                "instrument": program,
-                "instrument_family_str": family,
-                "instrument_source_str": source,
-                "sample_rate": SR,
-                "qualities": [],
-                "qualities_str": [],
-                "soundfont": "freepats",
-            }
+            meta[key] = note_metadata(program, pitch, vel, SR, "freepats")
             kept += 1
         print(f"program {program:3d}: {kept} of {len(notes)} notes", flush=True)
-    path = split / "examples.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_examples(split / "examples.json", meta)
     print(f"{len(meta)} notes in {split}", flush=True)
 
 

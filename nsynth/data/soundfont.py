@@ -150,6 +150,39 @@ def _cached_synth(font: Path, sample_rate: int):
     return _SYNTHS[key]
 
 
+def note_key(program: int, pitch: int, velocity: int) -> str:
+    """NSynth-like note name of a GM program's note, e.g. ``keyboard_acoustic_000-060-100``."""
+    return f"{gm_family(program)}_{gm_source(program)}_{program:03d}-{pitch:03d}-{velocity:03d}"
+
+
+def note_metadata(program: int, pitch: int, velocity: int, sample_rate: int, soundfont: str) -> dict:
+    """The ``examples.json`` entry of a rendered note (NSynth's fields, family and source from
+    the GM program; ``soundfont`` names what it was rendered from)."""
+    family, source = gm_family(program), gm_source(program)
+    return {
+        "note_str": note_key(program, pitch, velocity),
+        "pitch": pitch,
+        "velocity": velocity,
+        "program": program,
+        "instrument_str": f"{family}_{source}_{program:03d}",
+        "instrument": program,
+        "instrument_family_str": family,
+        "instrument_source_str": source,
+        "sample_rate": sample_rate,
+        "qualities": [],
+        "qualities_str": [],
+        "soundfont": soundfont,
+    }
+
+
+def write_examples(path: Path, notes: dict[str, dict]) -> None:
+    """Write a split's ``examples.json`` (atomically: a reader never sees half of it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(notes, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
 @dataclass(frozen=True)
 class _ProgramJob:
     font: Path
@@ -170,11 +203,10 @@ def _render_program(job: _ProgramJob) -> tuple[int, dict[str, dict], list[str], 
     Returns (program, {key: note metadata}, silent keys, program missing from the font).
     """
     synth, sfid = _cached_synth(job.font, job.sample_rate)
-    family, source = gm_family(job.program), gm_source(job.program)
     meta, silent = {}, []
     for pitch in job.pitches:
         for vel in job.velocities:
-            key = f"{family}_{source}_{job.program:03d}-{pitch:03d}-{vel:03d}"
+            key = note_key(job.program, pitch, vel)
             wav_path = job.out / job.split / "audio" / f"{key}.wav"
             if not wav_path.exists() or job.force:
                 audio = render_note(synth, sfid, job.program, pitch, vel, job.hold, job.release, job.sample_rate)
@@ -184,20 +216,7 @@ def _render_program(job: _ProgramJob) -> tuple[int, dict[str, dict], list[str], 
                     silent.append(key)
                     continue
                 save_audio(wav_path, np.clip(audio, -1, 1), job.sample_rate, force=True)
-            meta[key] = {
-                "note_str": key,
-                "pitch": pitch,
-                "velocity": vel,
-                "program": job.program,
-                "instrument_str": f"{family}_{source}_{job.program:03d}",
-                "instrument": job.program,
-                "instrument_family_str": family,
-                "instrument_source_str": source,
-                "sample_rate": job.sample_rate,
-                "qualities": [],
-                "qualities_str": [],
-                "soundfont": job.font.name,
-            }
+            meta[key] = note_metadata(job.program, pitch, vel, job.sample_rate, job.font.name)
     return job.program, meta, silent, False
 
 
@@ -258,11 +277,7 @@ def render_soundfont(
                 missing.append(program)
             bar.update(per_program)
     for split, notes in meta.items():
-        path = out / split / "examples.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(notes, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        write_examples(out / split / "examples.json", notes)
     return RenderReport(
         sum(len(m) for m in meta.values()),
         sorted(silent),

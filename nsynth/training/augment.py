@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.signal import lfilter
 from torch import nn
 
 from nsynth.decoders import logistic
@@ -39,6 +38,8 @@ def room_response(rng: np.random.Generator, sample_rate: int = 16_000) -> np.nda
     """A random synthetic room (ROOM_SAMPLES,) float64 of unit energy: Gaussian noise decaying by
     60 dB in a log-uniform RT60 of ``ROOM_RT60``, low-passed by a random one-pole (walls and air
     darken a tail), its first 2-10 ms empty (the direct sound arrives first)."""
+    from scipy.signal import lfilter  # here: scipy.signal costs ~1.4 s to import, and rooms are opt-in
+
     rt60 = float(np.exp(rng.uniform(*np.log(ROOM_RT60))))
     t = np.arange(ROOM_SAMPLES) / sample_rate
     ir = rng.standard_normal(ROOM_SAMPLES) * np.exp(-6.9 * t / rt60)
