@@ -1,4 +1,4 @@
-"""Pitch estimation (librosa's pYIN) for notes whose MIDI pitch is not given."""
+"""Pitch estimation (pYIN, ``nsynth.pyin``) for notes whose MIDI pitch is not given."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from nsynth.errors import NSynthError, OptionError
 
-# librosa (slow to import) is imported where pYIN runs: parsing a pitch needs none of it.
+# nsynth.pyin (numba, scipy.fft) is imported where pYIN runs: parsing a pitch needs none of it.
 FMIN = 440.0 * 2 ** ((21 - 69) / 12)  # 27.5 Hz (A0), the lowest NSynth pitch (MIDI 21)
 FMAX = 440.0 * 2 ** ((108 - 69) / 12)  # 4186 Hz (C8), the highest (MIDI 108)
 
@@ -24,15 +24,13 @@ class PitchEstimate:
 
 
 def f0_track(audio: np.ndarray, sr: int, hop: int = 512) -> np.ndarray:
-    """pYIN f0 (Hz) of (T,) audio, one value per ``hop`` (frames centred on i * hop), NaN where unvoiced."""
+    """pYIN f0 (Hz, equal to librosa.pyin's) of (T,) audio, one value per ``hop`` (frames centred on i * hop), NaN where unvoiced."""
     frame = 2048
     if audio.size < frame:
         audio = np.pad(audio, (0, frame - audio.size))
-    import librosa
+    from nsynth.pyin import pyin
 
-    f0, voiced, _ = librosa.pyin(
-        audio.astype(np.float32), fmin=FMIN, fmax=FMAX, sr=sr, frame_length=frame, hop_length=hop
-    )
+    f0, voiced = pyin(audio.astype(np.float32), sr, FMIN, FMAX, frame=frame, hop=hop)
     return np.where(voiced & np.isfinite(f0), f0, np.nan)
 
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from conftest import tiny_model, tone
 
 import nsynth
+import nsynth.pyin
 from nsynth.api import NotePitch, note_pitch
 from nsynth.audio import clip_audio, resample
 from nsynth.cli import main
@@ -114,13 +115,13 @@ def test_pitch_auto_runs_pyin_once_and_agrees_with_the_two_resolvers(monkeypatch
     model = tiny_model("pitched")
     note = tone(196.0, 0.6)  # G3
     calls = []
-    real = librosa.pyin
+    real = nsynth.pyin.pyin
 
     def counted(*args, **kw):
-        calls.append(kw.get("hop_length"))
+        calls.append(kw.get("hop"))
         return real(*args, **kw)
 
-    monkeypatch.setattr(librosa, "pyin", counted)
+    monkeypatch.setattr(nsynth.pyin, "pyin", counted)
     resolved = note_pitch(note, "auto", model=model)
     assert len(calls) == 1
     assert resolved.midi == api.resolve_pitch(note, "auto", model=model) == 55

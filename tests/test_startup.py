@@ -173,3 +173,23 @@ def test_the_cpu_kernel_is_compiled_once_then_loaded_from_the_disk_cache(tmp_pat
     assert not one["compiles"] and not two["compiles"]  # in memory once run
     assert two["classes"] == one["classes"]
     assert any(p.suffix == ".nbc" for p in (tmp_path / "numba").rglob("*"))
+
+
+def test_estimating_a_pitch_loads_no_librosa_and_compiles_its_kernel_once(tmp_path):
+    """pYIN is nsynth.pyin (librosa's import chain alone cost a command 1.5-2 s): a pitch found
+    without importing librosa, its kernel compiled in the first process (which says so) and
+    loaded from the disk cache by the next."""
+    code = """
+        import logging, sys
+        import numpy as np
+        from nsynth.pitch import estimate_pitch
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+        x = np.sin(2 * np.pi * 220 * np.arange(16000) / 16000).astype(np.float32)
+        print("pitch", estimate_pitch(x, 16000).midi, "librosa" in sys.modules)
+    """
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    first, second = (python(code, env=env) for _ in range(2))
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.splitlines()[-1] == second.stdout.splitlines()[-1] == "pitch 57 False"  # 220 Hz = A3
+    assert any(line.startswith("compiling the pitch tracker's kernel") for line in first.stdout.splitlines())
+    assert not any(line.startswith("compiling") for line in second.stdout.splitlines())
