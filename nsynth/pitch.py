@@ -30,8 +30,7 @@ def f0_track(audio: np.ndarray, sr: int, hop: int = 512) -> np.ndarray:
         audio = np.pad(audio, (0, frame - audio.size))
     from nsynth.pyin import pyin
 
-    f0, voiced = pyin(audio.astype(np.float32), sr, FMIN, FMAX, frame=frame, hop=hop)
-    return np.where(voiced & np.isfinite(f0), f0, np.nan)
+    return pyin(audio.astype(np.float32), sr, FMIN, FMAX, frame=frame, hop=hop)[0]
 
 
 def voiced_f0(audio: np.ndarray, sr: int, hop: int = 512, track: np.ndarray | None = None) -> np.ndarray:

@@ -1,12 +1,14 @@
-"""pYIN f0 tracking (Mauch & Dixon 2014) with librosa's parameters and arithmetic, in a tenth
-of its time and without its import chain.
+"""pYIN f0 tracking (Mauch & Dixon 2014) with librosa's parameters and arithmetic, 9-12x
+faster than ``librosa.pyin`` on a note and without its import chain (``scripts/bench_pitch.py``).
 
-``librosa.pyin`` costs a command about 3 s on a 2 s note: 1.5-2 s to import ``librosa.core``
-(scipy.signal, audio back-ends) and about 1.2 s in its Viterbi, which forms a dense 1,740 x
-1,740 matrix of path scores on every frame. Here the same steps run on numpy and scipy.fft,
-and the Viterbi is banded: a pitch can move at most 7 semitones (70 bins) a frame, and every
-transition outside that band has one and the same log-probability ``log(tiny)``, so for each
-state the best predecessor outside its band is a prefix or suffix maximum, found in O(1).
+``librosa.pyin`` cost a command about 3 s on a 2 s note: 1.5-2 s to import ``librosa.core``
+(scipy.signal, audio back-ends) and about 1.2 s in its Viterbi, which forms a dense matrix of
+path scores over all state pairs on every frame (1,742 states for nsynth's A0-C8 range: 871
+pitch bins, voiced and unvoiced). Here the same steps run on numpy and scipy.fft, and the
+Viterbi is banded: a pitch moves at most 35.92 octaves/s (at 16 kHz, 7 semitones = 70 bins
+either way per 512-sample hop, 14 per 1024), and every transition outside that band has one
+and the same log-probability ``log(tiny)``, so for each state the best predecessor outside its
+band is a prefix or suffix maximum, found in O(1).
 Ties go to the lowest state index as in the dense argmax, so the path is the one librosa finds;
 ``tests/test_pyin.py`` holds the two to equal f0 and voicing (checked also on 76 real and
 rendered notes, at hops 512 and 1024: all equal).
@@ -15,7 +17,7 @@ The steps (librosa 0.11 defaults throughout): centred frames of ``frame`` sample
 cumulative-mean-normalised difference over periods sr/fmax .. sr/fmin with parabolic
 refinement; a Beta(2, 18) prior over 100 thresholds and a Boltzmann prior over the troughs
 below each; observations on a 0.1-semitone grid of voiced states plus as many unvoiced ones;
-a triangular transition 141 bins wide, 1 % voicing switches, uniform start.
+a triangular transition over the band, 1 % voicing switches, uniform start.
 """
 
 from __future__ import annotations
@@ -43,11 +45,14 @@ TINY = float(np.finfo(np.float64).tiny)
 def pyin(
     audio: np.ndarray, sr: int, fmin: float, fmax: float, frame: int = 2048, hop: int = 512
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(T,) float audio -> (f0 (F,) in Hz with NaN where unvoiced, voiced (F,) bool), F = 1 + T // hop,
-    frames centred on sample i * hop (zero-padded at both ends); as ``librosa.pyin`` with its defaults."""
+    """(T,) float audio -> (f0 (F,) in Hz with NaN where unvoiced, voiced (F,) bool), frames
+    centred on sample i * hop (zero-padded by frame // 2 at both ends, so F = 1 + T // hop for an
+    even ``frame``); as ``librosa.pyin`` with its defaults. Raises ValueError on bad arguments."""
     y = np.asarray(audio)
-    if y.ndim != 1 or not np.isfinite(y).all():
-        raise ValueError("pyin takes finite (T,) audio")
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.floating) or not np.isfinite(y).all():
+        raise ValueError(f"pyin takes finite (T,) float audio, got {y.dtype} {y.shape}")
+    if hop < 1 or frame < 3:
+        raise ValueError(f"hop {hop} and frame {frame} must be positive (frame at least 3)")
     if not 0 < fmin < fmax <= sr / 2 or sr / fmin >= frame - 1:
         raise ValueError(f"fmin {fmin} / fmax {fmax} do not fit sr {sr} and frame {frame}")
     y = np.pad(y, frame // 2)
@@ -58,8 +63,10 @@ def pyin(
     shifts = _parabolic_shifts(yin)
 
     bins = int(np.floor(12 * BINS_PER_SEMITONE * np.log2(fmax / fmin))) + 1
+    width = round(MAX_OCTAVES_PER_SECOND * 12 * hop / sr) * BINS_PER_SEMITONE + 1  # odd: centred on a bin
+    if width > bins:
+        raise ValueError(f"a pitch can move over the whole range fmin {fmin} .. fmax {fmax} in one hop of {hop}")
     obs = _observations(yin, shifts, sr, min_period, fmin, bins)  # (2 * bins, F)
-    width = round(MAX_OCTAVES_PER_SECOND * 12 * hop / sr) * BINS_PER_SEMITONE + 1
     same, switch = _log_transitions(bins, width)
     log_obs = np.ascontiguousarray(np.log(obs + TINY).T)  # (F, 2 * bins)
     log_init = np.log(1.0 / (2 * bins) + TINY)
@@ -135,19 +142,20 @@ def _observations(
         p[lowest] += NO_TROUGH_PROB * np.sum(beta[: np.count_nonzero(~under[lowest, :])])
         probs_at[where, i] = p
 
-    period, frame = np.nonzero(probs_at)
-    f0 = sr / (min_period + period + shifts[period, frame])
+    period, col = np.nonzero(probs_at)  # troughs with a probability, by period then frame
+    f0 = sr / (min_period + period + shifts[period, col])
+    # an f0 above fmax lands on bin ``bins``, the first unvoiced state, overwritten below
     b = np.clip(np.round(12 * BINS_PER_SEMITONE * np.log2(f0 / fmin)), 0, bins).astype(int)
     obs = np.zeros((2 * bins, yin.shape[1]))
-    obs[b, frame] = probs_at[period, frame]  # the last of two troughs in one bin wins
+    obs[b, col] = probs_at[period, col]  # the last of two troughs in one bin wins
     voiced = np.clip(np.sum(obs[:bins, :], axis=0, keepdims=True), 0, 1)
     obs[bins:, :] = (1 - voiced) / bins
     return obs
 
 
 def _boltzmann(k: np.ndarray, n: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """P(k) of the truncated geometric prior on 0 .. n - 1, (troughs, thresholds); 0 outside it.
-    Evaluated on the supported entries in C order, as scipy.stats.boltzmann.pmf does (same roundings)."""
+    """P(k) of the truncated geometric prior on 0 .. n - 1, (troughs, thresholds); 0 outside it
+    (scipy.stats.boltzmann.pmf's formula, so its roundings)."""
     n = np.broadcast_to(n, shape)
     ok = (n > 0) & (k >= 0) & (k <= n - 1)
     out = np.zeros(shape)
@@ -164,14 +172,10 @@ def _log_transitions(bins: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     i + d - width // 2, within voicing (``same``) and across it (``switch``); -inf off the grid.
     Built as librosa does (a triangle per row, normalised over the row, times the 2 x 2 voicing
     switch) so that the numbers are its numbers."""
+    assert width % 2 == 1 and width <= bins
     half = width // 2
-    n = np.arange(1, (width + 1) // 2 + 1, dtype=np.float64)  # scipy.signal's symmetric triangle
-    if width % 2 == 0:
-        w = (2 * n - 1.0) / width
-        tri = np.concatenate([w, w[::-1]])
-    else:
-        w = 2 * n / (width + 1.0)
-        tri = np.concatenate([w, w[:-1][::-1]])
+    w = 2 * np.arange(1, half + 2, dtype=np.float64) / (width + 1.0)  # scipy.signal's symmetric triangle
+    tri = np.concatenate([w, w[:-1][::-1]])
     local = np.zeros((bins, bins))
     row = np.pad(tri, ((bins - width) // 2, bins - width - (bins - width) // 2))
     for i in range(bins):
@@ -181,7 +185,7 @@ def _log_transitions(bins: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         local[i] = r
     local /= local.sum(axis=1, keepdims=True)
     keep = 1 - SWITCH_PROB
-    stay = np.array([[keep, (1.0 - keep) / 1], [(1.0 - keep) / 1, keep]])  # librosa.sequence.transition_loop(2, keep)
+    stay = np.array([[keep, 1.0 - keep], [1.0 - keep, keep]])  # librosa.sequence.transition_loop(2, keep)
     same, switch = np.full((bins, width), -np.inf), np.full((bins, width), -np.inf)
     for d in range(width):
         i = np.arange(max(0, half - d), min(bins, bins + half - d))

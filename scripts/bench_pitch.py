@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from nsynth.pitch import FMAX, FMIN
+
 SR = 16000
 
 
@@ -32,11 +34,11 @@ def note(seconds: float) -> np.ndarray:
 def fresh(tracker: str, seconds: float) -> float:
     """Seconds for a new process (torch and numba already imported) to import ``tracker`` and track one note."""
     call = {
-        "nsynth": "from nsynth.pyin import pyin; pyin(x, 16000, 27.5, 4186.0, 2048, 512)",
-        "librosa": "import librosa; librosa.pyin(x, fmin=27.5, fmax=4186.0, sr=16000, frame_length=2048, hop_length=512)",
+        "nsynth": "from nsynth.pyin import pyin; pyin(x, 16000, FMIN, FMAX, 2048, 512)",
+        "librosa": "import librosa; librosa.pyin(x, fmin=FMIN, fmax=FMAX, sr=16000, frame_length=2048, hop_length=512)",
     }[tracker]
     code = "\n".join([
-        "import time, torch, numba, numpy as np", f"SR = {SR}", inspect.getsource(note), f"x = note({seconds})",
+        "import time, torch, numba, numpy as np", "from nsynth.pitch import FMIN, FMAX", f"SR = {SR}", inspect.getsource(note), f"x = note({seconds})",
         f"t = time.perf_counter(); {call}; print(time.perf_counter() - t)",
     ])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -54,13 +56,13 @@ def main() -> None:
     print(f"{'note':>6} {'where':>14} {'nsynth s':>9} {'librosa s':>10} {'ratio':>6}  equal")
     for seconds in (2.0, 4.0):
         x = note(seconds)
-        a, va, _ = librosa.pyin(x, fmin=27.5, fmax=4186.0, sr=SR, frame_length=2048, hop_length=512)
-        b, vb = pyin(x, SR, 27.5, 4186.0, 2048, 512)
+        a, va, _ = librosa.pyin(x, fmin=FMIN, fmax=FMAX, sr=SR, frame_length=2048, hop_length=512)
+        b, vb = pyin(x, SR, FMIN, FMAX, 2048, 512)
         equal = np.array_equal(va, vb) and np.array_equal(np.nan_to_num(a, nan=-1), np.nan_to_num(b, nan=-1))
         ours, theirs = [], []
         for _ in range(args.repeats):
-            t = time.perf_counter(); pyin(x, SR, 27.5, 4186.0, 2048, 512); ours.append(time.perf_counter() - t)
-            t = time.perf_counter(); librosa.pyin(x, fmin=27.5, fmax=4186.0, sr=SR, frame_length=2048, hop_length=512)
+            t = time.perf_counter(); pyin(x, SR, FMIN, FMAX, 2048, 512); ours.append(time.perf_counter() - t)
+            t = time.perf_counter(); librosa.pyin(x, fmin=FMIN, fmax=FMAX, sr=SR, frame_length=2048, hop_length=512)
             theirs.append(time.perf_counter() - t)
         o, l = min(ours), min(theirs)
         print(f"{seconds:5.0f}s {'warm process':>14} {o:9.3f} {l:10.3f} {l / o:5.1f}x  {equal}")

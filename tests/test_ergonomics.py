@@ -126,7 +126,8 @@ def test_pitch_auto_runs_pyin_once_and_agrees_with_the_two_resolvers(monkeypatch
     assert len(calls) == 1
     assert resolved.midi == api.resolve_pitch(note, "auto", model=model) == 55
     np.testing.assert_array_equal(resolved.f0, api.resolve_f0(note, "auto", model=model))
-    assert len(calls) == 3  # the two resolvers on their own: a pass each
+    hop = model.config.hop
+    assert calls == [hop, 1024, hop]  # the two resolvers on their own: a pass each (the pitch at hop 1024)
 
 
 def test_the_cli_reconstructs_what_the_api_does_with_pitch_auto(tmp_path, pitched_ckpt):

@@ -26,14 +26,27 @@ def _signals() -> dict[str, np.ndarray]:
     }
 
 
-@pytest.mark.parametrize("name", list(_signals()))
-def test_pyin_equals_librosa(name):
-    x = _signals()[name].astype(np.float32)
-    for hop in (512, 1024):
-        f0, voiced, _ = librosa.pyin(x, fmin=FMIN, fmax=FMAX, sr=SR, frame_length=2048, hop_length=hop)
-        ours, ours_voiced = pyin(x, SR, FMIN, FMAX, frame=2048, hop=hop)
+def _same_as_librosa(x: np.ndarray, sr: int = SR, frame: int = 2048, hops: tuple[int, ...] = (512, 1024)) -> None:
+    for hop in hops:
+        f0, voiced, _ = librosa.pyin(x, fmin=FMIN, fmax=FMAX, sr=sr, frame_length=frame, hop_length=hop)
+        ours, ours_voiced = pyin(x, sr, FMIN, FMAX, frame=frame, hop=hop)
         np.testing.assert_array_equal(ours_voiced, voiced)
         np.testing.assert_array_equal(ours, f0)  # NaN where unvoiced in both
+
+
+@pytest.mark.parametrize("name", list(_signals()))
+def test_pyin_equals_librosa(name):
+    _same_as_librosa(_signals()[name].astype(np.float32))
+
+
+def test_pyin_equals_librosa_on_short_notes_other_rates_and_odd_frames():
+    note = _signals()["harmonic with vibrato"]
+    _same_as_librosa(note[:1500].astype(np.float32), hops=(512,))  # shorter than a frame: 3 frames
+    _same_as_librosa(note[:1].astype(np.float32), hops=(512,))  # one sample: one frame
+    t = np.arange(22050) / 22050  # 0.5 s at 44.1 kHz, a frame of 4095
+    x = sum(np.sin(2 * np.pi * 98.0 * k * t) / k for k in range(1, 6)) * 0.2
+    _same_as_librosa(x.astype(np.float32), sr=44100, frame=4095, hops=(441,))
+    assert np.isfinite(pyin(x.astype(np.float32), 44100, FMIN, FMAX, 4095, 441)[0]).mean() > 0.9  # G2 found
 
 
 def _dense(bins: int, width: int) -> np.ndarray:
@@ -100,5 +113,11 @@ def test_banded_viterbi_equals_dense(case):
 def test_pyin_rejects_bad_input():
     with pytest.raises(ValueError, match="finite"):
         pyin(np.full(4096, np.nan, np.float32), SR, FMIN, FMAX)
+    with pytest.raises(ValueError, match="float"):
+        pyin(np.zeros(4096, np.int16), SR, FMIN, FMAX)
+    with pytest.raises(ValueError, match="hop 0"):
+        pyin(np.zeros(4096, np.float32), SR, FMIN, FMAX, hop=0)
     with pytest.raises(ValueError, match="fmin"):
         pyin(np.zeros(4096, np.float32), SR, 5.0, FMAX)  # a 5 Hz period does not fit a 2048-sample frame
+    with pytest.raises(ValueError, match="whole range"):
+        pyin(np.zeros(4096, np.float32), SR, 150.0, 300.0)  # one octave, crossed in a hop
