@@ -15,7 +15,6 @@ run. Writes OUT_DIR/train/examples.json and OUT_DIR/train/audio/*.wav, readable 
 from __future__ import annotations
 
 import argparse
-import random
 import shutil
 import struct
 import subprocess
@@ -27,13 +26,13 @@ import numpy as np
 import soundfile as sf
 
 from nsynth.audio import save_audio
-from nsynth.data.soundfont import SILENCE, note_key, note_metadata, write_examples
+from nsynth.data.soundfont import SILENCE, drawn_programs, note_key, note_metadata, write_examples
 
 SR = 16000
 TICKS_PER_SECOND = 1920  # 960 ticks per quarter at the default 120 bpm
 PATCHES = Path("/usr/share/midi/freepats/Tone_000")
 CONFIG = Path("/etc/timidity/freepats.cfg")
-HELD_OUT = frozenset(random.Random(0).sample(range(112), round(0.1 * 112)))
+HELD_OUT = frozenset(drawn_programs(range(112), 0.1, seed=0))  # as render-soundfont --valid-fraction 0.1 --seed 0
 HOLD, RELEASE, SPACING = 3.0, 1.0, 5.0
 
 

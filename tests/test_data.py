@@ -9,7 +9,7 @@ from conftest import tone
 from sf2 import make_sf2
 
 from nsynth.data import NoteFilter, open_dataset
-from nsynth.data.soundfont import gm_family, parse_range, render_soundfont
+from nsynth.data.soundfont import drawn_programs, gm_family, parse_range, render_soundfont
 from nsynth.data.tfrecord import serialize_example, write_tfrecord
 from nsynth.errors import NSynthError
 
@@ -158,6 +158,24 @@ def test_render_soundfont_layout_holdout_and_determinism(tmp_path):
     files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     assert len(files) == 14 and files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     assert all((out / f).read_bytes() == (again / f).read_bytes() for f in files)
+
+
+def test_valid_fraction_holds_out_the_drawn_programs(tmp_path):
+    """``drawn_programs`` is the draw ``render_soundfont`` makes (scripts/render_freepats.py keeps
+    the same programs out of its training notes with it)."""
+    assert drawn_programs(range(112), 0.0, 0) == set()
+    draw = drawn_programs(range(112), 0.1, 0)
+    assert len(draw) == 11 and draw <= set(range(112))
+    assert drawn_programs(list(reversed(range(112))) + [3, 3], 0.1, 0) == draw  # order and repeats do not matter
+    assert drawn_programs(range(112), 0.1, 1) != draw and len(drawn_programs([7, 9], 0.01, 0)) == 1
+    font = tmp_path / "tiny.sf2"
+    font.write_bytes(make_sf2({0: "sine", 40: "square", 80: "saw"}))
+    for seed in (0, 1, 2):
+        out = tmp_path / f"ds{seed}"
+        render_soundfont(font, out, programs=[0, 40, 80], pitches=[69], velocities=[100], hold=0.2, release=0.1,
+                         valid_fraction=0.34, seed=seed, progress=False)
+        valid = json.loads((out / "valid" / "examples.json").read_text())
+        assert {n["program"] for n in valid.values()} == drawn_programs([0, 40, 80], 0.34, seed)
 
 
 def test_render_reports_silent_notes_and_bad_fonts(tmp_path):

@@ -183,6 +183,16 @@ def write_examples(path: Path, notes: dict[str, dict]) -> None:
     os.replace(tmp, path)
 
 
+def drawn_programs(programs: Sequence[int], fraction: float, seed: int) -> set[int]:
+    """The programs ``render_soundfont`` holds out for ``valid_fraction=fraction`` and ``seed``:
+    round(fraction * n) of the n distinct ``programs`` (at least one), drawn with ``random.Random(seed)``;
+    none for ``fraction`` 0."""
+    programs = sorted(set(programs))
+    if fraction <= 0:
+        return set()
+    return set(random.Random(seed).sample(programs, max(1, round(fraction * len(programs)))))
+
+
 @dataclass(frozen=True)
 class _ProgramJob:
     font: Path
@@ -249,10 +259,7 @@ def render_soundfont(
     out = Path(out_dir)
     _cached_synth(font, sample_rate)  # fails early on a bad font; forked workers inherit the loaded one
     programs = sorted(set(programs))
-    held_out = set(valid_programs)
-    if valid_fraction > 0:
-        n = max(1, round(valid_fraction * len(programs)))
-        held_out |= set(random.Random(seed).sample(programs, n))
+    held_out = set(valid_programs) | drawn_programs(programs, valid_fraction, seed)
     splits = {"train": [p for p in programs if p not in held_out], "valid": sorted(held_out & set(programs))}
     split_of = {p: ("valid" if p in held_out else "train") for p in programs}
     if not held_out:
