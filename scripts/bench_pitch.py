@@ -31,15 +31,28 @@ def note(seconds: float) -> np.ndarray:
     return (sum(np.sin(k * phase) / k for k in range(1, 10)) * 0.2 * np.exp(-t)).astype(np.float32)
 
 
+def track_nsynth(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from nsynth.pyin import pyin
+
+    return pyin(x, SR, FMIN, FMAX, 2048, 512)
+
+
+def track_librosa(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import librosa
+
+    f0, voiced, _ = librosa.pyin(x, fmin=FMIN, fmax=FMAX, sr=SR, frame_length=2048, hop_length=512)
+    return f0, voiced
+
+
+TRACKERS = {"nsynth": track_nsynth, "librosa": track_librosa}
+
+
 def fresh(tracker: str, seconds: float) -> float:
     """Seconds for a new process (torch and numba already imported) to import ``tracker`` and track one note."""
-    call = {
-        "nsynth": "from nsynth.pyin import pyin; pyin(x, 16000, FMIN, FMAX, 2048, 512)",
-        "librosa": "import librosa; librosa.pyin(x, fmin=FMIN, fmax=FMAX, sr=16000, frame_length=2048, hop_length=512)",
-    }[tracker]
     code = "\n".join([
-        "import time, torch, numba, numpy as np", "from nsynth.pitch import FMIN, FMAX", f"SR = {SR}", inspect.getsource(note), f"x = note({seconds})",
-        f"t = time.perf_counter(); {call}; print(time.perf_counter() - t)",
+        "import time, torch, numba, numpy as np", "from nsynth.pitch import FMIN, FMAX", f"SR = {SR}",
+        inspect.getsource(note), inspect.getsource(TRACKERS[tracker]), f"x = note({seconds})",
+        f"t = time.perf_counter(); {TRACKERS[tracker].__name__}(x); print(time.perf_counter() - t)",
     ])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -49,22 +62,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
-    import librosa
-
-    from nsynth.pyin import pyin
-
     print(f"{'note':>6} {'where':>14} {'nsynth s':>9} {'librosa s':>10} {'ratio':>6}  equal")
     for seconds in (2.0, 4.0):
         x = note(seconds)
-        a, va, _ = librosa.pyin(x, fmin=FMIN, fmax=FMAX, sr=SR, frame_length=2048, hop_length=512)
-        b, vb = pyin(x, SR, FMIN, FMAX, 2048, 512)
+        (a, va), (b, vb) = track_librosa(x), track_nsynth(x)  # also the warm-up of each
         equal = np.array_equal(va, vb) and np.array_equal(np.nan_to_num(a, nan=-1), np.nan_to_num(b, nan=-1))
-        ours, theirs = [], []
+        times: dict[str, list[float]] = {name: [] for name in TRACKERS}
         for _ in range(args.repeats):
-            t = time.perf_counter(); pyin(x, SR, FMIN, FMAX, 2048, 512); ours.append(time.perf_counter() - t)
-            t = time.perf_counter(); librosa.pyin(x, fmin=FMIN, fmax=FMAX, sr=SR, frame_length=2048, hop_length=512)
-            theirs.append(time.perf_counter() - t)
-        o, l = min(ours), min(theirs)
+            for name, track in TRACKERS.items():
+                t = time.perf_counter()
+                track(x)
+                times[name].append(time.perf_counter() - t)
+        o, l = min(times["nsynth"]), min(times["librosa"])
         print(f"{seconds:5.0f}s {'warm process':>14} {o:9.3f} {l:10.3f} {l / o:5.1f}x  {equal}")
         fo, fl = fresh("nsynth", seconds), fresh("librosa", seconds)
         print(f"{seconds:5.0f}s {'fresh process':>14} {fo:9.3f} {fl:10.3f} {fl / fo:5.1f}x")
