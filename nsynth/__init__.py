@@ -23,7 +23,7 @@ if not (_Path(__file__).parent / "decoders").is_dir() and (_checkout / "decoders
     __path__.append(str(_checkout))
 
 from nsynth.config import PRESETS, DecoderConfig, EncoderConfig, ModelConfig, get_preset
-from nsynth.errors import AudioError, CheckpointError, NSynthError, OutputExistsError
+from nsynth.errors import AudioError, CheckpointError, NSynthError, OptionError, OutputExistsError
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and editors
     from nsynth._malloc import tune_malloc
@@ -84,6 +84,7 @@ __all__ = [
     "ModelConfig",
     "NSynthAutoencoder",
     "NSynthError",
+    "OptionError",
     "OutputExistsError",
     "PRESETS",
     "Sampling",

@@ -9,12 +9,42 @@ class AudioError(NSynthError):
     """An audio file that cannot be used: missing, unreadable, empty, NaN ..."""
 
 
+class RemedyError(NSynthError):
+    """A problem that one of the caller's parameters fixes (``force``, ``resume``, ``checkpoint``).
+
+    ``param`` names it and ``value`` says what to give it (``True`` for a switch), so a front end
+    can name its own option instead: the library says "set force=True to overwrite", the CLI
+    "use --force to overwrite"."""
+
+    def __init__(self, problem: str, param: str, value: str, purpose: str) -> None:
+        super().__init__(f"{problem}; set {param}={value} {purpose}")
+        self.problem, self.param, self.value, self.purpose = problem, param, value, purpose
+
+
 class CheckpointError(NSynthError):
     """A weights file that cannot be loaded."""
 
 
-class OutputExistsError(NSynthError):
-    """An output that already exists and would be overwritten without --force."""
+class NoDefaultModelError(CheckpointError, RemedyError):
+    """No weights file was given and this install ships none."""
+
+    def __init__(self) -> None:
+        RemedyError.__init__(
+            self,
+            "no default model is installed",
+            "checkpoint",
+            "PATH",
+            "to a weights file (from `nsynth train` or `nsynth import-magenta`)",
+        )
+
+
+class OutputExistsError(RemedyError):
+    """An output that already exists and would be overwritten without ``force``."""
+
+    def __init__(self, path: str, more: int = 0) -> None:
+        others = f" (and {more} more)" if more else ""
+        super().__init__(f"{path}: already exists{others}", "force", "True", "to overwrite")
+        self.path = path
 
 
 class ClipError(AudioError):

@@ -16,8 +16,7 @@ def check_outputs(paths: Iterable[str | os.PathLike], force: bool) -> None:
     """Raise before any work is done if an output exists and ``force`` is off."""
     existing = [str(p) for p in paths if Path(p).exists()]
     if existing and not force:
-        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise OutputExistsError(f"{existing[0]}: already exists{more}; use --force to overwrite")
+        raise OutputExistsError(existing[0], len(existing) - 1)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from nsynth.config import ModelConfig, Recommended, get_preset
-from nsynth.errors import CheckpointError
+from nsynth.errors import CheckpointError, NoDefaultModelError
 from nsynth.files import atomic_path
 from nsynth.model import NSynthAutoencoder
 
@@ -89,10 +89,7 @@ def _resolve(path: str | os.PathLike | None) -> Path:
     if path is None:
         p = default_weights_path()
         if p is None:
-            raise CheckpointError(
-                "no default model is installed yet: give a weights file with --checkpoint "
-                "(from `nsynth train` or `nsynth import-magenta`)"
-            )
+            raise NoDefaultModelError()
         return p
     p = Path(path)
     if not p.exists():

@@ -68,6 +68,37 @@ def test_bad_pitches_are_refused_in_the_library_s_words():
         parse_pitch("auto", auto=False)
 
 
+def test_errors_a_parameter_fixes_name_the_parameter_and_the_cli_names_its_flag(tmp_path):
+    from nsynth.audio import save_audio
+    from nsynth.cli.common import user_message
+    from nsynth.data import open_dataset
+    from nsynth.errors import NoDefaultModelError, RemedyError
+    from nsynth.training.loop import train
+
+    taken = tmp_path / "taken.wav"
+    taken.write_bytes(b"old")
+    with pytest.raises(nsynth.OutputExistsError) as e:
+        save_audio(taken, np.zeros(10))
+    assert str(e.value) == f"{taken}: already exists; set force=True to overwrite"
+    assert user_message(e.value) == f"{taken}: already exists; use --force to overwrite"
+    assert taken.read_bytes() == b"old"
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "state.safetensors").write_bytes(b"")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    sf.write(notes / "tone_60-060-100.wav", tone(261.6, 0.1), 16000)
+    with pytest.raises(RemedyError) as e:
+        train(nsynth.get_preset("mini"), open_dataset(notes, 16000), run_dir, progress=False)
+    assert str(e.value) == f"{run_dir}: already holds a training run; set resume=True to continue it"
+    assert user_message(e.value) == f"{run_dir}: already holds a training run; use --resume to continue it"
+
+    e = NoDefaultModelError()
+    assert isinstance(e, nsynth.CheckpointError) and "checkpoint=PATH" in str(e) and "--" not in str(e)
+    assert user_message(e).startswith("no default model is installed; use --checkpoint PATH to a weights file")
+
+
 def test_api_functions_take_note_names_and_speak_library_words():
     model = tiny_model()
     note = tone(440.0, 0.05)

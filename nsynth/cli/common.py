@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from nsynth.errors import ClipError, NSynthError, OptionError
+from nsynth.errors import ClipError, NSynthError, OptionError, RemedyError
 from nsynth.generation.options import Sampling
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ def user_message(e: NSynthError) -> str:
         return f"{e.name}: --{e.param} {e.value:g}: {e.reason}"
     if isinstance(e, OptionError):
         return f"--{e.option.replace('_', '-')} {e.value}: {e.reason}"
+    if isinstance(e, RemedyError):
+        flag = f"--{e.param.replace('_', '-')}" + ("" if e.value == "True" else f" {e.value}")
+        return f"{e.problem}; use {flag} {e.purpose}"
     return str(e)
 
 

@@ -10,7 +10,7 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from nsynth.errors import NSynthError
+from nsynth.errors import OptionError
 from nsynth.serve.app import MAX_UPLOAD, create_app
 
 __all__ = ["MAX_UPLOAD", "create_app", "is_loopback", "serve"]
@@ -42,7 +42,7 @@ def serve(
         try:
             s.bind((host, port))
         except OSError as e:
-            raise NSynthError(f"--host {host} --port {port}: cannot listen there ({e.strerror or e})") from None
+            raise OptionError("port", port, f"cannot listen there on host {host} ({e.strerror or e})") from None
     cache = cache or Path.home() / ".cache" / "nsynth" / "serve"
     app = create_app(cache, checkpoint, device, max_upload)
     if not is_loopback(host):

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from nsynth.config import ModelConfig
 from nsynth.data import NoteDataset
-from nsynth.errors import NSynthError
+from nsynth.errors import NSynthError, RemedyError
 from nsynth.files import atomic_path
 from nsynth.device import resolve_device
 from nsynth.model import NSynthAutoencoder
@@ -102,7 +102,7 @@ def _check_run(run: Path, resume: bool, rt: Runtime) -> None:
         return
     state_path = run / "state.safetensors"
     if not resume and state_path.exists():
-        raise NSynthError(f"{run}: already holds a training run; use --resume to continue it")
+        raise RemedyError(f"{run}: already holds a training run", "resume", "True", "to continue it")
     if resume and not state_path.exists():
         raise NSynthError(f"{state_path}: no training state to resume from")
     run.mkdir(parents=True, exist_ok=True)
