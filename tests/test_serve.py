@@ -99,12 +99,13 @@ def test_cancel_then_resume(client):
 
 def test_two_sounds_render_a_line_between_them(client):
     a, b = corners(client)[:2]
-    line = {"corners": [a, b], "resolution": 3, "pitches": [60], "seconds": 0.1}
+    line = {"corners": [a, b], "resolution": 3, "pitches": ["C4"], "seconds": 0.1}  # a note name: MIDI 60
     job = client.post("/api/grids", json=line).json()
     assert job["notes"] == 3
     assert wait(client, job["key"])["status"] == "done"
     m = client.get(f"/api/grids/{job['key']}/manifest").json()
     assert m["mode"] == "line" and m["rows"] == 1 and m["resolution"] == 3 and m["corners"] == ["c0.wav", "c1.wav"]
+    assert m["pitches"] == [60]
     assert [(p["row"], p["col"]) for p in m["points"]] == [(0, 0), (0, 1), (0, 2)]
     assert all(p["ready"] for p in m["points"])
     assert client.get(f"/api/grids/{job['key']}/audio/60/1/0.wav").status_code == 404  # a line has one row
@@ -198,7 +199,11 @@ def test_bad_requests_and_path_traversal(client):
     bad = [
         ({"corners": ids[:3]}, "four corners"),
         ({"corners": ids, "resolution": 40}, "resolution 40"),
-        ({"corners": ids, "pitches": [200]}, "pitches"),
+        ({"corners": ids, "pitches": [200]}, "pitches: pitch 200 is not a MIDI note number 0-127"),
+        ({"corners": ids, "pitches": ["H4"]}, "pitches: 'H4' is not a pitch"),
+        ({"corners": ids, "pitches": "C4"}, "give a list of pitches"),
+        ({"corners": ids, "pitches": []}, "give 1 to 8 pitches"),
+        ({"corners": ids, "pitches": [60, "C4"]}, "each pitch once"),
         ({"corners": ids[:3] + ["../../../etc/passwd"]}, "no sound"),
         ({"corners": ids, "resolution": "many"}, "numeric settings"),
     ]

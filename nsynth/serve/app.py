@@ -40,7 +40,7 @@ from fastapi.staticfiles import StaticFiles
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.serve.jobs import Runner
-from nsynth.serve.store import GridRequest, NotFound, Store, display_name
+from nsynth.serve.store import GridRequest, NotFound, Store, display_name, request_pitches
 
 MAX_UPLOAD = 20 * 2**20  # bytes
 DEFAULT_PITCHES = (48, 60, 72)
@@ -126,11 +126,13 @@ def create_app(
             req = GridRequest(
                 corners=tuple(str(c) for c in body["corners"]),
                 resolution=int(body.get("resolution", 3)),
-                pitches=tuple(int(p) for p in body.get("pitches", DEFAULT_PITCHES)),
+                pitches=request_pitches(body.get("pitches", DEFAULT_PITCHES)),
                 seconds=None if body.get("seconds") in (None, "") else float(body["seconds"]),
                 seed=int(body.get("seed", 0)),
                 temperature=None if body.get("temperature") in (None, "") else float(body["temperature"]),
             )
+        except NSynthError:
+            raise
         except (ValueError, TypeError, KeyError, AttributeError):
             raise _Refused(400, "a render needs corners (4 or 2 sound ids) and numeric settings") from None
         req.check(store)

@@ -26,6 +26,7 @@ from nsynth.audio import load_audio, save_audio
 from nsynth.sound_design import grid_note
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
+from nsynth.pitch import parse_pitch
 
 KEY = re.compile(r"^[0-9a-f]{64}$")
 MIN_SECONDS = 0.1  # the shortest note the pad renders; a shorter sound is mostly the padding after it
@@ -55,6 +56,17 @@ class Sound:
 def line_note(pitch: int, col: int) -> str:
     """Where a line keeps its point ``col``: ``pitch_PPP/line_CC.wav``."""
     return f"pitch_{pitch:03d}/line_{col:02d}.wav"
+
+
+def request_pitches(values: object) -> tuple[int, ...]:
+    """A request's pitches (MIDI numbers or note names such as C4) as MIDI numbers, by the
+    library's one pitch rule; an error names ``pitches`` and the value."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise NSynthError(f"pitches {values!r}: give a list of pitches")
+    try:
+        return tuple(int(parse_pitch(p, auto=False)) for p in values)
+    except NSynthError as e:
+        raise NSynthError(f"pitches: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -88,8 +100,8 @@ class GridRequest:
         if not 2 <= self.resolution <= most:
             per = "on the line" if self.mode == "line" else "per side"
             raise NSynthError(f"resolution {self.resolution}: choose 2 to {most} points {per}")
-        if not 1 <= len(self.pitches) <= 8 or any(not 0 <= p <= 127 for p in self.pitches):
-            raise NSynthError("pitches: give 1 to 8 MIDI pitches 0-127")
+        if not 1 <= len(self.pitches) <= 8:
+            raise NSynthError("pitches: give 1 to 8 pitches")
         if len(set(self.pitches)) != len(self.pitches):
             raise NSynthError("pitches: each pitch once")
         if self.seconds is not None and not 0.1 <= self.seconds <= 4.0:
