@@ -77,7 +77,7 @@ def test_save_is_atomic_and_does_not_overwrite(tmp_path):
     save_audio(path, tone())
     info = sf.info(path)
     assert info.subtype == "PCM_16" and info.samplerate == 16000
-    with pytest.raises(OutputExistsError, match="--force"):
+    with pytest.raises(OutputExistsError, match=r"already exists; set force=True to overwrite"):
         save_audio(path, np.zeros(10))
     assert sf.info(path).frames == 4000
     save_audio(path, np.zeros(10), fmt="float", force=True)

@@ -105,12 +105,18 @@ def test_bad_files(tmp_path, tiny_ckpt):
         assert str(path) in str(e.value) and "\n" not in str(e.value)
 
 
-def test_no_default_model_says_checkpoint_is_required(monkeypatch):
+def test_no_default_model_says_checkpoint_is_required(monkeypatch, tmp_path, wav_pair):
     import nsynth.weights as w
+    from click.testing import CliRunner
+
+    from nsynth.cli import main
 
     monkeypatch.setattr(w, "DEFAULT_WEIGHTS", "does-not-exist.safetensors")
-    with pytest.raises(CheckpointError, match="--checkpoint"):
+    with pytest.raises(CheckpointError, match=r"no default model is installed; set checkpoint=PATH to a weights file"):
         nsynth.load_model()
+    r = CliRunner().invoke(main, ["reconstruct", str(wav_pair[0]), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert "no default model is installed; use --checkpoint PATH to a weights file" in r.output, r.output
 
 
 @pytest.mark.parametrize(
