@@ -195,12 +195,18 @@ def test_play_the_strip_between_two_sounds(server, tmp_path):
         bad_upload_keeps(page, tmp_path, 1, "B", "b.wav")
         assert page.evaluate("window.nsynthPad.labels") == ["A a.wav", "B b.wav"]  # named before the render too
         page.fill("#resolution", "5")
-        page.fill("#pitches", "60")
         page.fill("#seconds", "4")
+        page.fill("#pitches", "H4")  # not a note name: refused in one line, nothing rendered
+        page.evaluate("document.querySelector('#message').textContent = ''")
+        page.click("#render")
+        page.wait_for_function("document.querySelector('#message').textContent.length > 0")
+        assert page.inner_text("#message").startswith("pitches: 'H4' is not a pitch")
+        page.fill("#pitches", "C4")  # a note name: MIDI 60
         page.click("#render")
         page.wait_for_function("window.nsynthPad.status === 'ready'", timeout=180_000)
         assert page.inner_text("#progress-text").startswith("done: 100 % of 5 notes")
         assert page.evaluate("[window.nsynthPad.rows, window.nsynthPad.resolution]") == [1, 5]
+        assert page.evaluate("window.nsynthPad.pitches") == [60]
 
         def state():
             return page.evaluate(
