@@ -23,7 +23,15 @@ if not (_Path(__file__).parent / "decoders").is_dir() and (_checkout / "decoders
     __path__.append(str(_checkout))
 
 from nsynth.config import PRESETS, DecoderConfig, EncoderConfig, ModelConfig, get_preset
-from nsynth.errors import AudioError, CheckpointError, NSynthError, OptionError, OutputExistsError
+from nsynth.errors import (
+    AudioError,
+    CheckpointError,
+    NoDefaultModelError,
+    NSynthError,
+    OptionError,
+    OutputExistsError,
+    RemedyError,
+)
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and editors
     from nsynth._malloc import tune_malloc
@@ -83,9 +91,11 @@ __all__ = [
     "EncoderConfig",
     "ModelConfig",
     "NSynthAutoencoder",
+    "NoDefaultModelError",
     "NSynthError",
     "OptionError",
     "OutputExistsError",
+    "RemedyError",
     "PRESETS",
     "Sampling",
     "build_model",

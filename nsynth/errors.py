@@ -20,22 +20,24 @@ class RemedyError(NSynthError):
         super().__init__(f"{problem}; set {param}={value} {purpose}")
         self.problem, self.param, self.value, self.purpose = problem, param, value, purpose
 
+    def __reduce__(self):
+        return RemedyError, (self.problem, self.param, self.value, self.purpose)
+
 
 class CheckpointError(NSynthError):
     """A weights file that cannot be loaded."""
 
 
 class NoDefaultModelError(CheckpointError, RemedyError):
-    """No weights file was given and this install ships none."""
+    """No weights file was given and this install ships none (``load_model``'s ``path``)."""
 
     def __init__(self) -> None:
         RemedyError.__init__(
-            self,
-            "no default model is installed",
-            "checkpoint",
-            "PATH",
-            "to a weights file (from `nsynth train` or `nsynth import-magenta`)",
+            self, "no default model is installed", "path", "PATH", "to a weights file (made by training or import)"
         )
+
+    def __reduce__(self):
+        return NoDefaultModelError, ()
 
 
 class OutputExistsError(RemedyError):
@@ -44,7 +46,10 @@ class OutputExistsError(RemedyError):
     def __init__(self, path: str, more: int = 0) -> None:
         others = f" (and {more} more)" if more else ""
         super().__init__(f"{path}: already exists{others}", "force", "True", "to overwrite")
-        self.path = path
+        self.path, self.more = path, more
+
+    def __reduce__(self):
+        return OutputExistsError, (self.path, self.more)
 
 
 class ClipError(AudioError):
@@ -55,6 +60,9 @@ class ClipError(AudioError):
         super().__init__(f"{name}: {param} {value:g} s {reason}")
         self.name, self.param, self.value, self.reason = name, param, value, reason
 
+    def __reduce__(self):  # rebuilt from its fields (it crosses worker processes)
+        return type(self), (self.name, self.param, self.value, self.reason)
+
 
 class OptionError(NSynthError):
     """A bad value of a library option (``temperature``, ``device``, ``pitch`` ...), said in the
@@ -63,3 +71,6 @@ class OptionError(NSynthError):
     def __init__(self, option: str, value: object, reason: str) -> None:
         super().__init__(f"{option} {value}: {reason}")
         self.option, self.value, self.reason = option, value, reason
+
+    def __reduce__(self):
+        return type(self), (self.option, self.value, self.reason)

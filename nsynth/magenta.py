@@ -159,5 +159,5 @@ def convert(
     }
     if result.global_step is not None:
         meta["step"] = str(result.global_step)
-    save_model(result.model, out, overwrite=force, metadata=meta)
+    save_model(result.model, out, force=force, metadata=meta)
     return result

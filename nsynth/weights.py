@@ -51,13 +51,13 @@ def save_model(
     model: NSynthAutoencoder,
     path: str | os.PathLike,
     *,
-    overwrite: bool = False,
+    force: bool = False,
     metadata: dict[str, str] | None = None,
 ) -> None:
     """Write ``model`` (weights + config + format version + its recommended sampling settings,
     where not the defaults) atomically to ``path``; ``metadata`` adds to them."""
     meta = model.recommended.metadata() if model.recommended != Recommended() else {}
-    save_state_dict(model.state_dict(), model.config, path, overwrite=overwrite, metadata={**meta, **(metadata or {})})
+    save_state_dict(model.state_dict(), model.config, path, force=force, metadata={**meta, **(metadata or {})})
 
 
 def save_state_dict(
@@ -65,7 +65,7 @@ def save_state_dict(
     config: ModelConfig,
     path: str | os.PathLike,
     *,
-    overwrite: bool = False,
+    force: bool = False,
     metadata: dict[str, str] | None = None,
 ) -> None:
     """Write a model's tensors (e.g. EMA weights during training) as a weights file."""
@@ -75,7 +75,7 @@ def save_state_dict(
     }
     meta = dict(metadata or {})
     meta.update(format=FORMAT, format_version=str(FORMAT_VERSION), config=json.dumps(config.to_dict()))
-    with atomic_path(path, force=overwrite) as tmp:
+    with atomic_path(path, force=force) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 
 
@@ -163,7 +163,7 @@ def _recommended(path: Path, meta: dict[str, str]) -> Recommended:
             values[key] = float(text)
             Recommended(**{key: values[key]})  # its range, checked where Recommended defines it
         except ValueError:
-            raise CheckpointError(f"{path}: bad recommended {key.replace('_', '-')} {text!r}") from None
+            raise CheckpointError(f"{path}: bad recommended {key} {text!r}") from None
     return Recommended(**values)
 
 

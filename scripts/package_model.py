@@ -79,7 +79,7 @@ def main() -> None:
         meta["temperature"] = f"{args.temperature:g}"
     if args.min_p is not None:
         meta["min_p"] = f"{args.min_p:g}"
-    save_model(model, args.output, overwrite=True, metadata=meta)
+    save_model(model, args.output, force=True, metadata=meta)
     print(f"{args.output}: {meta}")
 
 

@@ -151,8 +151,9 @@ def test_training_data_uses_train_and_valid_folders(tmp_path):
     _, valid = open_training_data([tmp_path / "set"], valid=loose)
     assert len(valid) == 1
     assert parse_pitch_range("24-96") == (24, 96)
-    for bad in ("24", "96-24", "a-b"):
-        with pytest.raises(ValueError):
+    assert parse_pitch_range("C1-C7") == (24, 96) and parse_pitch_range("C#-1-G9") == (1, 127)
+    for bad in ("24", "96-24", "a-b", "-5-10", "0-128", "C4-"):
+        with pytest.raises(nsynth.OptionError, match="pitch_range"):
             parse_pitch_range(bad)
 
 

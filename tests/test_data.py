@@ -113,6 +113,21 @@ def test_folder_pitch_from_name_csv_and_cached_estimate(tmp_path, monkeypatch):
         open_dataset(tmp_path / "cache")
 
 
+def test_pitch_csv_takes_note_names_a_header_and_refuses_a_bad_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "sounds"
+    root.mkdir()
+    for name in ("a.wav", "b.wav", "c.wav"):
+        sf.write(root / name, tone(440, 0.1), 16000)
+    table = tmp_path / "p.csv"
+    table.write_text("file,pitch\na.wav,C4\nb.wav, 62 \nc.wav,\n")
+    assert {n.key: n.pitch for n in open_dataset(root, pitch_csv=table).notes} == {"a.wav": 60, "b.wav": 62, "c.wav": 69}
+    for bad, why in (("200", "not a MIDI note number 0-127"), ("H4", "is not a pitch")):
+        table.write_text(f"a.wav,60\nb.wav,{bad}\n")
+        with pytest.raises(NSynthError, match=f"{table}: line 2: .*{why}"):
+            open_dataset(root, pitch_csv=table)
+
+
 def test_render_soundfont_layout_holdout_and_determinism(tmp_path):
     font = tmp_path / "tiny.sf2"
     font.write_bytes(make_sf2({0: "sine", 40: "square", 80: "saw"}))

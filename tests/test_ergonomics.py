@@ -95,7 +95,19 @@ def test_errors_a_parameter_fixes_name_the_parameter_and_the_cli_names_its_flag(
     assert user_message(e.value) == f"{run_dir}: already holds a training run; use --resume to continue it"
 
     e = NoDefaultModelError()
-    assert isinstance(e, nsynth.CheckpointError) and "checkpoint=PATH" in str(e) and "--" not in str(e)
+    assert isinstance(e, nsynth.CheckpointError) and "path=PATH" in str(e) and "--" not in str(e)
+    # they cross worker processes (DataLoader, Pool) whole: same type, message and fields
+    import pickle
+
+    for err in (
+        e,
+        nsynth.OutputExistsError("x.wav", 2),
+        RemedyError("a run is there", "resume", "True", "to continue it"),
+        nsynth.OptionError("temperature", -1, "must be a number >= 0"),
+        ClipError("a.wav", "offset", 3.0, "is past the end"),
+    ):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err) and vars(back) == vars(err)
     assert user_message(e).startswith("no default model is installed; use --checkpoint PATH to a weights file")
 
 

@@ -201,7 +201,11 @@ def test_bad_requests_and_path_traversal(client):
         ({"corners": ids, "resolution": 40}, "resolution 40"),
         ({"corners": ids, "pitches": [200]}, "pitches: pitch 200 is not a MIDI note number 0-127"),
         ({"corners": ids, "pitches": ["H4"]}, "pitches: 'H4' is not a pitch"),
-        ({"corners": ids, "pitches": "C4"}, "give a list of pitches"),
+        ({"corners": ids, "pitches": "C4"}, "give a list of 1 to 8 pitches"),
+        ({"corners": ids, "pitches": {"60": 1, "C5": 2}}, "give a list of 1 to 8 pitches"),
+        ({"corners": ids, "pitches": [True]}, "pitches: True is not a pitch"),
+        ({"corners": ids, "pitches": [60] * 100_000}, "give 1 to 8 pitches"),
+        ({"corners": ids, "pitches": ["C" * 100_000]}, "is not a pitch"),
         ({"corners": ids, "pitches": []}, "give 1 to 8 pitches"),
         ({"corners": ids, "pitches": [60, "C4"]}, "each pitch once"),
         ({"corners": ids[:3] + ["../../../etc/passwd"]}, "no sound"),
@@ -253,6 +257,8 @@ def test_serve_command_errors_and_warning(tmp_path, tiny_ckpt, monkeypatch):
         port = busy.getsockname()[1]
         r = CliRunner().invoke(main, ["serve", "--port", str(port), "-c", str(tiny_ckpt)])
         assert r.exit_code == 1 and f"--port {port}: cannot listen there" in r.output, r.output
+    r = CliRunner().invoke(main, ["serve", "--host", "192.0.2.1", "--port", free, "-c", str(tiny_ckpt)])  # not ours
+    assert r.exit_code == 1 and "--host 192.0.2.1: cannot listen there" in r.output, r.output
     ran = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: ran.update(host=host, port=port))
     r = CliRunner().invoke(

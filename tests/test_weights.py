@@ -37,7 +37,7 @@ def test_refuses_to_overwrite(tmp_path):
     with pytest.raises(OutputExistsError):
         nsynth.save_model(tiny_model(), path)
     assert path.read_text() == "precious"
-    nsynth.save_model(tiny_model(seed=5), path, overwrite=True)
+    nsynth.save_model(tiny_model(seed=5), path, force=True)
     back = nsynth.load_model(path).state_dict()
     assert all(torch.equal(v, back[k]) for k, v in tiny_model(seed=5).state_dict().items())
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp files left
@@ -112,11 +112,23 @@ def test_no_default_model_says_checkpoint_is_required(monkeypatch, tmp_path, wav
     from nsynth.cli import main
 
     monkeypatch.setattr(w, "DEFAULT_WEIGHTS", "does-not-exist.safetensors")
-    with pytest.raises(CheckpointError, match=r"no default model is installed; set checkpoint=PATH to a weights file"):
+    with pytest.raises(CheckpointError, match=r"no default model is installed; set path=PATH to a weights file"):
         nsynth.load_model()
     r = CliRunner().invoke(main, ["reconstruct", str(wav_pair[0]), "-o", str(tmp_path / "out")])
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
     assert "no default model is installed; use --checkpoint PATH to a weights file" in r.output, r.output
+    r = CliRunner().invoke(main, ["info"])  # info takes that option too, beside its CHECKPOINT argument
+    assert r.exit_code == 1 and "use --checkpoint PATH" in r.output, r.output
+    monkeypatch.undo()
+    shipped = CliRunner().invoke(main, ["info"])
+    by_option = CliRunner().invoke(main, ["info", "-c", str(w.default_weights_path())])
+    assert shipped.exit_code == by_option.exit_code == 0 and "file:" in shipped.output
+    def described(r):  # what it prints of the file, beside its "reading ..." status line
+        return [line for line in r.output.splitlines() if not line.startswith("reading ")]
+
+    assert described(by_option) == described(shipped)
+    r = CliRunner().invoke(main, ["info", str(w.default_weights_path()), "-c", str(w.default_weights_path())])
+    assert r.exit_code == 2 and "give the weights file once" in r.output
 
 
 @pytest.mark.parametrize(
@@ -152,5 +164,5 @@ def test_a_recommended_sampling_option_in_the_weights_file_is_the_default(
     for text in bad_values:
         bad = tmp_path / f"bad{text}.safetensors"
         nsynth.save_model(tiny_model(), bad, metadata={key: text})
-        with pytest.raises(nsynth.CheckpointError, match=option[2:]):
+        with pytest.raises(nsynth.CheckpointError, match=f"bad recommended {key} "):
             nsynth.load_model(bad)

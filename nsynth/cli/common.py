@@ -35,6 +35,10 @@ class Group(click.Group):
             ctx.exit(130)
 
 
+#: Library parameters whose CLI option has another name (``load_model(path)`` is ``--checkpoint``).
+_FLAG_OF = {"path": "checkpoint"}
+
+
 def user_message(e: NSynthError) -> str:
     """A library error in the CLI's words: a parameter the library names becomes the option that sets it."""
     if isinstance(e, ClipError):
@@ -42,7 +46,8 @@ def user_message(e: NSynthError) -> str:
     if isinstance(e, OptionError):
         return f"--{e.option.replace('_', '-')} {e.value}: {e.reason}"
     if isinstance(e, RemedyError):
-        flag = f"--{e.param.replace('_', '-')}" + ("" if e.value == "True" else f" {e.value}")
+        param = _FLAG_OF.get(e.param, e.param)
+        flag = f"--{param.replace('_', '-')}" + ("" if e.value == "True" else f" {e.value}")
         return f"{e.problem}; use {flag} {e.purpose}"
     return str(e)
 

@@ -94,9 +94,9 @@ from nsynth.generation.options import Sampling
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile [default: on for CUDA].")
 @click.option("--family", "families", multiple=True, help="Keep only these instrument families.")
 @click.option("--source", "sources", multiple=True, help="Keep only these sources.")
-@click.option("--pitch-range", default=None, help="Keep pitches LO-HI, e.g. 24-96.")
+@click.option("--pitch-range", default=None, help="Keep pitches LO-HI, e.g. 24-96 or C1-C7.")
 @click.option("--velocities", default=None, callback=int_list, help="Keep these velocities.")
-@click.option("--pitch-csv", type=click.Path(dir_okay=False, path_type=Path), help="CSV of path,pitch for folders.")
+@click.option("--pitch-csv", type=click.Path(dir_okay=False, path_type=Path), help="CSV of path,pitch (60 or C4) for folders.")
 @click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last checkpoint.")
 @click.option(
     "--init-from",
@@ -156,10 +156,7 @@ def train(
             model_config = model_config.replace(**read_json(model_config_path))
         except (ValueError, TypeError) as e:
             raise NSynthError(f"{model_config_path}: {e}") from None
-    try:
-        lo, hi = parse_pitch_range(pitch_range) if pitch_range else (None, None)
-    except ValueError as e:
-        raise NSynthError(f"--pitch-range {e}") from None
+    lo, hi = parse_pitch_range(pitch_range) if pitch_range else (None, None)
     note_filter = NoteFilter(tuple(families), tuple(sources), lo, hi, tuple(velocities or ()))
     train_ds, valid_ds = open_training_data(data, valid_path, model_config.sample_rate, note_filter, pitch_csv)
     cfg = TrainConfig.for_preset(
@@ -361,9 +358,20 @@ def bench(
 
 @click.command()
 @click.argument("checkpoint", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def info(checkpoint: Path | None) -> None:
+@click.option(
+    "-c",
+    "--checkpoint",
+    "checkpoint_option",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The weights file, as the other commands take it (the same as CHECKPOINT).",
+)
+def info(checkpoint: Path | None, checkpoint_option: Path | None) -> None:
     """Describe a weights file (default: the shipped model)."""
     import json
+
+    if checkpoint and checkpoint_option:
+        raise click.UsageError("give the weights file once: CHECKPOINT or --checkpoint")
+    checkpoint = checkpoint or checkpoint_option
 
     status(f"reading {checkpoint or 'the shipped model'} ...")
     from nsynth.weights import read_info  # torch: after the first line

@@ -17,7 +17,7 @@ from pathlib import Path
 from nsynth.audio import load_audio
 from nsynth.data.notes import Note, NoteDataset
 from nsynth.errors import NSynthError
-from nsynth.pitch import estimate_pitch
+from nsynth.pitch import estimate_pitch, parse_pitch
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"}
 _NSYNTH_NAME = re.compile(r"-(\d{3})-(\d{3})$")
@@ -34,12 +34,20 @@ def pitch_from_name(path: Path) -> int | None:
 
 
 def _read_csv(path: Path) -> dict[str, int]:
+    """``file,pitch`` rows (a pitch as ``parse_pitch`` reads it: 60, C4); a first row that is not
+    a pitch is a header; a row with no pitch is left to estimation; any other bad row is an error."""
     out = {}
     try:
         with open(path, newline="") as f:
-            for row in csv.reader(f):
-                if len(row) >= 2 and row[1].strip().isdigit():
-                    out[row[0].strip()] = int(row[1])
+            for line, row in enumerate(csv.reader(f), start=1):
+                if len(row) < 2 or not row[1].strip():
+                    continue
+                try:
+                    out[row[0].strip()] = int(parse_pitch(row[1], auto=False))
+                except NSynthError as e:
+                    if line == 1:
+                        continue  # a header
+                    raise NSynthError(f"{path}: line {line}: {e}") from None
     except OSError as e:
         raise NSynthError(f"{path}: cannot read pitch CSV ({e.strerror or e})") from None
     return out

@@ -11,6 +11,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from nsynth.errors import NSynthError, OptionError
+
 FAMILIES = ["bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal"]
 SOURCES = ["acoustic", "electronic", "synthetic"]
 
@@ -51,14 +53,21 @@ class NoteFilter:
 
 
 def parse_pitch_range(text: str) -> tuple[int, int]:
-    """'LO-HI' (e.g. '24-96') -> (LO, HI)."""
-    try:
-        lo, hi = (int(v) for v in text.split("-"))
-    except ValueError:
-        raise ValueError(f"{text!r}: expected LO-HI, e.g. 24-96") from None
-    if not 0 <= lo <= hi <= 127:
-        raise ValueError(f"{text!r}: need 0 <= LO <= HI <= 127")
-    return lo, hi
+    """'LO-HI' -> (LO, HI), each side a pitch as ``parse_pitch`` reads it: '24-96', 'C1-C7',
+    'C#-1-G9' (a note name may hold a '-'). Raises ``OptionError`` (``pitch_range``)."""
+    from nsynth.pitch import parse_pitch
+
+    for i, ch in enumerate(text):
+        if ch != "-" or i == 0:
+            continue
+        try:
+            lo, hi = parse_pitch(text[:i], auto=False), parse_pitch(text[i + 1 :], auto=False)
+        except NSynthError:
+            continue
+        if lo > hi:
+            raise OptionError("pitch_range", repr(text), "LO is above HI")
+        return int(lo), int(hi)
+    raise OptionError("pitch_range", repr(text), "expected LO-HI of pitches 0-127, e.g. 24-96 or C1-C7")
 
 
 class NoteDataset:

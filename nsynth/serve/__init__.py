@@ -6,6 +6,7 @@ nsynth serve --host 0.0.0.0  # reachable from the network (it warns)
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 from pathlib import Path
@@ -41,7 +42,12 @@ def serve(
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         try:
             s.bind((host, port))
+        except (socket.gaierror, OverflowError) as e:  # an unknown host name; a port past 65535
+            bad = ("port", port) if isinstance(e, OverflowError) else ("host", host)
+            raise OptionError(*bad, f"cannot listen there ({e.strerror if isinstance(e, OSError) else e})") from None
         except OSError as e:
+            if e.errno == errno.EADDRNOTAVAIL:  # not an address of this machine
+                raise OptionError("host", host, f"cannot listen there ({e.strerror})") from None
             raise OptionError("port", port, f"cannot listen there on host {host} ({e.strerror or e})") from None
     cache = cache or Path.home() / ".cache" / "nsynth" / "serve"
     app = create_app(cache, checkpoint, device, max_upload)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import reprlib
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,14 +60,21 @@ def line_note(pitch: int, col: int) -> str:
 
 
 def request_pitches(values: object) -> tuple[int, ...]:
-    """A request's pitches (MIDI numbers or note names such as C4) as MIDI numbers, by the
-    library's one pitch rule; an error names ``pitches`` and the value."""
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise NSynthError(f"pitches {values!r}: give a list of pitches")
-    try:
-        return tuple(int(parse_pitch(p, auto=False)) for p in values)
-    except NSynthError as e:
-        raise NSynthError(f"pitches: {e}") from None
+    """A request's pitches (a JSON list of MIDI numbers or note names such as C4) as MIDI
+    numbers, by the library's one pitch rule; an error names ``pitches`` and (shortened) the value."""
+    if not isinstance(values, (list, tuple)):
+        raise NSynthError(f"pitches {reprlib.repr(values)}: give a list of 1 to 8 pitches")
+    if not 1 <= len(values) <= 8:
+        raise NSynthError("pitches: give 1 to 8 pitches")
+    out = []
+    for p in values:
+        if isinstance(p, bool) or not isinstance(p, (int, float, str)) or len(str(p)) > 20:  # true, null, [..]
+            raise NSynthError(f"pitches: {reprlib.repr(p)} is not a pitch: give a MIDI number or a note name")
+        try:
+            out.append(int(parse_pitch(p, auto=False)))
+        except NSynthError as e:
+            raise NSynthError(f"pitches: {e}") from None
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,7 @@ def _loop(
             ema.shadow,
             config,
             run / "model.safetensors",
-            overwrite=True,
+            force=True,
             metadata={**note, "preset_note": "EMA weights from nsynth train"},
         )
 

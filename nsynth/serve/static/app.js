@@ -159,7 +159,7 @@ $("settings").addEventListener("submit", async (e) => {
   const corners = pad.corners.slice(0, MODES[pad.mode].slots);
   if (corners.some((c) => !c)) return message(MODES[pad.mode].missing);
   // MIDI numbers or note names (C4, F#2, Bb3): the server reads both, by the library's pitch rule
-  const pitches = $("pitches").value.split(/[ ,]+/).filter(Boolean).map((p) => (/^[0-9]+$/.test(p) ? Number(p) : p));
+  const pitches = $("pitches").value.split(/[ ,]+/).filter(Boolean).map((p) => (/^[+-]?[0-9]+(\.0*)?$/.test(p) ? Number(p) : p));
   const body = {
     corners,
     resolution: Number($("resolution").value),
