@@ -126,6 +126,9 @@ def test_pitch_csv_takes_note_names_a_header_and_refuses_a_bad_row(tmp_path, mon
         table.write_text(f"a.wav,60\nb.wav,{bad}\n")
         with pytest.raises(NSynthError, match=f"{table}: line 2: .*{why}"):
             open_dataset(root, pitch_csv=table)
+        table.write_text(f"b.wav,{bad}\n")  # a bad first row is not taken for a header
+        with pytest.raises(NSynthError, match=f"{table}: line 1: .*{why}"):
+            open_dataset(root, pitch_csv=table)
 
 
 def test_render_soundfont_layout_holdout_and_determinism(tmp_path):

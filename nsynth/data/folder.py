@@ -34,8 +34,9 @@ def pitch_from_name(path: Path) -> int | None:
 
 
 def _read_csv(path: Path) -> dict[str, int]:
-    """``file,pitch`` rows (a pitch as ``parse_pitch`` reads it: 60, C4); a first row that is not
-    a pitch is a header; a row with no pitch is left to estimation; any other bad row is an error."""
+    """``file,pitch`` rows (a pitch as ``parse_pitch`` reads it: 60, C4). A first row whose pitch
+    field holds no digit is a header; a row with no pitch is left to estimation; any other bad
+    row is an error naming its line."""
     out = {}
     try:
         with open(path, newline="") as f:
@@ -45,8 +46,8 @@ def _read_csv(path: Path) -> dict[str, int]:
                 try:
                     out[row[0].strip()] = int(parse_pitch(row[1], auto=False))
                 except NSynthError as e:
-                    if line == 1:
-                        continue  # a header
+                    if line == 1 and not any(c.isdigit() for c in row[1]):
+                        continue  # a header ("file,pitch")
                     raise NSynthError(f"{path}: line {line}: {e}") from None
     except OSError as e:
         raise NSynthError(f"{path}: cannot read pitch CSV ({e.strerror or e})") from None
