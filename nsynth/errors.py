@@ -4,13 +4,25 @@
 class NSynthError(ValueError):
     """A problem with the user's input (file, option, checkpoint), not a bug."""
 
+    def __reduce__(self):  # pickled whole (it crosses worker processes): its message and its fields
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type, args: tuple, fields: dict) -> NSynthError:
+    """An ``NSynthError`` of ``cls`` with ``args`` and ``fields``, without running its ``__init__``
+    (whose parameters differ from class to class)."""
+    e = cls.__new__(cls)
+    e.args = args
+    e.__dict__.update(fields)
+    return e
+
 
 class AudioError(NSynthError):
     """An audio file that cannot be used: missing, unreadable, empty, NaN ..."""
 
 
 class RemedyError(NSynthError):
-    """A problem that one of the caller's parameters fixes (``force``, ``resume``, ``checkpoint``).
+    """A problem that one of the caller's parameters fixes (``force``, ``resume``, ``path``).
 
     ``param`` names it and ``value`` says what to give it (``True`` for a switch), so a front end
     can name its own option instead: the library says "set force=True to overwrite", the CLI
@@ -20,8 +32,6 @@ class RemedyError(NSynthError):
         super().__init__(f"{problem}; set {param}={value} {purpose}")
         self.problem, self.param, self.value, self.purpose = problem, param, value, purpose
 
-    def __reduce__(self):
-        return RemedyError, (self.problem, self.param, self.value, self.purpose)
 
 
 class CheckpointError(NSynthError):
@@ -36,8 +46,6 @@ class NoDefaultModelError(CheckpointError, RemedyError):
             self, "no default model is installed", "path", "PATH", "to a weights file (made by training or import)"
         )
 
-    def __reduce__(self):
-        return NoDefaultModelError, ()
 
 
 class OutputExistsError(RemedyError):
@@ -46,10 +54,8 @@ class OutputExistsError(RemedyError):
     def __init__(self, path: str, more: int = 0) -> None:
         others = f" (and {more} more)" if more else ""
         super().__init__(f"{path}: already exists{others}", "force", "True", "to overwrite")
-        self.path, self.more = path, more
+        self.path = path
 
-    def __reduce__(self):
-        return OutputExistsError, (self.path, self.more)
 
 
 class ClipError(AudioError):
@@ -60,8 +66,6 @@ class ClipError(AudioError):
         super().__init__(f"{name}: {param} {value:g} s {reason}")
         self.name, self.param, self.value, self.reason = name, param, value, reason
 
-    def __reduce__(self):  # rebuilt from its fields (it crosses worker processes)
-        return type(self), (self.name, self.param, self.value, self.reason)
 
 
 class OptionError(NSynthError):
@@ -72,5 +76,3 @@ class OptionError(NSynthError):
         super().__init__(f"{option} {value}: {reason}")
         self.option, self.value, self.reason = option, value, reason
 
-    def __reduce__(self):
-        return type(self), (self.option, self.value, self.reason)
