@@ -39,16 +39,20 @@ class Group(click.Group):
 _FLAG_OF = {"path": "checkpoint"}
 
 
+def _flag(param: str) -> str:
+    """The CLI option that sets a library parameter: ``min_p`` -> ``--min-p``, ``path`` -> ``--checkpoint``."""
+    return "--" + _FLAG_OF.get(param, param).replace("_", "-")
+
+
 def user_message(e: NSynthError) -> str:
     """A library error in the CLI's words: a parameter the library names becomes the option that sets it."""
     if isinstance(e, ClipError):
-        return f"{e.name}: --{e.param} {e.value:g}: {e.reason}"
+        return f"{e.name}: {_flag(e.param)} {e.value:g}: {e.reason}"
     if isinstance(e, OptionError):
-        return f"--{e.option.replace('_', '-')} {e.value}: {e.reason}"
+        return f"{_flag(e.option)} {e.value}: {e.reason}"
     if isinstance(e, RemedyError):
-        param = _FLAG_OF.get(e.param, e.param)
-        flag = f"--{param.replace('_', '-')}" + ("" if e.value == "True" else f" {e.value}")
-        return f"{e.problem}; use {flag} {e.purpose}"
+        value = "" if e.value == "True" else f" {e.value}"
+        return f"{e.problem}; use {_flag(e.param)}{value} {e.purpose}"
     return str(e)
 
 
