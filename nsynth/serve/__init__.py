@@ -42,11 +42,10 @@ def serve(
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         try:
             s.bind((host, port))
-        except (socket.gaierror, OverflowError) as e:  # an unknown host name; a port past 65535
-            bad = ("port", port) if isinstance(e, OverflowError) else ("host", host)
-            raise OptionError(*bad, f"cannot listen there ({e.strerror if isinstance(e, OSError) else e})") from None
+        except OverflowError as e:  # a port past 65535
+            raise OptionError("port", port, f"cannot listen there ({e})") from None
         except OSError as e:
-            if e.errno == errno.EADDRNOTAVAIL:  # not an address of this machine
+            if isinstance(e, socket.gaierror) or e.errno == errno.EADDRNOTAVAIL:  # unknown name; not this machine's
                 raise OptionError("host", host, f"cannot listen there ({e.strerror})") from None
             raise OptionError("port", port, f"cannot listen there on host {host} ({e.strerror or e})") from None
     cache = cache or Path.home() / ".cache" / "nsynth" / "serve"
