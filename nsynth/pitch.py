@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import re
+import reprlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -144,7 +145,8 @@ def parse_pitch(value: int | str, *, auto: bool = True) -> int | Literal["auto"]
             return AUTO
         note = _NOTE.fullmatch(text)
         if re.fullmatch(r"[+-]?[0-9]+", text):
-            midi = int(text)
+            significant = text.lstrip("+-").lstrip("0")
+            midi = int(text) if len(significant) <= 3 else 128  # out of range either way; int() refuses > 4,300 digits
         elif note:
             letter, accidental, octave = note.groups()
             midi = 12 * (int(octave) + 1) + _STEPS[letter.lower()] + _ACCIDENTALS[accidental]
@@ -152,10 +154,11 @@ def parse_pitch(value: int | str, *, auto: bool = True) -> int | Literal["auto"]
         midi = int(value)  # 60, numpy integers, 60.0
     if midi is None:
         forms = "a MIDI note number 0-127, a note name such as C4 (= 60), F#2 or Bb3" + (", or 'auto'" if auto else "")
-        raise NSynthError(f"{value!r} is not a pitch: give {forms}")
+        raise NSynthError(f"{reprlib.repr(value)} is not a pitch: give {forms}")
     if not 0 <= midi <= 127:
         named = isinstance(value, str) and _NOTE.fullmatch(value.strip())
-        raise NSynthError(f"pitch {value}{f' (MIDI {midi})' if named else ''} is not a MIDI note number 0-127")
+        shown = str(value) if len(str(value)) <= 30 else reprlib.repr(value)  # a message is one short line
+        raise NSynthError(f"pitch {shown}{f' (MIDI {midi})' if named else ''} is not a MIDI note number 0-127")
     return midi
 
 

@@ -66,6 +66,10 @@ def test_bad_pitches_are_refused_in_the_library_s_words():
             parse_pitch(bad)
     with pytest.raises(nsynth.NSynthError, match="is not a pitch"):
         parse_pitch("auto", auto=False)
+    for huge in ("1" * 5000, "C" * 5000):  # int() refuses 5,000 digits: still one short line, no ValueError
+        with pytest.raises(nsynth.NSynthError, match="not a MIDI note number 0-127|is not a pitch") as e:
+            parse_pitch(huge)
+        assert len(str(e.value)) < 150
 
 
 def test_errors_a_parameter_fixes_name_the_parameter_and_the_cli_names_its_flag(tmp_path):

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from nsynth.errors import NSynthError, OptionError
+from nsynth.pitch import parse_pitch
 
 FAMILIES = ["bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal"]
 SOURCES = ["acoustic", "electronic", "synthetic"]
@@ -55,8 +56,6 @@ class NoteFilter:
 def parse_pitch_range(text: str) -> tuple[int, int]:
     """'LO-HI' -> (LO, HI), each side a pitch as ``parse_pitch`` reads it: '24-96', 'C1-C7',
     'C#-1-G9' (a note name may hold a '-'). Raises ``OptionError`` (``pitch_range``)."""
-    from nsynth.pitch import parse_pitch
-
     for i, ch in enumerate(text):
         if ch != "-" or i == 0:
             continue

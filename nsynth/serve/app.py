@@ -126,7 +126,7 @@ def create_app(
             req = GridRequest(
                 corners=tuple(str(c) for c in body["corners"]),
                 resolution=int(body.get("resolution", 3)),
-                pitches=request_pitches(list(DEFAULT_PITCHES) if body.get("pitches") is None else body["pitches"]),
+                pitches=request_pitches(DEFAULT_PITCHES if body.get("pitches") is None else body["pitches"]),
                 seconds=None if body.get("seconds") in (None, "") else float(body["seconds"]),
                 seed=int(body.get("seed", 0)),
                 temperature=None if body.get("temperature") in (None, "") else float(body["temperature"]),
