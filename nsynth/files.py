@@ -41,6 +41,15 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush a written file to the disk (before it is renamed into place)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def unique_outputs(outs: Sequence[Path], names: Sequence[str]) -> list[Path]:
     """One output per input, named ``outs``; inputs whose outputs collide keep their own file
     name in it (x.wav -> x.wav.npy beside x.flac -> x.flac.npy). A collision left after that

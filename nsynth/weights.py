@@ -2,11 +2,15 @@
 
 Loading never unpickles anything: safetensors stores raw tensors and a JSON header only.
 Loading is strict: missing, unexpected or mis-shaped tensors are an error naming them.
+Every file written records a SHA-256 of its tensors and metadata (``nsynth.digest``); loading
+verifies it before the model is built, so a damaged file is refused, never used. Files of format
+version 1 (written before checksums) load with a one-line note that they carry none.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -16,14 +20,16 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from nsynth import digest
 from nsynth.config import ModelConfig, Recommended, get_preset
 from nsynth.errors import CheckpointError, NoDefaultModelError
-from nsynth.files import atomic_path
+from nsynth.files import atomic_path, fsync_file
 from nsynth.model import NSynthAutoencoder
 
 FORMAT = "nsynth-weights"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the file carries a checksum (required); 1: written before checksums
 DEFAULT_WEIGHTS = "pitched.safetensors"
+log = logging.getLogger("nsynth")
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class WeightsInfo:
     metadata: dict[str, str]
     n_parameters: int
     recommended: Recommended
+    checksum: str | None  # the recorded ``sha256:...``, None in a version-1 file
 
 
 def build_model(preset: str = "mini", **overrides) -> NSynthAutoencoder:
@@ -73,10 +80,12 @@ def save_state_dict(
         k: v.detach().to("cpu", torch.float32 if v.is_floating_point() else v.dtype).contiguous()
         for k, v in state.items()
     }
-    meta = dict(metadata or {})
+    meta = {k: v for k, v in (metadata or {}).items() if k != digest.KEY}
     meta.update(format=FORMAT, format_version=str(FORMAT_VERSION), config=json.dumps(config.to_dict()))
+    meta[digest.KEY] = digest.digest(tensors, meta)
     with atomic_path(path, force=force) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+        fsync_file(tmp)
 
 
 def default_weights_path() -> Path | None:
@@ -116,31 +125,55 @@ def read_info(path: str | os.PathLike | None = None) -> WeightsInfo:
         raise CheckpointError(f"{p}: missing or invalid format_version") from None
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{p}: format version {version} is newer than this nsynth supports ({FORMAT_VERSION})")
+    if version < 1:
+        raise CheckpointError(f"{p}: missing or invalid format_version")
+    checksum = meta.get(digest.KEY)
+    if version >= 2 and not (checksum or "").startswith(digest.PREFIX):
+        raise CheckpointError(f"{p}: damaged (format version {version} without a valid checksum)")
     try:
         config = ModelConfig.from_dict(json.loads(meta["config"]))
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{p}: invalid model config in metadata ({_short(e)})") from None
-    return WeightsInfo(str(p), config, version, meta, n, _recommended(p, meta))
+    return WeightsInfo(str(p), config, version, meta, n, _recommended(p, meta), checksum)
+
+
+def read_tensors(info: WeightsInfo) -> dict[str, torch.Tensor]:
+    """Every tensor of the file ``info`` describes, verified against its checksum.
+
+    Raises ``CheckpointError`` naming the file when it is truncated, corrupt or damaged (its
+    tensors or metadata are not what was written); a version-1 file (no checksum) is read
+    unverified, with a one-line note.
+    """
+    try:
+        with safe_open(info.path, framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{info.path}: truncated or corrupt ({_short(e)})") from None
+    if info.checksum is None:
+        log.warning("note: %s: carries no checksum (format version 1); loaded unverified", info.path)
+        return tensors
+    reason = digest.mismatch(info.checksum, digest.digest(tensors, info.metadata))
+    if reason:
+        raise CheckpointError(f"{info.path}: {reason}")
+    return tensors
 
 
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> NSynthAutoencoder:
-    """Rebuild a model from a weights file alone (the packaged default if ``path`` is None)."""
+    """Rebuild a model from a weights file alone (the packaged default if ``path`` is None).
+
+    The file's checksum is verified before the model is built: a damaged file is a
+    ``CheckpointError`` naming it."""
     info = read_info(path)
+    tensors = read_tensors(info)
     model = NSynthAutoencoder(info.config, info.recommended)
     expected = model.state_dict()
-    try:
-        with safe_open(info.path, framework="pt") as f:
-            keys = set(f.keys())
-            missing = sorted(set(expected) - keys)
-            unexpected = sorted(keys - set(expected))
-            if missing or unexpected:
-                raise CheckpointError(
-                    f"{info.path}: tensors do not match the config: "
-                    f"missing {_names(missing)}, unexpected {_names(unexpected)}"
-                )
-            tensors = {k: f.get_tensor(k) for k in expected}
-    except SafetensorError as e:
-        raise CheckpointError(f"{info.path}: truncated or corrupt ({_short(e)})") from None
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{info.path}: tensors do not match the config: "
+            f"missing {_names(missing)}, unexpected {_names(unexpected)}"
+        )
     bad = [
         f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}"
         for k, v in tensors.items()

@@ -27,7 +27,7 @@ def test_save_load_gives_identical_outputs(tmp_path):
     with torch.no_grad():
         assert torch.equal(model(audio, pitch), loaded(audio, pitch))
     info = nsynth.read_info(path)
-    assert info.format_version == 1
+    assert info.format_version == 2 and info.checksum.startswith("sha256:")
     assert info.n_parameters == sum(p.numel() for p in model.parameters())
 
 
@@ -43,14 +43,69 @@ def test_refuses_to_overwrite(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp files left
 
 
-def _rewrite(src: Path, dst: Path, edit) -> None:
-    tensors = load_file(src)
+def _rewrite(src: Path, dst: Path, edit, sign: bool = True) -> None:
+    """``src`` with ``edit(tensors, metadata)`` applied, written to ``dst``; ``sign``: with a checksum
+    of the edited contents (as a writer that meant it), else keeping the old one (damage)."""
     from safetensors import safe_open
 
+    from nsynth import digest
+
+    tensors = load_file(src)
     with safe_open(str(src), "pt") as f:
         meta = f.metadata()
     tensors, meta = edit(tensors, meta)
+    if sign and digest.KEY in meta:
+        meta = {**meta, digest.KEY: digest.digest(tensors, meta)}
     save_file(tensors, dst, metadata=meta)
+
+
+def test_a_damaged_file_is_refused_naming_both_digests(tmp_path, tiny_ckpt):
+    from click.testing import CliRunner
+
+    from nsynth.cli import main
+
+    dst = tmp_path / "damaged.safetensors"
+    _rewrite(tiny_ckpt, dst, lambda t, m: ({**t, "decoder.out.bias": t["decoder.out.bias"] + 1e-3}, m), sign=False)
+    recorded = nsynth.read_info(dst).checksum
+    with pytest.raises(CheckpointError) as e:
+        nsynth.load_model(dst)
+    message = str(e.value)
+    assert message.startswith(f"{dst}: damaged (checksum {recorded[7:19]}… recorded, ") and "\n" not in message
+    metadata_only = tmp_path / "temperature.safetensors"  # a header edit that still parses
+    _rewrite(tiny_ckpt, metadata_only, lambda t, m: (t, {**m, "temperature": "0.9"}), sign=False)
+    with pytest.raises(CheckpointError, match="damaged"):
+        nsynth.load_model(metadata_only)
+    r = CliRunner().invoke(main, ["info", str(dst)])
+    assert r.exit_code == 1 and r.output.strip().splitlines()[-1] == f"nsynth: error: {message}"
+    good = CliRunner().invoke(main, ["info", str(tiny_ckpt)])
+    assert good.exit_code == 0 and f"checksum:         {nsynth.read_info(tiny_ckpt).checksum} (verified)" in good.output
+
+
+def test_a_version_1_file_loads_with_a_note(tmp_path, tiny_ckpt, caplog):
+    from click.testing import CliRunner
+
+    from nsynth.cli import main
+
+    old = tmp_path / "old.safetensors"
+    _rewrite(tiny_ckpt, old, lambda t, m: (t, {k: v for k, v in {**m, "format_version": "1"}.items() if k != "checksum"}))
+    with caplog.at_level("WARNING", logger="nsynth"):
+        model = nsynth.load_model(old)
+    assert [r.getMessage() for r in caplog.records] == [f"note: {old}: carries no checksum (format version 1); loaded unverified"]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in nsynth.load_model(tiny_ckpt).state_dict().items())
+    r = CliRunner().invoke(main, ["info", str(old)])
+    assert r.exit_code == 0 and "checksum:         none (written before checksums; not verified)" in r.output
+    stripped = tmp_path / "stripped.safetensors"  # a version-2 file that lost its checksum is damaged, not old
+    _rewrite(tiny_ckpt, stripped, lambda t, m: (t, {k: v for k, v in m.items() if k != "checksum"}))
+    with pytest.raises(CheckpointError, match="damaged .format version 2 without a valid checksum"):
+        nsynth.load_model(stripped)
+
+
+def test_the_shipped_weights_carry_a_checksum_that_verifies():
+    info = nsynth.read_info(None)
+    assert info.format_version == 2 and info.checksum.startswith("sha256:")
+    from nsynth.weights import read_tensors
+
+    assert read_tensors(info)  # raises if the digest does not match
 
 
 def test_strict_loading_names_the_problem(tmp_path, tiny_ckpt):

@@ -374,12 +374,15 @@ def info(checkpoint: Path | None, checkpoint_option: Path | None) -> None:
     checkpoint = checkpoint or checkpoint_option
 
     status(f"reading {checkpoint or 'the shipped model'} ...")
-    from nsynth.weights import read_info  # torch: after the first line
+    from nsynth.weights import read_info, read_tensors  # torch: after the first line
 
     meta = read_info(checkpoint)
+    read_tensors(meta)  # a damaged file stops here, with its one line; a version-1 file gets a note
     cfg = meta.config
     click.echo(f"file:             {meta.path}")
     click.echo(f"format version:   {meta.format_version}")
+    verified = f"{meta.checksum} (verified)" if meta.checksum else "none (written before checksums; not verified)"
+    click.echo(f"checksum:         {verified}")
     for key in (
         "preset",
         "status",
