@@ -18,7 +18,9 @@ import torch
 from conftest import TINY, tone, torchrun_cli
 
 import nsynth
+from nsynth import digest
 from nsynth.config import get_preset
+from nsynth.errors import CheckpointError
 from nsynth.data import open_dataset
 from nsynth.mulaw import audio_to_input
 from nsynth.training import CropBatches, TrainConfig, load_codes, train
@@ -347,6 +349,7 @@ def test_plateaus_hold_one_stretch_of_the_decoder_input_per_row(tiny_data, tmp_p
 
 
 def test_train_state_is_versioned_and_loaded_strictly(tmp_path):
+    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
     from nsynth.training.state import EMA, load_state, save_state
@@ -367,11 +370,18 @@ def test_train_state_is_versioned_and_loaded_strictly(tmp_path):
         assert torch.equal(a, b)
     tensors = load_file(path)
     info = json.loads(__import__("safetensors").safe_open(str(path), "pt").metadata()["info"])
-    assert info["format"] == "nsynth-train-state" and info["version"] == 1
+    assert info["format"] == "nsynth-train-state" and info["version"] == 2
 
-    def variant(name, changed, meta=None):
+    written = safe_open(str(path), "pt").metadata()["checksum"]
+
+    def variant(name, changed, meta=None, sign=True, checksum=None):
+        """A state file of ``changed`` tensors; ``sign``: with their checksum, as a writer would;
+        else with ``checksum`` (or none)."""
         p = tmp_path / name
-        save_file(changed, str(p), metadata={"info": json.dumps(meta or info)})
+        metadata = {"info": json.dumps(meta or info)}
+        if sign or checksum:
+            metadata["checksum"] = checksum or digest.digest(changed, metadata)
+        save_file(changed, str(p), metadata=metadata)
         return p
 
     missing = variant("missing.safetensors", {k: v for k, v in tensors.items() if not k.startswith("ema/decoder.out.")})
@@ -384,11 +394,79 @@ def test_train_state_is_versioned_and_loaded_strictly(tmp_path):
     shaped = variant("shape.safetensors", {**tensors, key: tensors[key][:1].contiguous()})
     with pytest.raises(nsynth.NSynthError, match="has shape"):
         load_state(shaped, *parts())
-    newer = variant("newer.safetensors", tensors, {**info, "version": 2})
-    with pytest.raises(nsynth.NSynthError, match="version 2"):
+    newer = variant("newer.safetensors", tensors, {**info, "version": 3})
+    with pytest.raises(nsynth.NSynthError, match="version 3"):
         load_state(newer, *parts())
-    older = variant("older.safetensors", tensors, {k: v for k, v in info.items() if k != "version"})
+    older = variant("older.safetensors", tensors, {k: v for k, v in info.items() if k != "version"}, sign=False)
     assert load_state(older, *parts())["step"] == 7  # written before versions were recorded: version 1
+    key = next(k for k in tensors if k.startswith("opt/"))
+    damaged = variant("damaged.safetensors", {**tensors, key: tensors[key] * 2}, sign=False, checksum=written)
+    with pytest.raises(CheckpointError) as e:
+        load_state(damaged, *parts())
+    assert str(e.value).startswith(f"{damaged}: damaged (checksum {written[7:19]}… recorded, ")
+    unsigned = variant("unsigned.safetensors", tensors, sign=False)  # version 2 without its checksum
+    with pytest.raises(CheckpointError, match="damaged .a version-2 state without its checksum"):
+        load_state(unsigned, *parts())
+
+
+def test_a_save_keeps_the_state_before_it_and_a_damaged_state_says_so(tmp_path):
+    from nsynth.training.state import EMA, load_state, previous_path, save_state
+
+    model = nsynth.build_model("mini", **TINY)
+    opt = torch.optim.Adam(model.parameters())
+    path = tmp_path / "state.safetensors"
+    save_state(path, model, EMA(model, 0.9), opt, 1, {})
+    assert not previous_path(path).exists()
+    save_state(path, model, EMA(model, 0.9), opt, 2, {})
+    prev = previous_path(path)
+    assert prev.name == "state.prev.safetensors"
+    assert load_state(prev, model, EMA(model, 0.9), opt)["step"] == 1
+    data = bytearray(path.read_bytes())
+    data[-9] ^= 0x40  # one flipped bit in the last tensor's bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError) as e:
+        load_state(path, model, EMA(model, 0.9), opt)
+    assert "damaged" in str(e.value) and str(e.value).endswith(
+        "; the state before it is kept as state.prev.safetensors: move it over state.safetensors to resume from there"
+    )
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+_SAVER = """
+import sys, torch, nsynth
+from nsynth.training.state import EMA, save_state
+from conftest import TINY
+model = nsynth.build_model("mini", **{**TINY, "encoder": dict(layers=12, width=64, dilation_cycle=4)})
+opt = torch.optim.Adam(model.parameters())
+ema = EMA(model, 0.9)
+step = 0
+while True:
+    step += 1
+    save_state(sys.argv[1], model, ema, opt, step, {})
+    print(step, flush=True)
+"""
+
+
+def test_a_kill_during_a_save_leaves_a_good_state(tmp_path):
+    """A process saving a state again and again, killed (SIGKILL) at random moments: the state
+    on disk always loads, whole and verified, at a step the saver had reached."""
+    import random
+
+    from nsynth.training.state import EMA, load_state
+
+    path = tmp_path / "state.safetensors"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1"}
+    rng = random.Random(0)
+    for kill in range(4):
+        saver = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], env=env, stdout=subprocess.PIPE, text=True)
+        first = saver.stdout.readline()  # at least one save done: then kill it part-way through a later one
+        assert first.strip().isdigit(), first
+        time.sleep(rng.uniform(0.0, 0.3))
+        saver.send_signal(signal.SIGKILL)
+        saver.wait()
+        model = nsynth.build_model("mini", **{**TINY, "encoder": dict(layers=12, width=64, dilation_cycle=4)})
+        opt = torch.optim.Adam(model.parameters())
+        assert load_state(path, model, EMA(model, 0.9), opt)["step"] >= 1
 
 
 def _burst_codes(length: int = 40_000, burst: tuple[int, int] = (10_000, 12_000)) -> CodeSet:

@@ -8,17 +8,26 @@ shadow and of Adam's moments must be there with the right shape, and nothing els
 from __future__ import annotations
 
 import json
+import logging
+import os
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from nsynth.errors import NSynthError
-from nsynth.files import atomic_path
+from nsynth import digest
+from nsynth.errors import CheckpointError, NSynthError
+from nsynth.files import atomic_path, fsync_file
 
 STATE_FORMAT = "nsynth-train-state"
-STATE_VERSION = 1  # files written before the version was recorded are version 1
+STATE_VERSION = 2  # 2: carries a checksum (required); 1: before checksums (or before the version was recorded)
+log = logging.getLogger("nsynth")
+
+
+def previous_path(path: Path) -> Path:
+    """Where a save keeps the state it replaces: ``state.prev.safetensors`` beside ``state.safetensors``."""
+    return path.with_name(path.stem + ".prev" + path.suffix)
 
 
 class EMA:
@@ -49,31 +58,71 @@ def save_state(path: Path, model: torch.nn.Module, ema: EMA, opt: torch.optim.Op
         for slot, value in opt.state.get(p, {}).items():
             tensors[f"opt/{name}/{slot}"] = torch.as_tensor(value).detach().cpu().contiguous()
     tensors["rng/torch"] = torch.get_rng_state()
+    path = Path(path)
     info = {"format": STATE_FORMAT, "version": STATE_VERSION, "step": step, **meta}
+    metadata = {"info": json.dumps(info)}
+    metadata[digest.KEY] = digest.digest(tensors, metadata)
+    _keep_previous(path)
     with atomic_path(path, force=True) as tmp:
-        save_file(tensors, str(tmp), metadata={"info": json.dumps(info)})
+        save_file(tensors, str(tmp), metadata=metadata)
+        fsync_file(tmp)
+
+
+def _keep_previous(path: Path) -> None:
+    """Keep the state about to be replaced as ``previous_path(path)``: linked, then renamed over
+    the older one, so some good state is on disk at every moment."""
+    if not path.exists():
+        return
+    prev = previous_path(path)
+    tmp = prev.with_name(f".{prev.name}.{os.getpid()}.tmp")
+    try:
+        os.link(path, tmp)
+        os.replace(tmp, prev)
+    except OSError:  # a file system without hard links: no previous copy, the atomic write still holds
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     try:
         with safe_open(str(path), framework="pt") as f:
-            info = json.loads((f.metadata() or {}).get("info", "{}"))
-            if info.get("format") != STATE_FORMAT:
-                raise NSynthError(f"{path}: not an nsynth training state")
+            meta = f.metadata() or {}
+            info = json.loads(meta.get("info", "{}"))
+            if not isinstance(info, dict) or info.get("format") != STATE_FORMAT:
+                raise CheckpointError(f"{path}: not an nsynth training state{_previous_hint(path)}")
             version = info.get("version", 1)
-            if version != STATE_VERSION:
-                raise NSynthError(f"{path}: training state version {version}; this nsynth reads {STATE_VERSION}")
-            return info, {k: f.get_tensor(k) for k in f.keys()}
+            if version not in (1, STATE_VERSION):
+                raise CheckpointError(f"{path}: training state version {version}; this nsynth reads 1-{STATE_VERSION}")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except NSynthError:
         raise
     except Exception as e:
-        raise NSynthError(f"{path}: cannot read training state ({str(e).splitlines()[0][:120]})") from None
+        reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path}: cannot read training state ({reason}){_previous_hint(path)}") from None
+    recorded = meta.get(digest.KEY)
+    if recorded is None and version == 1:
+        log.warning("note: %s: carries no checksum (state version 1); resumed unverified", path)
+    elif recorded is None:
+        raise CheckpointError(f"{path}: damaged (a version-{version} state without its checksum){_previous_hint(path)}")
+    else:
+        reason = digest.mismatch(recorded, digest.digest(tensors, meta))
+        if reason:
+            raise CheckpointError(f"{path}: {reason}{_previous_hint(path)}")
+    return info, tensors
+
+
+def _previous_hint(path: Path) -> str:
+    """What to do when ``path`` is damaged: the previous state a save kept, where it exists."""
+    prev = previous_path(path)
+    if not prev.exists():
+        return ""
+    return f"; the state before it is kept as {prev.name}: move it over {path.name} to resume from there"
 
 
 def load_state(path: Path, model: torch.nn.Module, ema: EMA, opt: torch.optim.Optimizer) -> dict:
     """Restore what ``save_state`` wrote into ``model``, ``ema`` and ``opt``; returns its info
     (``step``, ``model`` config, ``train`` config). Any missing, extra or misshapen tensor is an error."""
-    info, tensors = _read(path)
+    info, tensors = _read(Path(path))
     own = model.state_dict()
     expected = {f"param/{k}" for k in own} | {f"ema/{k}" for k in own} | {"rng/torch"}
     opt_keys = {k for k in tensors if k.startswith("opt/")}
