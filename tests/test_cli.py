@@ -119,7 +119,8 @@ def test_info(tiny_ckpt):
     r = run("info", tiny_ckpt)
     assert r.exit_code == 0
     assert "receptive field:  10 samples" in r.output  # K=2, dilations 1,2,4,1: 1*(1+8)+1
-    assert "parameters:" in r.output and "format version:   1" in r.output
+    assert "parameters:" in r.output and "format version:   2" in r.output
+    assert "verified" in r.output
 
 
 def test_colliding_stems_keep_their_extension(tmp_path, tiny_ckpt):
