@@ -33,6 +33,10 @@ def resample(audio: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
     return out.numpy().astype(np.float32, copy=False)
 
 
+#: The sample rates ``load_audio`` reads: telephone audio to the highest studio rate.
+MIN_FILE_RATE, MAX_FILE_RATE = 1_000, 768_000
+
+
 def check_rate(rate: int, what: str = "sample rate") -> int:
     """``rate`` if it is a positive whole number of Hz, else ``NSynthError`` naming it."""
     if isinstance(rate, bool) or not isinstance(rate, numbers.Integral) or rate <= 0:
@@ -60,6 +64,8 @@ def load_audio(
     try:
         with sf.SoundFile(str(p)) as f:
             sr, total = int(f.samplerate), int(f.frames)
+            if not MIN_FILE_RATE <= sr <= MAX_FILE_RATE:  # a damaged header: resampling would not fit in memory
+                raise AudioError(f"{p}: a sample rate of {sr} Hz (readable: {MIN_FILE_RATE:,} to {MAX_FILE_RATE:,} Hz)")
             start, count = _frame_range(str(p), total, sr, offset, seconds)
             if start and f.seekable():
                 f.seek(start)
