@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from nsynth.audio import load_audio, save_audio
     from nsynth.generation.options import Sampling
     from nsynth.interpolation import crossfade, interpolate, morph
-    from nsynth.model import NSynthAutoencoder
+    from nsynth.model import NSynthAutoencoder, ParallelAutoencoder
     from nsynth.pitch import f0_frames
     from nsynth.weights import build_model, load_model, read_info, save_model
 
@@ -59,6 +59,7 @@ _LAZY = {
     "interpolate": "nsynth.interpolation",
     "morph": "nsynth.interpolation",
     "NSynthAutoencoder": "nsynth.model",
+    "ParallelAutoencoder": "nsynth.model",
     "f0_frames": "nsynth.pitch",
     "build_model": "nsynth.weights",
     "load_model": "nsynth.weights",
@@ -91,6 +92,7 @@ __all__ = [
     "EncoderConfig",
     "ModelConfig",
     "NSynthAutoencoder",
+    "ParallelAutoencoder",
     "NoDefaultModelError",
     "NSynthError",
     "OptionError",

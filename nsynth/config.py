@@ -82,6 +82,60 @@ class DecoderConfig:
 
 
 @dataclass(frozen=True)
+class ParallelDecoderConfig:
+    """Non-autoregressive decoder (``decoders.parallel``): a harmonic-plus-noise source from
+    control-rate parameters, shaped by a non-causal gated WaveNet filter; one forward pass per note.
+    """
+
+    kind: Literal["parallel"] = "parallel"
+    harmonics: int = 64  # sinusoids at k * f0, k = 1 ... harmonics (none above Nyquist)
+    noise_bands: int = 65  # filtered-noise magnitude bins: an STFT of 2 * (noise_bands - 1) points
+    control_hop: int = 128  # samples per control frame (must divide the model's hop)
+    control_width: int = 128
+    control_layers: int = 6  # residual dilated convs at control rate, dilations 1, 2, 4, ...
+    control_kernel: int = 3
+    filter_layers: int = 10  # 0: the bare source (no WaveNet filter)
+    filter_channels: int = 32
+    filter_fold: int = 4  # the filter runs on the audio folded into this many polyphase channels
+    filter_kernel: int = 3
+    filter_dilation_cycle: int = 8
+
+    @property
+    def noise_fft(self) -> int:
+        return 2 * (self.noise_bands - 1)
+
+    def control_dilations(self) -> list[int]:
+        return cycle_dilations(self.control_layers, self.control_layers) if self.control_layers else []
+
+    def filter_dilations(self) -> list[int]:
+        return cycle_dilations(self.filter_layers, self.filter_dilation_cycle)
+
+    def receptive_field(self) -> int:
+        """Samples of source the WaveNet filter sees around each output sample (1 without a filter):
+        its dilated convs span (kernel - 1) * sum(dilations) + 1 steps of ``filter_fold`` samples."""
+        if not self.filter_layers:
+            return 1
+        return ((self.filter_kernel - 1) * sum(self.filter_dilations()) + 1) * self.filter_fold
+
+    def check(self, hop: int) -> None:
+        """Raise ValueError for an impossible combination (``hop``: the model's frame hop)."""
+        if self.kind != "parallel":
+            raise ValueError(f"unknown decoder kind {self.kind!r}")
+        if self.harmonics < 1 or self.noise_bands < 3 or self.control_width < 1 or self.control_layers < 0:
+            raise ValueError(f"invalid {type(self).__name__}: {self}")
+        if self.control_hop < 1 or hop % self.control_hop:
+            raise ValueError(f"control_hop {self.control_hop} must divide the hop {hop}")
+        if self.control_hop % (self.noise_fft // 2):
+            raise ValueError(f"control_hop {self.control_hop} must be a multiple of the noise STFT hop {self.noise_fft // 2}")
+        if self.filter_layers < 0 or self.filter_channels < 1 or self.filter_kernel < 2 or self.filter_kernel % 2 == 0:
+            raise ValueError(f"invalid filter in {type(self).__name__}: {self} (odd filter_kernel >= 3)")
+        if self.filter_fold < 1 or self.control_hop % self.filter_fold or self.filter_dilation_cycle < 1:
+            raise ValueError(f"filter_fold {self.filter_fold} must divide control_hop {self.control_hop}")
+        if self.control_kernel < 1 or self.control_kernel % 2 == 0:
+            raise ValueError(f"control_kernel must be odd, got {self.control_kernel}")
+
+
+@dataclass(frozen=True)
 class Recommended:
     """Sampling settings a weights file recommends (its "temperature" and "min_p" metadata):
     what every command uses when the user gives none."""
@@ -105,7 +159,7 @@ class ModelConfig:
     """Full autoencoder: encoder, decoder and the conditioning that joins them."""
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    decoder: DecoderConfig | ParallelDecoderConfig = field(default_factory=DecoderConfig)
     latent_dim: int = 16
     hop: int = 512
     sample_rate: int = 16000
@@ -119,9 +173,15 @@ class ModelConfig:
         for name, value in (("latent_dim", self.latent_dim), ("hop", self.hop), ("sample_rate", self.sample_rate)):
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
-        for part in (self.encoder, self.decoder):
+        parts = (self.encoder,) if self.parallel else (self.encoder, self.decoder)
+        for part in parts:
             if part.layers < 1 or part.kernel_size < 2 or part.dilation_cycle < 1:
                 raise ValueError(f"invalid {type(part).__name__}: {part}")
+        if isinstance(self.decoder, ParallelDecoderConfig):
+            self.decoder.check(self.hop)
+            if not self.pitch_conditioning:
+                raise ValueError("a parallel decoder needs pitch_conditioning (its source follows the f0)")
+            return
         if self.decoder.gate not in ("tanh_sigmoid", "sigmoid_tanh"):
             raise ValueError(f"unknown gate order {self.decoder.gate!r}")
         if self.decoder.upsample not in UPSAMPLE_MODES:
@@ -136,6 +196,11 @@ class ModelConfig:
             raise ValueError("a pitch-locked decoder (pitch_taps or phase_input) needs pitch_conditioning")
 
     @property
+    def parallel(self) -> bool:
+        """Whether the decoder is the parallel (non-autoregressive) one."""
+        return isinstance(self.decoder, ParallelDecoderConfig)
+
+    @property
     def cond_dim(self) -> int:
         """Channels of the frame-rate conditioning: latent, plus pitch embedding if on."""
         return self.latent_dim + (self.pitch_dim if self.pitch_conditioning else 0)
@@ -148,7 +213,9 @@ class ModelConfig:
         """Strict inverse of ``to_dict``: unknown keys are an error."""
         data = dict(data)
         enc = _strict(EncoderConfig, data.pop("encoder", {}))
-        dec = _strict(DecoderConfig, data.pop("decoder", {}))
+        dec_data = data.pop("decoder", {})
+        kind = dec_data.get("kind") if isinstance(dec_data, dict) else None
+        dec = _strict(ParallelDecoderConfig if kind == "parallel" else DecoderConfig, dec_data)
         return _strict(cls, data, encoder=enc, decoder=dec)
 
     def replace(self, **overrides: Any) -> "ModelConfig":
@@ -206,11 +273,30 @@ def pitched() -> ModelConfig:
     return base.replace(decoder={"upsample": "linear", "pitch_taps": 3, "phase_input": True})
 
 
+def parallel() -> ModelConfig:
+    """The parallel decoder: ``mini``'s encoder, a harmonic-plus-noise source and a 10-layer
+    non-causal WaveNet filter (32 channels, the audio folded 4 ways); one pass per note."""
+    return ModelConfig(encoder=EncoderConfig(layers=30, width=32), decoder=ParallelDecoderConfig())
+
+
+def parallel_source() -> ModelConfig:
+    """The parallel decoder's bare harmonic-plus-noise source, no WaveNet filter (the A/B reference)."""
+    return parallel().replace(decoder={"filter_layers": 0})
+
+
+def parallel_large() -> ModelConfig:
+    """The parallel decoder with a wider filter: 12 layers of 64 channels on the audio folded 16 ways."""
+    return parallel().replace(decoder={"filter_layers": 12, "filter_channels": 64, "filter_fold": 16})
+
+
 PRESETS: dict[str, Callable[[], ModelConfig]] = {
     "nsynth": nsynth,
     "magenta": magenta,
     "mini": mini,
     "pitched": pitched,
+    "parallel": parallel,
+    "parallel-source": parallel_source,
+    "parallel-large": parallel_large,
 }
 
 

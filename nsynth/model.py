@@ -1,6 +1,11 @@
-"""The NSynth WaveNet autoencoder: temporal encoder + pitch embedding + WaveNet decoder.
+"""The NSynth autoencoders: temporal encoder + pitch embedding + a decoder.
 
-Audio in [-1, 1) enters both networks as its mu-law code / 128 (Magenta's
+``NSynthAutoencoder`` has the WaveNet decoder that draws sample by sample; ``ParallelAutoencoder``
+the parallel one (``nsynth.decoders.parallel``) that makes a whole note in one pass. Both share
+the encoder and the conditioning (``Autoencoder``), so their tensors have the same names there.
+``autoencoder(config)`` builds whichever a config describes.
+
+Audio in [-1, 1) enters the encoder (and the WaveNet) as its mu-law code / 128 (Magenta's
 ``rescale_inputs``). The decoder is conditioned on the latent frames, joined with a
 learned pitch embedding when the config enables pitch conditioning.
 """
@@ -15,6 +20,7 @@ from torch import nn
 
 from nsynth.config import ModelConfig, Recommended
 from nsynth.decoders import logistic
+from nsynth.decoders.parallel import ParallelDecoder, stft_loss
 from nsynth.decoders.wavenet import MAX_PERIOD, WaveNetDecoder, upsample_frames
 from nsynth.encoders.temporal import TemporalEncoder, pad_to_hop
 from nsynth.mulaw import audio_to_input, quantize
@@ -23,8 +29,8 @@ from nsynth.mulaw import audio_to_input, quantize
 DecoderInput = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
-class NSynthAutoencoder(nn.Module):
-    """Built from a ``ModelConfig``; see ``encode``, ``logits`` and ``loss``."""
+class Autoencoder(nn.Module):
+    """What both autoencoders share: the encoder, the pitch embedding and the conditioning."""
 
     def __init__(self, config: ModelConfig, recommended: Recommended | None = None) -> None:
         super().__init__()
@@ -32,7 +38,7 @@ class NSynthAutoencoder(nn.Module):
         # The sampling settings used where a caller gives none: what the weights file
         # recommends (``nsynth.load_model`` reads them), else temperature 1 and no min-p.
         self.recommended = recommended or Recommended()
-        enc, dec = config.encoder, config.decoder
+        enc = config.encoder
         self.encoder = TemporalEncoder(
             layers=enc.layers,
             width=enc.width,
@@ -42,25 +48,11 @@ class NSynthAutoencoder(nn.Module):
             hop=config.hop,
         )
         self.pitch_embedding = nn.Embedding(128, config.pitch_dim) if config.pitch_conditioning else None
-        self.decoder = WaveNetDecoder(
-            layers=dec.layers,
-            residual_channels=dec.residual_channels,
-            skip_channels=dec.skip_channels,
-            kernel_size=dec.kernel_size,
-            dilation_cycle=dec.dilation_cycle,
-            cond_channels=config.cond_dim,
-            hop=config.hop,
-            gate_order=dec.gate,
-            upsample=dec.upsample,
-            pitch_taps=dec.pitch_taps,
-            phase_input=dec.phase_input,
-            output=dec.output,
-            mixtures=dec.mixtures,
-        )
 
     @property
-    def receptive_field(self) -> int:
-        return self.decoder.receptive_field
+    def parallel(self) -> bool:
+        """Whether the decoder makes a note in one pass (no drawing, no sampling options)."""
+        return self.config.parallel
 
     def encode(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, T) float audio -> (B, latent_dim, ceil(T / hop)) embeddings.
@@ -88,8 +80,8 @@ class NSynthAutoencoder(nn.Module):
 
     @property
     def pitch_locked(self) -> bool:
-        """Whether the decoder needs a pitch period per sample (``period``)."""
-        return self.decoder.pitch_channels > 0
+        """Whether the decoder follows a pitch period per sample (``period``)."""
+        raise NotImplementedError
 
     def period(self, pitch: torch.Tensor | None, n_samples: int, f0: torch.Tensor | None = None) -> torch.Tensor | None:
         """Pitch period in samples per sample, for pitch-locked decoders (else None).
@@ -119,6 +111,39 @@ class NSynthAutoencoder(nn.Module):
             midi = torch.as_tensor(pitch, device=dev, dtype=torch.float64).reshape(-1, 1)
             per = (sr / (440.0 * 2.0 ** ((midi - 69.0) / 12.0))).expand(-1, n_samples)
         return per.clamp(1.0, MAX_PERIOD).float().contiguous()
+
+class NSynthAutoencoder(Autoencoder):
+    """Built from a ``ModelConfig``; see ``encode``, ``logits`` and ``loss``."""
+
+    def __init__(self, config: ModelConfig, recommended: Recommended | None = None) -> None:
+        super().__init__(config, recommended)
+        dec = config.decoder
+        if config.parallel:
+            raise ValueError("a parallel decoder config builds a ParallelAutoencoder (nsynth.model.autoencoder)")
+        self.decoder = WaveNetDecoder(
+            layers=dec.layers,
+            residual_channels=dec.residual_channels,
+            skip_channels=dec.skip_channels,
+            kernel_size=dec.kernel_size,
+            dilation_cycle=dec.dilation_cycle,
+            cond_channels=config.cond_dim,
+            hop=config.hop,
+            gate_order=dec.gate,
+            upsample=dec.upsample,
+            pitch_taps=dec.pitch_taps,
+            phase_input=dec.phase_input,
+            output=dec.output,
+            mixtures=dec.mixtures,
+        )
+
+    @property
+    def receptive_field(self) -> int:
+        return self.decoder.receptive_field
+
+    @property
+    def pitch_locked(self) -> bool:
+        """Whether the decoder needs a pitch period per sample (``period``)."""
+        return self.decoder.pitch_channels > 0
 
     def logits(
         self,
@@ -174,6 +199,81 @@ class NSynthAutoencoder(nn.Module):
         if self.decoder.output == "logistic":
             return logistic.nll(out.float(), target).mean()
         return F.cross_entropy(out.float(), target)
+
+
+class ParallelAutoencoder(Autoencoder):
+    """The encoder, the pitch embedding and the parallel decoder (``nsynth.decoders.parallel``):
+    ``synthesize`` makes whole notes in one pass; ``loss`` is the multi-resolution STFT loss."""
+
+    def __init__(self, config: ModelConfig, recommended: Recommended | None = None) -> None:
+        super().__init__(config, recommended)
+        if not config.parallel:
+            raise ValueError("a WaveNet decoder config builds an NSynthAutoencoder (nsynth.model.autoencoder)")
+        self.decoder = ParallelDecoder(config.cond_dim, config.hop, config.sample_rate, config.decoder)
+
+    @property
+    def pitch_locked(self) -> bool:
+        """Always: the source follows the note's f0 curve (``period`` gives it per sample)."""
+        return True
+
+    def synthesize(
+        self,
+        embeddings: torch.Tensor,
+        pitch: torch.Tensor,
+        period: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        white: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Whole notes in one pass.
+
+        Args:
+            embeddings: (B, latent_dim, F).
+            pitch: (B,) MIDI pitch (the pitch embedding; the f0 too where ``period`` is None).
+            period: (B, F * hop) pitch period in samples per sample (``period``), e.g. along an f0 curve.
+            generator: the noise's source; the same seed gives the same audio.
+            white: (B, F * hop) the white noise, uniform in [-1, 1), instead of ``generator``'s.
+        Returns:
+            (B, F * hop) float32 audio.
+        """
+        cond = self.conditioning(embeddings, pitch)
+        n = embeddings.shape[-1] * self.config.hop
+        if period is None:
+            period = self.period(pitch, n)
+        if period.shape != (embeddings.shape[0], n):
+            raise ValueError(f"period must be (B, {n}), got {tuple(period.shape)}")
+        f0 = self.config.sample_rate / period.double()
+        return self.decoder(cond, f0, generator, white)
+
+    def forward(self, audio: torch.Tensor, pitch: torch.Tensor, f0: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) audio (T a multiple of hop) -> its reconstruction (B, T), encoding the same audio."""
+        audio = _batch_audio(audio)
+        period = self.period(pitch, audio.shape[-1], f0)
+        return self.synthesize(self.encode(audio), pitch, period)[:, : audio.shape[-1]]
+
+    def loss(
+        self,
+        audio: torch.Tensor,
+        pitch: torch.Tensor | None = None,
+        f0: torch.Tensor | None = None,
+        *,
+        decoder_input: DecoderInput | None = None,
+    ) -> torch.Tensor:
+        """Multi-resolution STFT loss (``stft_loss``) of the reconstruction of ``audio`` (B, T)."""
+        if decoder_input is not None:
+            raise ValueError("the parallel decoder has no network input to augment")
+        if pitch is None:
+            raise ValueError("the parallel decoder needs a MIDI pitch per note")
+        audio = _batch_audio(audio)
+        return stft_loss(self(audio, pitch, f0), audio)
+
+
+Model = NSynthAutoencoder | ParallelAutoencoder
+
+
+def autoencoder(config: ModelConfig, recommended: Recommended | None = None) -> Model:
+    """The autoencoder ``config`` describes: parallel or sample by sample."""
+    cls = ParallelAutoencoder if config.parallel else NSynthAutoencoder
+    return cls(config, recommended)
 
 
 def _batch_audio(audio: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from nsynth import digest
 from nsynth.config import ModelConfig, Recommended, get_preset
 from nsynth.errors import CheckpointError, NoDefaultModelError
 from nsynth.files import atomic_path, fsync_file
-from nsynth.model import NSynthAutoencoder
+from nsynth.model import Model, NSynthAutoencoder, autoencoder
 
 FORMAT = "nsynth-weights"
 FORMAT_VERSION = 2  # 2: the file carries a checksum (required); 1: written before checksums
@@ -45,17 +45,17 @@ class WeightsInfo:
     checksum: str | None  # the recorded ``sha256:...``, None in a version-1 file
 
 
-def build_model(preset: str = "mini", **overrides) -> NSynthAutoencoder:
+def build_model(preset: str = "mini", **overrides) -> Model:
     """A randomly initialised model of a named preset, with optional config overrides.
 
     ``encoder=`` and ``decoder=`` take dicts of field overrides, e.g.
     ``build_model("mini", decoder={"layers": 4})``.
     """
-    return NSynthAutoencoder(get_preset(preset).replace(**overrides))
+    return autoencoder(get_preset(preset).replace(**overrides))
 
 
 def save_model(
-    model: NSynthAutoencoder,
+    model: Model,
     path: str | os.PathLike,
     *,
     force: bool = False,
@@ -158,14 +158,14 @@ def read_tensors(info: WeightsInfo) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> NSynthAutoencoder:
+def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Model:
     """Rebuild a model from a weights file alone (the packaged default if ``path`` is None).
 
     The file's checksum is verified before the model is built: a damaged file is a
     ``CheckpointError`` naming it."""
     info = read_info(path)
     tensors = read_tensors(info)
-    model = NSynthAutoencoder(info.config, info.recommended)
+    model = autoencoder(info.config, info.recommended)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

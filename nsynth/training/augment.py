@@ -25,6 +25,7 @@ from torch import nn
 
 from nsynth.decoders import logistic
 from nsynth.decoders.wavenet import WaveNetDecoder, sample_classes
+from nsynth.errors import OptionError
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import classes_to_input
 
@@ -109,6 +110,10 @@ class TrainingLoss(nn.Module):
         self, model: NSynthAutoencoder, input_noise: float = 0.0, self_feed: float = 0.0, plateaus: float = 0.0
     ) -> None:
         super().__init__()
+        if model.config.parallel:
+            for name, value in (("input_noise", input_noise), ("self_feed", self_feed), ("plateaus", plateaus)):
+                if value:
+                    raise OptionError(name, value, "is for a decoder that draws samples; a parallel one has no input to augment")
         self.model = model
         self.input_noise, self.self_feed, self.plateaus = input_noise, self_feed, plateaus
 

@@ -1,5 +1,6 @@
-"""Training data as the model sees it: notes decoded once to 8-bit mu-law codes (cached on
-disk), and random crops drawn from a counter-based RNG so any step's batch can be redrawn."""
+"""Training data as the model sees it: notes decoded once to 8-bit mu-law codes (or, for the
+parallel decoder, whose targets are not quantised, 16-bit PCM), cached on disk, and random crops
+drawn from a counter-based RNG so any step's batch can be redrawn."""
 
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ from nsynth.training.augment import ROOM_SAMPLES, in_room
 
 @dataclass
 class CodeSet:
-    """Notes as 8-bit mu-law codes (exactly what the model sees), plus their pitches."""
+    """Notes as 8-bit mu-law codes (exactly what the WaveNet sees) or 16-bit PCM, plus their pitches."""
 
-    codes: np.ndarray  # (N, T) int8, each note zero-padded to the longest
+    codes: np.ndarray  # (N, T) int8 mu-law codes, or int16 PCM; each note zero-padded to the longest
     lengths: np.ndarray  # (N,) true lengths
     pitch: np.ndarray  # (N,) int64, -1 where unknown
     families: list[str | None]
@@ -36,16 +37,31 @@ class CodeSet:
             self.codes[keep], self.lengths[keep], self.pitch[keep], [f for f, k in zip(self.families, keep) if k]
         )
 
+    @property
+    def pcm(self) -> bool:
+        """Whether ``codes`` are 16-bit PCM (else 8-bit mu-law)."""
+        return self.codes.dtype == np.int16
+
+    def audio(self, codes: np.ndarray) -> torch.Tensor:
+        """Rows of ``codes`` (as this set stores them) -> float audio in [-1, 1)."""
+        if self.pcm:
+            return torch.from_numpy(codes.astype(np.float32) / 32768.0)
+        return dequantize(torch.from_numpy(codes).long() + 128)
+
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nsynth" / "codes"
 
 
-def load_codes(ds: NoteDataset, min_length: int = 1, progress: bool = True, cache: bool = True) -> CodeSet:
-    """Decode every note once to int8 mu-law codes (1 byte per sample), cached on disk."""
+def load_codes(
+    ds: NoteDataset, min_length: int = 1, progress: bool = True, cache: bool = True, pcm: bool = False
+) -> CodeSet:
+    """Decode every note once to int8 mu-law codes (1 byte per sample), or with ``pcm`` to
+    int16 PCM (2 bytes), cached on disk."""
     if len(ds) == 0:
         raise NSynthError(f"{ds.name}: no notes to train on")
-    key = hashlib.sha1(json.dumps([ds.name, ds.sample_rate, [n.key for n in ds.notes]]).encode()).hexdigest()[:16]
+    what = [ds.name, ds.sample_rate, [n.key for n in ds.notes]] + (["pcm16"] if pcm else [])
+    key = hashlib.sha1(json.dumps(what).encode()).hexdigest()[:16]
     path = _cache_dir() / f"{key}.npz"
     if cache and path.exists():
         with np.load(path, allow_pickle=False) as z:
@@ -53,10 +69,10 @@ def load_codes(ds: NoteDataset, min_length: int = 1, progress: bool = True, cach
             return CodeSet(z["codes"], z["lengths"], z["pitch"], fam)
     # One preallocated (N, T) array, widened in the rare case of a longer note: per-note
     # arrays would each keep a heap hole of the float decode's size (~4x the codes' memory).
-    codes = np.zeros((len(ds), min_length), np.int8)
+    codes = np.zeros((len(ds), min_length), np.int16 if pcm else np.int8)
     lengths = np.zeros(len(ds), np.int64)
     for i in tqdm(range(len(ds)), desc="decoding notes", unit="note", disable=not progress):
-        code = (quantize(torch.from_numpy(ds.load(i))) - 128).to(torch.int8).numpy()
+        code = _pcm16(ds.load(i)) if pcm else (quantize(torch.from_numpy(ds.load(i))) - 128).to(torch.int8).numpy()
         if code.size > codes.shape[1]:
             codes = np.pad(codes, ((0, 0), (0, code.size - codes.shape[1])))
         codes[i, : code.size] = code
@@ -81,6 +97,11 @@ def load_codes(ds: NoteDataset, min_length: int = 1, progress: bool = True, cach
     return out
 
 
+def _pcm16(audio: np.ndarray) -> np.ndarray:
+    """(T,) float audio -> int16 PCM, clipped to [-1, 1)."""
+    return np.clip(np.round(np.asarray(audio, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
 class CropBatches(torch.utils.data.Dataset):
     """Map-style dataset whose item ``s`` is the whole batch of step ``s``: random crops,
     drawn from a counter-based RNG so any step can be reproduced (exact resume)."""
@@ -96,31 +117,33 @@ class CropBatches(torch.utils.data.Dataset):
         stop: int = 2**62,
         rooms: float = 0.0,
         level_db: float = 0.0,
+        align: int = 1,
     ) -> None:
         """``rooms``: probability per crop of a synthetic room (``augment.in_room``); ``level_db``:
         each crop attenuated by a uniform 0..level_db dB. Without them a step's batch is the same
-        as before they existed (their draws come after the crops')."""
+        as before they existed (their draws come after the crops'). ``align``: crops start at a
+        multiple of it (whole frames: the encoder sees the framing it sees in use)."""
         self.data, self.crop, self.batch_size = data, crop, batch_size
         self.seed, self.rank, self.start, self.stop = seed, rank, start, stop
-        self.rooms, self.level_db = rooms, level_db
+        self.rooms, self.level_db, self.align = rooms, level_db, align
 
     def __len__(self) -> int:
         return self.stop - self.start
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch_size, crop) audio in [-1, 1] (mu-law decoded) and (batch_size,) pitches."""
+        """(batch_size, crop) audio in [-1, 1] (mu-law decoded, or PCM) and (batch_size,) pitches."""
         step = self.start + i
         rng = np.random.default_rng([self.seed, self.rank, step])
         idx = rng.integers(0, len(self.data.codes), self.batch_size)
-        out = np.zeros((self.batch_size, self.crop), np.int8)
+        out = np.zeros((self.batch_size, self.crop), self.data.codes.dtype)
         offsets = []
         for j, n in enumerate(idx):
             room = max(0, int(self.data.lengths[n]) - self.crop)
-            off = int(rng.integers(0, room + 1))
+            off = int(rng.integers(0, room + 1)) if self.align == 1 else self.align * int(rng.integers(0, room // self.align + 1))
             piece = self.data.codes[n, off : off + self.crop]
             out[j, : piece.size] = piece
             offsets.append(off)
-        audio = dequantize(torch.from_numpy(out).long() + 128)
+        audio = self.data.audio(out)
         if self.rooms > 0 or self.level_db > 0:
             audio = self._augmented(audio, idx, offsets, rng)
         return audio, torch.from_numpy(self.data.pitch[idx].astype(np.int64))
@@ -133,9 +156,10 @@ class CropBatches(torch.utils.data.Dataset):
         for j, (n, off) in enumerate(zip(idx, offsets)):
             if self.rooms > 0 and rng.random() < self.rooms:
                 lead = max(0, off - ROOM_SAMPLES)
-                codes = self.data.codes[n, lead:off].astype(np.int64) + 128
-                before = dequantize(torch.from_numpy(codes)).double().numpy()
+                before = self.data.audio(self.data.codes[n, lead:off]).double().numpy()
                 x[j] = in_room(np.concatenate([before, x[j]]), self.crop, rng)
             if self.level_db > 0:
                 x[j] *= 10 ** (-rng.uniform(0, self.level_db) / 20)
+        if self.data.pcm:
+            return torch.from_numpy(_pcm16(x).astype(np.float32) / 32768.0)
         return dequantize(quantize(torch.from_numpy(x).float()))

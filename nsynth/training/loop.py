@@ -28,7 +28,7 @@ from nsynth.data import NoteDataset
 from nsynth.errors import NSynthError, RemedyError
 from nsynth.files import atomic_path
 from nsynth.device import resolve_device
-from nsynth.model import NSynthAutoencoder
+from nsynth.model import Model, autoencoder
 from nsynth.training.augment import TrainingLoss
 from nsynth.training.recipe import TrainConfig
 from nsynth.training.data import CodeSet, CropBatches, load_codes
@@ -80,13 +80,16 @@ def train(
         start = _resume(run, model, ema, opt, model_config) if resume else 0
         if start >= cfg.steps:
             log(f"already at step {start} of {cfg.steps}")
-        codes = load_codes(train_data, cfg.crop, progress=progress and rt.main)
+        parallel = model_config.parallel
+        if parallel and cfg.crop % model_config.hop:
+            raise NSynthError(f"--crop {cfg.crop}: a parallel decoder trains on whole frames (a multiple of {model_config.hop})")
+        codes = load_codes(train_data, cfg.crop, progress=progress and rt.main, pcm=parallel)
         if model_config.pitch_conditioning and (codes.pitch < 0).any():
             log(f"skipping {int((codes.pitch < 0).sum())} notes without a pitch label")
             codes = codes.pitched()
             if len(codes.codes) == 0:
                 raise NSynthError(f"{train_data.name}: no note has a pitch, but the model is pitch-conditioned")
-        valid_codes = load_codes(valid_data, cfg.crop, progress=False) if valid_data is not None else None
+        valid_codes = load_codes(valid_data, cfg.crop, progress=False, pcm=parallel) if valid_data is not None else None
         if rt.main:
             _write_config(
                 run, model_config, cfg, train_data, valid_data, codes, valid_codes, rt, dev, start, init_from, resume
@@ -110,8 +113,8 @@ def _check_run(run: Path, resume: bool, rt: Runtime) -> None:
 
 def _initial_model(
     config: ModelConfig, init_from: str | os.PathLike | None, dev: torch.device, log: Callable[[str], None]
-) -> NSynthAutoencoder:
-    model = NSynthAutoencoder(config).to(dev)
+) -> Model:
+    model = autoencoder(config).to(dev)
     if init_from is None:
         return model
     from nsynth.weights import load_model
@@ -127,7 +130,7 @@ def _initial_model(
     return model
 
 
-def _resume(run: Path, model: NSynthAutoencoder, ema: EMA, opt: torch.optim.Optimizer, config: ModelConfig) -> int:
+def _resume(run: Path, model: Model, ema: EMA, opt: torch.optim.Optimizer, config: ModelConfig) -> int:
     path = run / "state.safetensors"
     info = load_state(path, model, ema, opt)
     if ModelConfig.from_dict(info["model"]) != config:
@@ -156,7 +159,7 @@ def _write_config(
 
 
 def _loop(
-    model: NSynthAutoencoder,
+    model: Model,
     ema: EMA,
     opt: torch.optim.Optimizer,
     params: list[torch.nn.Parameter],
@@ -170,6 +173,7 @@ def _loop(
     progress: bool,
 ) -> TrainResult:
     config = model.config
+    align = config.hop if config.parallel else 1
     objective = TrainingLoss(model, cfg.input_noise, cfg.self_feed, cfg.plateaus)
     net = rt.wrap(objective, dev)
     step_fn = torch.compile(net) if cfg.compile else net
@@ -182,7 +186,8 @@ def _loop(
 
     def validate() -> float:
         model.eval()
-        vb = CropBatches(valid_codes, cfg.crop, cfg.batch_size, seed=1234)
+        torch.manual_seed(1234)  # the same noise at every validation
+        vb = CropBatches(valid_codes, cfg.crop, cfg.batch_size, seed=1234, align=align)
         with torch.no_grad():
             losses = [
                 loss_of(a.to(dev), p.to(dev), model.loss).item() for a, p in (vb[i] for i in range(cfg.valid_batches))
@@ -213,7 +218,7 @@ def _loop(
     loader = torch.utils.data.DataLoader(
         CropBatches(
             codes, cfg.crop, cfg.batch_size, cfg.seed, rt.rank, start=start, stop=cfg.steps,
-            rooms=cfg.rooms, level_db=cfg.level_db,
+            rooms=cfg.rooms, level_db=cfg.level_db, align=align,
         ),
         batch_size=None,
         shuffle=False,
@@ -240,6 +245,7 @@ def _loop(
         audio, pitch = audio.to(dev, non_blocking=True), pitch.to(dev, non_blocking=True)
         for group in opt.param_groups:
             group["lr"] = cfg.lr_at(step)
+        torch.manual_seed(_step_seed(cfg.seed, rt.rank, step))  # the step's own draws (the parallel decoder's noise): exact resume
         loss = loss_of(audio, pitch, step_fn)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -277,3 +283,8 @@ def _previous_init(run: Path) -> str | None:
         return json.loads((run / "config.json").read_text()).get("init_from")
     except (OSError, ValueError):
         return None
+
+
+def _step_seed(seed: int, rank: int, step: int) -> int:
+    """The global torch seed of training step ``step`` on ``rank``: any step's random draws can be redone."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, np.uint64)[0] >> 1)

@@ -1,0 +1,246 @@
+"""The parallel decoder: a harmonic-plus-noise source shaped by a non-causal WaveNet filter.
+
+Nothing is drawn sample by sample: the whole note comes out of one forward pass.
+
+    c      = linear_upsample(cond)                          (B, C, Tc) at the control rate
+    h, p   = control(c, log f0)                             residual dilated convs, non-causal
+    A, a_k = exp_sigmoid(p_0), softmax_k(p_1..K)            overall amplitude, harmonic distribution
+    harm   = sum_k A a_k sin(k phi),  phi = 2 pi cumsum(f0 / sr)   (a_k = 0 where k f0 >= sr / 2)
+    noise  = istft(stft(white) * exp_sigmoid(p_K+1...))     filtered noise, noise_bands bins
+    y      = harm + noise + filter(harm, noise, h)          the filter's output conv starts at zero
+
+The filter (neural source-filter, Wang & Yamagishi 2019) is a stack of non-causal dilated
+gated convs, locally conditioned on the control features, run on the source folded into
+``filter_fold`` polyphase channels (sample t goes to channel t mod fold): fold times fewer
+steps for the same receptive field in samples. With ``filter_layers=0`` the decoder is the
+bare source (DDSP's harmonic-plus-noise synthesiser, Engel et al. 2020).
+
+Shapes: cond (B, C, F) at hop samples per frame; f0 (B, T) Hz per sample with
+T = F * hop; audio out (B, T).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nsynth.config import ParallelDecoderConfig
+
+NOISE_BIAS = -5.0  # initial pre-activation of the noise gains: the source starts nearly noiseless
+FILTER_COND = 16  # channels of the control features inside the WaveNet filter
+
+
+def exp_sigmoid(x: torch.Tensor, exponent: float = 10.0, max_value: float = 2.0) -> torch.Tensor:
+    """DDSP's scaled sigmoid, ``max_value * sigmoid(x) ** ln(exponent) + 1e-7``: positive, log-like."""
+    return max_value * torch.sigmoid(x) ** math.log(exponent) + 1e-7
+
+
+def fold(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, T) -> (B, k, T // k), channel j holding samples j, j + k, ... (T a multiple of k)."""
+    b, t = x.shape
+    return x.reshape(b, t // k, k).transpose(1, 2)
+
+
+def unfold(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``fold``: (B, k, T // k) -> (B, T)."""
+    b, k, n = x.shape
+    return x.transpose(1, 2).reshape(b, n * k)
+
+
+def stretch(x: torch.Tensor, n: int) -> torch.Tensor:
+    """(B, C, F) -> (B, C, n) by linear interpolation between frame centres."""
+    if x.shape[-1] == n:
+        return x
+    return F.interpolate(x, size=n, mode="linear", align_corners=False)
+
+
+def harmonic_bank(f0: torch.Tensor, amplitudes: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Sum of sinusoids at k * f0 along the f0 curve, sum_k a_k(t) sin(k phi(t)).
+
+    Args:
+        f0: (B, T) Hz per sample.
+        amplitudes: (B, K, T) amplitude of harmonic k = 1 ... K per sample (the caller silences
+            those at or above Nyquist: ``ParallelDecoder`` does at the control rate).
+    Returns:
+        (B, T) float32. The phase phi = 2 pi cumsum(f0 / sr) starts at 0 and is accumulated in
+        float64, wrapped to one cycle, so a long note stays in tune. The sum is Clenshaw's
+        recurrence on sin(k phi) = U_(k-1)(cos phi) sin phi, in float64: K multiply-adds per
+        sample and no (B, K, T) table of sines.
+    """
+    cycles = torch.cumsum(f0.double() / sample_rate, dim=-1)
+    phi = (cycles - torch.floor(cycles)) * (2 * math.pi)
+    two_x = 2 * torch.cos(phi)
+    b1 = torch.zeros_like(phi)
+    b2 = torch.zeros_like(phi)
+    for k in range(amplitudes.shape[1] - 1, -1, -1):
+        b1, b2 = amplitudes[:, k].double() + two_x * b1 - b2, b1
+    return (b1 * torch.sin(phi)).float()
+
+
+def filtered_noise(
+    gains: torch.Tensor, n: int, generator: torch.Generator | None = None, white: torch.Tensor | None = None
+) -> torch.Tensor:
+    """White noise shaped by per-frame magnitude gains.
+
+    Args:
+        gains: (B, N, Fc) gain per STFT bin of an FFT of 2 (N - 1) points, per control frame.
+        n: samples to make.
+        generator: source of the white noise (None: torch's global generator).
+        white: (B, n) the white noise itself, uniform in [-1, 1) (instead of drawing it).
+    Returns:
+        (B, n) float32.
+    """
+    b, bins, _ = gains.shape
+    n_fft = 2 * (bins - 1)
+    hop = n_fft // 2
+    dev = gains.device
+    if white is None:
+        gen_dev = generator.device if generator is not None else dev
+        white = torch.rand(b, n, generator=generator, device=gen_dev).to(dev) * 2 - 1
+    elif white.shape != (b, n):
+        raise ValueError(f"white noise must be ({b}, {n}), got {tuple(white.shape)}")
+    window = torch.hann_window(n_fft, device=dev)
+    spec = torch.stft(white, n_fft, hop, window=window, center=True, return_complex=True)
+    shaped = spec * stretch(gains, spec.shape[-1])
+    return torch.istft(shaped, n_fft, hop, window=window, center=True, length=n)
+
+
+class ControlNet(nn.Module):
+    """Control-rate conditioning (B, C, Tc) and normalised log f0 (B, 1, Tc) -> hidden features
+    (B, width, Tc) and the source's parameters (B, 1 + harmonics + noise_bands, Tc)."""
+
+    def __init__(self, cond_channels: int, cfg: ParallelDecoderConfig) -> None:
+        super().__init__()
+        w, k = cfg.control_width, cfg.control_kernel
+        self.inp = nn.Conv1d(cond_channels + 1, w, 1)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(w, w, k, dilation=d, padding=d * (k - 1) // 2) for d in cfg.control_dilations()
+        )
+        self.mixes = nn.ModuleList(nn.Conv1d(w, w, 1) for _ in cfg.control_dilations())
+        self.out = nn.Conv1d(w, 1 + cfg.harmonics + cfg.noise_bands, 1)
+        with torch.no_grad():
+            self.out.bias[1 + cfg.harmonics :].fill_(NOISE_BIAS)
+
+    def forward(self, cond: torch.Tensor, log_f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.inp(torch.cat([cond, log_f0], 1))
+        for conv, mix in zip(self.convs, self.mixes):
+            h = h + mix(F.leaky_relu(conv(F.leaky_relu(h, 0.2)), 0.2))
+        h = F.leaky_relu(h, 0.2)
+        return h, self.out(h)
+
+
+class WaveNetFilter(nn.Module):
+    """Non-causal gated dilated convs on the folded source, conditioned on the control features.
+
+    harm, noise (B, T) and hidden (B, width, Tc) -> the correction (B, T) added to the source.
+    Its output conv is zero at initialisation, so an untrained filter is the identity.
+    """
+
+    def __init__(self, control_width: int, cfg: ParallelDecoderConfig) -> None:
+        super().__init__()
+        c, k, f = cfg.filter_channels, cfg.filter_kernel, cfg.filter_fold
+        self.fold, self.channels = f, c
+        self.inp = nn.Conv1d(2 * f, c, 1)
+        self.dilated = nn.ModuleList(
+            nn.Conv1d(c, 2 * c, k, dilation=d, padding=d * (k - 1) // 2) for d in cfg.filter_dilations()
+        )
+        # The control features, narrowed at the control rate and stretched to the folded rate,
+        # enter every layer through a 1x1 conv (cheaper than stretching each layer's bias).
+        self.cond = nn.Conv1d(control_width, FILTER_COND, 1)
+        self.cond_in = nn.ModuleList(nn.Conv1d(FILTER_COND, 2 * c, 1) for _ in cfg.filter_dilations())
+        # the last layer feeds the skips only: no residual conv after it
+        self.res = nn.ModuleList(nn.Conv1d(c, c, 1) for _ in cfg.filter_dilations()[1:])
+        self.skip = nn.ModuleList(nn.Conv1d(c, c, 1) for _ in cfg.filter_dilations())
+        self.out = nn.Conv1d(c, f, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, harm: torch.Tensor, noise: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        f, c = self.fold, self.channels
+        h = self.inp(torch.cat([fold(harm, f), fold(noise, f)], 1))
+        n = h.shape[-1]
+        cond = stretch(self.cond(hidden), n)  # (B, FILTER_COND, T / fold)
+        s = torch.zeros_like(h)
+        for i, (dil, cond_in, skip) in enumerate(zip(self.dilated, self.cond_in, self.skip)):
+            z = dil(h) + cond_in(cond)
+            g = torch.tanh(z[:, :c]) * torch.sigmoid(z[:, c:])
+            if i < len(self.res):
+                h = h + self.res[i](g)
+            s = s + skip(g)
+        return unfold(self.out(F.leaky_relu(s, 0.2)))
+
+
+class ParallelDecoder(nn.Module):
+    """Frame-rate conditioning (B, C, F) and per-sample f0 (B, T = F * hop) -> audio (B, T)."""
+
+    def __init__(self, cond_channels: int, hop: int, sample_rate: int, cfg: ParallelDecoderConfig) -> None:
+        super().__init__()
+        self.cfg, self.hop, self.sample_rate = cfg, hop, sample_rate
+        self.control = ControlNet(cond_channels, cfg)
+        self.filter = WaveNetFilter(cfg.control_width, cfg) if cfg.filter_layers else None
+
+    def source(
+        self,
+        cond: torch.Tensor,
+        f0: torch.Tensor,
+        generator: torch.Generator | None = None,
+        white: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The harmonic part (B, T), the noise part (B, T) and the control features (B, width, Tc).
+
+        The noise is ``white`` (B, T) uniform in [-1, 1) where given, else drawn from ``generator``."""
+        cfg = self.cfg
+        b, t = f0.shape
+        tc = t // cfg.control_hop
+        if t % cfg.control_hop or cond.shape[-1] * self.hop < t:
+            raise ValueError(f"f0 of {t} samples does not fit {cond.shape[-1]} frames of {self.hop}")
+        c = stretch(cond, cond.shape[-1] * (self.hop // cfg.control_hop))[..., :tc]
+        f0_c = f0.float().reshape(b, tc, cfg.control_hop).mean(-1)
+        log_f0 = ((12 * torch.log2(f0_c.clamp(min=1.0) / 440.0) + 69.0 - 64.0) / 32.0)[:, None]
+        hidden, p = self.control(c, log_f0)
+        k = cfg.harmonics
+        amp = exp_sigmoid(p[:, :1])
+        # Harmonics that reach Nyquist anywhere in a control frame are silenced there, and the
+        # distribution is over the rest (all silent where even the fundamental is too high).
+        f0_top = f0.float().reshape(b, tc, cfg.control_hop).amax(-1)
+        ks = torch.arange(1, k + 1, device=f0.device, dtype=torch.float32)[None, :, None]
+        audible = ks * f0_top[:, None] < self.sample_rate / 2
+        k_used = max(1, int(audible.any(-1).any(0).sum()))  # harmonics audible somewhere in the batch
+        logits = p[:, 1 : 1 + k_used].masked_fill(~audible[:, :k_used], -1e4)
+        dist = torch.softmax(logits, dim=1) * audible[:, :k_used]
+        harm = harmonic_bank(f0, stretch(amp * dist, t), self.sample_rate)
+        noise = filtered_noise(exp_sigmoid(p[:, 1 + k :]), t, generator, white)
+        return harm, noise, hidden
+
+    def forward(
+        self,
+        cond: torch.Tensor,
+        f0: torch.Tensor,
+        generator: torch.Generator | None = None,
+        white: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        harm, noise, hidden = self.source(cond, f0, generator, white)
+        y = harm + noise
+        if self.filter is not None:
+            y = y + self.filter(harm, noise, hidden)
+        return y
+
+
+def stft_loss(y: torch.Tensor, x: torch.Tensor, ffts: tuple[int, ...] = (2048, 1024, 512, 256, 128, 64)) -> torch.Tensor:
+    """Multi-resolution STFT loss of audio ``y`` against ``x`` (both (B, T)): per FFT size
+    (hop a quarter of it, Hann window), the mean L1 distance of the magnitudes plus that of
+    their logs (log(|.| + 1e-5)), summed over the sizes. Sizes longer than the audio are left
+    out (a crop of 1024 samples is scored at 1024 and below)."""
+    sizes = [n for n in ffts if n <= y.shape[-1]]
+    if not sizes:
+        raise ValueError(f"audio of {y.shape[-1]} samples is shorter than every FFT size {ffts}")
+    total = y.new_zeros(())
+    for n in sizes:
+        window = torch.hann_window(n, device=y.device)
+        ys = torch.stft(y.float(), n, n // 4, window=window, return_complex=True).abs()
+        xs = torch.stft(x.float(), n, n // 4, window=window, return_complex=True).abs()
+        total = total + (ys - xs).abs().mean() + (torch.log(ys + 1e-5) - torch.log(xs + 1e-5)).abs().mean()
+    return total
