@@ -90,6 +90,29 @@ def _postfilter_row(preset: str, sr: int, dev: str, repeats: int) -> Row:
     return Row(preset, 1, "postfilter", n / dt, dev, realtime_factor=n / sr / dt, precision="fp64")
 
 
+def _parallel_rows(preset: str, model, batches: list[int], device: torch.device, repeats: int) -> list[Row]:
+    """A parallel model's encoder and its one-pass synthesis of 4 s notes at middle C (samples/s
+    summed over the batch, best of ``repeats``): what ``generate_audio`` runs for it."""
+    cfg, dev = model.config, str(device)
+    n = 4 * cfg.sample_rate
+    rows = []
+    with torch.inference_mode():
+        notes = list((torch.rand(8, n) * 2 - 1).numpy())
+        encode_audio(model, notes[:1])
+        dt = min(_timed(lambda: (encode_audio(model, notes), _sync(device))) for _ in range(repeats))
+        rows.append(Row(preset, 8, "encoder", 8 * n / dt, dev, realtime_factor=8 * 4.0 / dt))
+        for b in batches:
+            emb = torch.randn(b, cfg.latent_dim, -(-n // cfg.hop), device=device)
+            pitch = torch.full((b,), 60, device=device)
+            gen = torch.Generator(device=device).manual_seed(0)
+            model.synthesize(emb, pitch, generator=gen)  # warm-up
+            _sync(device)
+            dt = min(_timed(lambda: (model.synthesize(emb, pitch, generator=gen), _sync(device))) for _ in range(repeats))
+            samples = b * emb.shape[-1] * cfg.hop
+            rows.append(Row(preset, b, "parallel", samples / dt, dev, precision="fp32", steps=emb.shape[-1] * cfg.hop))
+    return rows
+
+
 def bench(
     presets: list[str],
     batches: list[int],
@@ -107,6 +130,9 @@ def bench(
     for preset in presets:
         torch.manual_seed(0)
         model = build_model(preset).to(device).eval()
+        if model.parallel:
+            rows.extend(_parallel_rows(preset, model, batches, device, repeats))
+            continue
         bf16 = use_bf16(model.decoder, precision)
         prec = "bf16" if bf16 else "fp32"
         with torch.inference_mode():
@@ -151,21 +177,33 @@ def bench(
 
 
 def table(rows: list[Row]) -> str:
-    """A text table with the fast / reference ratio measured in the same run."""
+    """A text table with ratios measured in the same run: a fast row's to its reference row, a
+    parallel row's to the first sample-by-sample preset's fast row at the same batch."""
     ref = {(r.preset, r.batch): r.samples_per_s for r in rows if r.backend == "reference"}
+    fast: dict[int, tuple[str, float]] = {}
+    for r in rows:
+        if r.backend == "fast":
+            fast.setdefault(r.batch, (r.preset, r.samples_per_s))
     lines = [
-        f"{'preset':8} {'batch':>5} {'backend':10} {'precision':9} {'samples/s':>12} {'x realtime':>10} {'fast/ref':>8}"
+        f"{'preset':8} {'batch':>5} {'backend':10} {'precision':9} {'samples/s':>12} {'x realtime':>10} {'ratio':>8}"
     ]
+    notes = set()
     for r in rows:
         if r.backend == "encoder":
             lines.append(
                 f"{r.preset:8} {r.batch:5d} {'encoder':10} {'fp32':9} {'':>12} {r.realtime_factor:10.1f} {'':>8}"
             )
             continue
-        ratio = f"{r.samples_per_s / ref[(r.preset, r.batch)]:8.1f}" if r.backend == "fast" and (r.preset, r.batch) in ref else ""
+        ratio = ""
+        if r.backend == "fast" and (r.preset, r.batch) in ref:
+            ratio = f"{r.samples_per_s / ref[(r.preset, r.batch)]:8.1f}"
+            notes.add("ratio of a fast row: fast / reference of its preset")
+        elif r.backend == "parallel" and r.batch in fast:
+            ratio = f"{r.samples_per_s / fast[r.batch][1]:8.1f}"
+            notes.add(f"ratio of a parallel row: parallel / {fast[r.batch][0]} fast at its batch")
         sps = f"{r.samples_per_s:12,.0f}" if r.samples_per_s >= 10 else f"{r.samples_per_s:12.2f}"
         lines.append(
             f"{r.preset:8} {r.batch:5d} {r.backend:10} {r.precision or '':9} {sps} "
             f"{r.samples_per_s / 16000:10.2f} {ratio:>8}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + sorted(notes))

@@ -73,6 +73,6 @@ class OptionError(NSynthError):
     library's words; ``option`` names it, so a front end can name its own flag for it."""
 
     def __init__(self, option: str, value: object, reason: str) -> None:
-        super().__init__(f"{option} {value}: {reason}")
+        super().__init__(f"{option}: {reason}" if value is True else f"{option} {value}: {reason}")
         self.option, self.value, self.reason = option, value, reason
 

@@ -150,7 +150,7 @@ def render(
         encode_audio(model, notes),
         labels,
         lengths,
-        sampling=dataclasses.replace(sampling, postfilter=0.0),
+        sampling=sampling if model.parallel else dataclasses.replace(sampling, postfilter=0.0),
         f0=curves,
     )
     return Renders(notes, raw, note_periods(model, labels, lengths, curves), tracks)

@@ -21,6 +21,18 @@ TINY = dict(
     pitch_dim=4,
 )
 
+# The parallel decoder at its smallest: control_hop divides hop 64, the noise STFT hop (16)
+# divides control_hop, the fold divides control_hop.
+TINY_PARALLEL = dict(
+    encoder=TINY["encoder"],
+    decoder=dict(
+        harmonics=8, noise_bands=17, control_hop=32, control_width=8, control_layers=2,
+        filter_layers=3, filter_channels=8, filter_fold=4, filter_dilation_cycle=2,
+    ),
+    hop=64,
+    pitch_dim=4,
+)
+
 
 def tiny_model(preset: str = "mini", seed: int = 0, **overrides) -> nsynth.NSynthAutoencoder:
     torch.manual_seed(seed)
@@ -31,6 +43,16 @@ def tiny_model(preset: str = "mini", seed: int = 0, **overrides) -> nsynth.NSynt
         for name, p in model.named_parameters():
             if name.endswith("bias"):
                 p.uniform_(-0.2, 0.2)
+    return model
+
+
+def tiny_parallel(seed: int = 0, **overrides) -> nsynth.ParallelAutoencoder:
+    """A tiny parallel model with spread biases and its filter's output conv not zero (as after
+    training: not the identity)."""
+    model = tiny_model("parallel", seed, **{**TINY_PARALLEL, **overrides})
+    if model.decoder.filter is not None:
+        with torch.no_grad():
+            model.decoder.filter.out.weight.normal_(0, 0.3)
     return model
 
 
@@ -50,6 +72,13 @@ def tone(freq: float = 440.0, seconds: float = 0.25, sr: int = 16000, amp: float
 def tiny_ckpt(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.safetensors"
     nsynth.save_model(tiny_model(), path)
+    return path
+
+
+@pytest.fixture
+def tiny_parallel_ckpt(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny_parallel.safetensors"
+    nsynth.save_model(tiny_parallel(), path)
     return path
 
 

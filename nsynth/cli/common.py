@@ -28,7 +28,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except NSynthError as e:
-            click.echo(f"nsynth: error: {user_message(e)}", err=True)
+            status(f"nsynth: error: {user_message(e)}")  # above any progress bar, never on its line
             ctx.exit(EXIT_USER_ERROR)
         except KeyboardInterrupt:
             click.echo("nsynth: interrupted", err=True)
@@ -49,7 +49,8 @@ def user_message(e: NSynthError) -> str:
     if isinstance(e, ClipError):
         return f"{e.name}: {_flag(e.param)} {e.value:g}: {e.reason}"
     if isinstance(e, OptionError):
-        return f"{_flag(e.option)} {e.value}: {e.reason}"
+        value = "" if e.value is True else f" {e.value}"  # a flag: no value to echo
+        return f"{_flag(e.option)}{value}: {e.reason}"
     if isinstance(e, RemedyError):
         value = "" if e.value == "True" else f" {e.value}"
         return f"{e.problem}; use {_flag(e.param)}{value} {e.purpose}"
@@ -418,13 +419,14 @@ class Failures:
 
     def exit(self, total: int) -> None:
         if self.count:
-            click.echo(f"nsynth: {self.count} of {total} input(s) failed", err=True)
+            status(f"nsynth: {self.count} of {total} input(s) failed")
             sys.exit(EXIT_USER_ERROR)
 
 
 def report(message: str) -> None:
-    """One user error, on stderr, when the command goes on with its other inputs."""
-    click.echo(f"nsynth: error: {message}", err=True)
+    """One user error, on stderr, when the command goes on with its other inputs (on a line of its
+    own above the progress bar, which tqdm redraws below it)."""
+    status(f"nsynth: error: {message}")
 
 
 def per_input(files: tuple[Path, ...], suffix: str, out_dir: Path) -> list[Path]:

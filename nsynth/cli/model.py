@@ -310,7 +310,7 @@ def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop:
 
 
 @click.command()
-@click.option("--presets", default="pitched,mini,nsynth", show_default=True, help="Comma-separated presets.")
+@click.option("--presets", default="pitched,parallel,mini,nsynth", show_default=True, help="Comma-separated presets.")
 @click.option("--batches", default=None, help="Comma-separated batch sizes [default: 1,8,16; on GPU also 64,512].")
 @click.option(
     "--seconds",
@@ -399,10 +399,16 @@ def info(checkpoint: Path | None, checkpoint_option: Path | None) -> None:
         if meta.metadata.get(key):
             click.echo(f"{key + ':':18}{meta.metadata[key]}")
     click.echo(f"parameters:       {meta.n_parameters:,}")
-    click.echo(
-        f"receptive field:  {cfg.decoder.receptive_field()} samples "
-        f"({1000 * cfg.decoder.receptive_field() / cfg.sample_rate:.1f} ms)"
-    )
+    rf = cfg.decoder.receptive_field()
+    if cfg.parallel:
+        d = cfg.decoder
+        click.echo(
+            f"decoder:          parallel, one pass per note: {d.harmonics} harmonics + {d.noise_bands} noise bands,"
+            + (f" WaveNet filter {d.filter_layers}x{d.filter_channels} (fold {d.filter_fold})" if d.filter_layers else " no filter")
+        )
+        click.echo(f"receptive field:  {rf} samples, centred ({1000 * rf / cfg.sample_rate:.1f} ms, the filter's)")
+    else:
+        click.echo(f"receptive field:  {rf} samples ({1000 * rf / cfg.sample_rate:.1f} ms)")
     click.echo(f"sample rate:      {cfg.sample_rate} Hz, hop {cfg.hop}, latent {cfg.latent_dim}")
     click.echo(f"pitch conditioned: {cfg.pitch_conditioning}")
     click.echo("config: " + json.dumps(cfg.to_dict(), indent=1))

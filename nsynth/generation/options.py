@@ -70,6 +70,8 @@ class Sampling:
         everything below takes the result as it is (``check_resolved``)."""
         from nsynth.postfilter import DEFAULT_STRENGTH
 
+        if getattr(model, "parallel", False):
+            return self._for_parallel()
         rec = model.recommended
         return dataclasses.replace(
             self,
@@ -77,6 +79,23 @@ class Sampling:
             min_p=rec.min_p if self.min_p is None else self.min_p,
             postfilter=(DEFAULT_STRENGTH if model.pitch_locked else 0.0) if self.postfilter is None else self.postfilter,
         )
+
+    def _for_parallel(self) -> Sampling:
+        """A parallel decoder draws nothing: an option that shapes the draws is refused, not
+        ignored, so a sweep over it cannot pass for a finding (the seed still picks the noise).
+        Calling it again on its result gives the same result."""
+        given = {
+            "temperature": self.temperature is not None,
+            "min_p": self.min_p is not None,
+            "postfilter": self.postfilter is not None,
+            "backend": self.backend != "auto",
+            "precision": self.precision != "auto",
+        }
+        for name, set_ in given.items():
+            if set_:
+                shown, value = ("greedy", True) if name == "temperature" and self.greedy else (name, getattr(self, name))
+                raise OptionError(shown, value, "the parallel decoder draws no samples: leave this option out")
+        return self  # nothing to resolve: temperature, min_p and postfilter stay None (unused)
 
     def check_resolved(self) -> Sampling:
         """These options, if nothing is left to resolve (``for_model``); else a ``ValueError`` (a bug)."""

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from nsynth.errors import NSynthError, OptionError
 from nsynth.generation.backends import generate_classes
 from nsynth.generation.options import Sampling
-from nsynth.model import NSynthAutoencoder
+from nsynth.model import NSynthAutoencoder, ParallelAutoencoder
 from nsynth.decoders.logistic import value_audio
 from nsynth.mulaw import dequantize
 from nsynth.postfilter import pitch_postfilter
@@ -101,14 +101,13 @@ def generate_audio(
         if pitch is None:
             raise OptionError("pitch", None, "this model is pitch-conditioned: give a MIDI pitch per note")
         p = torch.as_tensor(list(pitch), device=device).long()
+    if model.parallel:
+        return _synthesize(model, emb, p, f0, lengths, sampling, progress_hook, draws)
     period = _periods(model, p, f0, b=len(embeddings), n=n_max, f_max=f_max)
     gen = torch.Generator()
     gen.manual_seed(sampling.seed if sampling.seed is not None else int(torch.seed() % 2**63))
     b = len(embeddings)
-    streams = list(range(b)) if draws is None else [int(d) for d in draws]
-    if len(streams) != b or min(streams) < 0:
-        raise NSynthError(f"draws {streams} must give one stream index >= 0 per note ({b} notes)")
-    uniforms = torch.rand(n_max, max(streams) + 1, generator=gen)[:, streams]
+    uniforms = _stream_uniforms(gen, n_max, b, draws)
     with (
         torch.inference_mode(),
         tqdm(
@@ -141,6 +140,52 @@ def generate_audio(
                 for i, a in enumerate(notes)
             ]
     return notes
+
+
+def _stream_uniforms(gen: torch.Generator, n: int, b: int, draws: Sequence[int] | None) -> torch.Tensor:
+    """(n, B) uniforms in [0, 1): column i is stream ``draws[i]`` of ``gen`` (default stream i)."""
+    streams = list(range(b)) if draws is None else [int(d) for d in draws]
+    if len(streams) != b or min(streams) < 0:
+        raise NSynthError(f"draws {streams} must give one stream index >= 0 per note ({b} notes)")
+    return torch.rand(n, max(streams) + 1, generator=gen)[:, streams]
+
+
+def _synthesize(
+    model: ParallelAutoencoder,
+    emb: torch.Tensor,
+    pitch: torch.Tensor,
+    f0: Sequence[np.ndarray | None] | None,
+    lengths: list[int],
+    sampling: Sampling,
+    progress_hook: Callable[[int], None] | None,
+    draws: Sequence[int] | None,
+) -> list[np.ndarray]:
+    """``generate_audio`` for a parallel decoder: emb (B, latent_dim, F) -> B notes in one pass.
+
+    The filtered noise is the one random part: its white noise is stream ``draws[i]`` of the
+    seed's uniforms, as the drawing decoder's draws are, so equal streams give equal noise."""
+    b, n = emb.shape[0], emb.shape[-1] * model.config.hop
+    period = _periods(model, pitch, f0, b=b, n=n, f_max=emb.shape[-1])
+    gen = torch.Generator()
+    gen.manual_seed(sampling.seed if sampling.seed is not None else int(torch.seed() % 2**63))
+    white = (_stream_uniforms(gen, n, b, draws).T * 2 - 1).contiguous().to(emb.device)
+    with (
+        torch.inference_mode(),
+        tqdm(
+            total=max(lengths) * b,
+            unit="sample",
+            unit_scale=True,
+            desc=f"synthesising {b} note{'s' * (b > 1)}",
+            disable=not sampling.progress,
+            leave=False,
+            dynamic_ncols=True,
+        ) as bar,
+    ):
+        audio = model.synthesize(emb, pitch, period, white=white).clamp(-1.0, 1.0).cpu().numpy()
+        bar.update(max(lengths) * b)
+        if progress_hook:
+            progress_hook(max(lengths) * b)
+    return [audio[i, :k].copy() for i, k in enumerate(lengths)]
 
 
 def _postfilter_periods(

@@ -37,7 +37,7 @@ from fastapi import FastAPI, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from nsynth.errors import NSynthError
+from nsynth.errors import NSynthError, OptionError
 from nsynth.files import atomic_path
 from nsynth.serve.jobs import Runner
 from nsynth.serve.store import GridRequest, NotFound, Store, display_name, request_pitches
@@ -136,6 +136,8 @@ def create_app(
         except (ValueError, TypeError, KeyError, AttributeError):
             raise _Refused(400, "a render needs corners (4 or 2 sound ids) and numeric settings") from None
         req.check(store)
+        if req.temperature is not None and info.config.parallel:
+            raise OptionError("temperature", req.temperature, "the parallel decoder draws no samples: leave this option out")
         key = store.grid_key(req)
         store.new_grid(key, req)
         runner.submit(key)

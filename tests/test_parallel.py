@@ -1,0 +1,314 @@
+"""The parallel decoder: its source is what its docstring says, the filter starts as the identity,
+the seed decides the audio, weights round-trip, training resumes exactly, and every command runs
+it (with the drawing-only options refused in one line)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from click.testing import CliRunner
+from conftest import TINY_PARALLEL, tiny_parallel, tone
+
+import nsynth
+from nsynth.cli import main
+from nsynth.config import ModelConfig, ParallelDecoderConfig, get_preset
+from nsynth.data import open_dataset
+from nsynth.decoders.parallel import ParallelDecoder, fold, harmonic_bank, stft_loss, unfold
+from nsynth.errors import OptionError
+from nsynth.generation.render import encode_audio, generate_audio
+from nsynth.training import CropBatches, TrainConfig, load_codes, train
+
+SR = 16000
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def _config() -> ModelConfig:
+    return get_preset("parallel").replace(**TINY_PARALLEL)
+
+
+def test_harmonic_bank_is_the_sum_of_its_sines_along_a_gliding_f0():
+    t = 4000
+    f0 = torch.linspace(200.0, 900.0, t, dtype=torch.float64)[None]  # a glide
+    amps = torch.rand(1, 5, t, generator=torch.Generator().manual_seed(1))
+    phi = 2 * math.pi * torch.cumsum(f0 / SR, -1)
+    naive = sum(amps[:, k].double() * torch.sin((k + 1) * phi) for k in range(5))
+    got = harmonic_bank(f0, amps, SR)
+    assert got.dtype == torch.float32 and got.shape == (1, t)
+    assert (got.double() - naive).abs().max() < 1e-5
+
+
+def test_fold_and_unfold_are_inverse_polyphase_splits():
+    x = torch.arange(24.0)[None]
+    assert fold(x, 4)[0, 1].tolist() == [1.0, 5.0, 9.0, 13.0, 17.0, 21.0]
+    assert torch.equal(unfold(fold(x, 4)), x)
+
+
+def test_no_harmonic_at_or_above_nyquist():
+    cfg = ParallelDecoderConfig(harmonics=8, noise_bands=17, control_hop=32, control_width=8, control_layers=1, filter_layers=0)
+    dec = ParallelDecoder(8, 64, SR, cfg)
+    with torch.no_grad():
+        dec.control.out.weight.zero_()  # constant controls: every harmonic asks for the same share
+        dec.control.out.bias.zero_()
+    t = 64 * 32
+    f0 = torch.full((1, t), 3000.0)  # only k = 1, 2 are below 8 kHz
+    harm, _, _ = dec.source(torch.randn(1, 8, 32), f0, torch.Generator().manual_seed(0))
+    spec = np.abs(np.fft.rfft(harm[0].detach().numpy() * np.hanning(t)))
+    freqs = np.fft.rfftfreq(t, 1 / SR)
+    near = lambda f: np.abs(freqs - f) < 60  # noqa: E731
+    outside = ~(near(3000) | near(6000))
+    assert spec[near(3000)].max() > 100 * spec[outside].max()  # 9 kHz would alias to 7 kHz: absent
+    assert spec[near(6000)].max() > 100 * spec[outside].max()
+
+
+def test_an_untrained_filter_is_the_identity_and_a_trained_one_is_not():
+    torch.manual_seed(0)
+    model = nsynth.build_model("parallel", **TINY_PARALLEL).eval()  # as built: zero output conv
+    emb, pitch = torch.randn(2, 16, 6), torch.tensor([60, 72])
+    white = torch.rand(2, 6 * 64, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    with torch.no_grad():
+        y = model.synthesize(emb, pitch, white=white)
+        cond = model.conditioning(emb, pitch)
+        f0 = SR / model.period(pitch, 6 * 64).double()
+        harm, noise, _ = model.decoder.source(cond, f0, white=white)
+        assert torch.allclose(y, harm + noise, atol=1e-6)
+        assert not torch.allclose(tiny_parallel().synthesize(emb, pitch, white=white), harm + noise, atol=1e-3)
+
+
+def test_stft_loss_is_zero_on_the_target_and_trains_every_part():
+    model = tiny_parallel().train()
+    x = torch.from_numpy(np.stack([tone(440, 0.064), tone(330, 0.064)]))  # 1024 samples: 16 frames
+    assert stft_loss(x, x).item() == 0.0
+    loss = model.loss(x, torch.tensor([69, 64]))
+    assert loss.item() > 0
+    loss.backward()
+    for part in ("encoder", "pitch_embedding", "decoder.control", "decoder.filter"):
+        grads = [p.grad for n, p in model.named_parameters() if n.startswith(part)]
+        assert grads and all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads), part
+
+
+def test_the_seed_decides_the_audio_and_equal_streams_give_equal_notes():
+    model = tiny_parallel()
+    emb = encode_audio(model, [tone(440, 0.2)])[0]
+    go = lambda seed, draws=None, n=1: generate_audio(  # noqa: E731
+        model, [emb] * n, [69] * n, sampling=nsynth.Sampling(seed=seed, progress=False), draws=draws
+    )
+    a, b, c = go(1)[0], go(1)[0], go(2)[0]
+    assert a.shape == (emb.shape[0] * 64,) and np.isfinite(a).all()
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    same = go(1, draws=[0, 0], n=2)
+    # a batch may round differently from a single note; the noise is the same
+    assert np.allclose(same[0], same[1], atol=1e-5) and np.allclose(same[0], a, atol=1e-5)
+    apart = go(1, n=2)
+    assert np.abs(apart[0] - apart[1]).max() > 1e-3
+
+
+@pytest.mark.parametrize(
+    "option,value,shown",
+    [
+        ("temperature", 0.5, "temperature 0.5"),
+        ("temperature", 0.0, "greedy:"),
+        ("min_p", 0.1, "min_p 0.1"),
+        ("postfilter", 0.0, "postfilter 0.0"),
+        ("backend", "fast", "backend fast"),
+        ("precision", "bf16", "precision bf16"),
+    ],
+)
+def test_drawing_options_are_refused_naming_the_option(option, value, shown):
+    model = tiny_parallel()
+    with pytest.raises(OptionError, match=shown) as e:
+        nsynth.Sampling(**{option: value}).for_model(model)
+    assert "draws no samples" in str(e.value)
+    assert nsynth.Sampling(seed=3).for_model(model).for_model(model) == nsynth.Sampling(seed=3)  # idempotent
+
+
+def test_weights_round_trip_with_the_parallel_config(tmp_path):
+    model = tiny_parallel()
+    path = tmp_path / "p.safetensors"
+    nsynth.save_model(model, path)
+    back = nsynth.load_model(path)
+    assert isinstance(back, nsynth.ParallelAutoencoder) and back.config == model.config == _config()
+    assert ModelConfig.from_dict(json.loads(json.dumps(model.config.to_dict()))) == model.config
+    a, b = model.state_dict(), back.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    r = run("info", path)
+    assert r.exit_code == 0 and "parallel, one pass per note" in r.output and "verified" in r.output
+    assert "receptive field:  36 samples, centred" in r.output  # ((3-1) * (1+2+1) + 1) * fold 4
+
+
+def test_crops_of_a_parallel_run_are_pcm_and_start_on_whole_frames(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "notes"
+    root.mkdir()
+    x = tone(440, 0.1, amp=0.3) + 1e-4  # a level mu-law would not keep exactly
+    sf.write(root / "tone_69-069-100.wav", x, SR, subtype="FLOAT")
+    codes = load_codes(open_dataset(root), 256, progress=False, pcm=True)
+    assert codes.pcm and codes.codes.dtype == np.int16
+    assert np.abs(codes.audio(codes.codes[:, :1600])[0].numpy() - x).max() <= 0.5 / 32768 + 1e-7
+    assert not load_codes(open_dataset(root), 256, progress=False).pcm  # a cache entry of its own
+    batches = CropBatches(codes, crop=256, batch_size=16, seed=1, align=64)
+    audio, _ = batches[0]
+    full = codes.audio(codes.codes)[0]
+    for row in audio:
+        starts = [o for o in range(0, 1600 - 256 + 1, 64) if torch.equal(full[o : o + 256], row)]
+        assert starts, "a crop that starts off the frame grid"
+
+
+@pytest.fixture
+def tiny_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "notes"
+    root.mkdir()
+    for p in (57, 64):
+        sf.write(root / f"tone_{p}-{p:03d}-100.wav", tone(440 * 2 ** ((p - 69) / 12), 0.2), SR)
+    return root
+
+
+def _cfg(steps: int) -> TrainConfig:
+    return TrainConfig(
+        steps=steps, batch_size=2, crop=512, lr=3e-3, schedule="constant", warmup=5, workers=0,
+        log_every=1, checkpoint_every=5, valid_every=1000,
+    )
+
+
+def test_a_parallel_model_learns_and_resumes_exactly(tmp_path, tiny_data):
+    ds = open_dataset(tiny_data)
+    quiet = dict(progress=False, log=lambda m: None)
+    straight = train(_config(), ds, tmp_path / "straight", _cfg(40), **quiet)
+    train(_config(), ds, tmp_path / "cut", _cfg(20), **quiet)
+    resumed = train(_config(), ds, tmp_path / "cut", _cfg(40), resume=True, **quiet)
+    rows = lambda run: [float(r.split(",")[2]) for r in (run / "metrics.csv").read_text().splitlines()[1:]]  # noqa: E731
+    losses = rows(tmp_path / "straight")
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), losses
+    np.testing.assert_allclose(rows(tmp_path / "cut"), losses, rtol=1e-5)
+    assert resumed.step == straight.step == 40
+    a = nsynth.load_model(tmp_path / "straight" / "model.safetensors").state_dict()  # the EMA weights
+    b = nsynth.load_model(tmp_path / "cut" / "model.safetensors").state_dict()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+    with pytest.raises(nsynth.NSynthError, match="--crop 500"):
+        train(_config(), ds, tmp_path / "odd", TrainConfig(steps=1, crop=500, workers=0), **quiet)
+
+
+@pytest.fixture
+def notes(tmp_path):
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    sf.write(a, tone(440, 0.3), SR)
+    sf.write(b, np.stack([tone(330, 0.25, sr=44100)] * 2, 1), 44100)  # stereo, another rate
+    return a, b
+
+
+def _wav(path: Path, rate: int = SR) -> np.ndarray:
+    x, sr = sf.read(path, dtype="float32")
+    assert sr == rate and np.isfinite(x).all() and x.size > 0, path
+    return x
+
+
+def test_every_generating_command_runs_a_parallel_model(tmp_path, tiny_parallel_ckpt, notes):
+    a, b = notes
+    ck = ["--checkpoint", tiny_parallel_ckpt]
+    r = run("reconstruct", a, b, "-o", tmp_path / "rec", *ck)
+    assert r.exit_code == 0, r.output
+    assert _wav(tmp_path / "rec" / "a.wav").size == 4800
+    assert run("encode", a, "-o", tmp_path / "emb", *ck).exit_code == 0
+    r = run("decode", tmp_path / "emb" / "a.npy", "--pitch", 69, "-o", tmp_path / "dec", *ck)
+    assert r.exit_code == 0, r.output
+    _wav(tmp_path / "dec" / "a.wav")
+    r = run("interpolate", a, b, "--steps", 3, "-o", tmp_path / "i", *ck)
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "i").glob("*.wav"))) == 3
+    assert run("morph", a, b, "-o", tmp_path / "m.wav", *ck).exit_code == 0
+    _wav(tmp_path / "m.wav")
+    r = run("grid", a, b, a, b, "--resolution", 2, "-o", tmp_path / "g", *ck)
+    assert r.exit_code == 0, r.output
+    r = run("multisample", a, "--pitches", "60,72", "-o", tmp_path / "ms", *ck)
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "ms").rglob("*.wav"))) == 2
+
+
+@pytest.mark.parametrize(
+    "flag,line",
+    [
+        (["--temperature", "0.7"], "nsynth: error: --temperature 0.7: the parallel decoder draws no samples"),
+        (["--greedy"], "nsynth: error: --greedy: the parallel decoder draws no samples"),
+        (["--backend", "fast"], "nsynth: error: --backend fast: the parallel decoder draws no samples"),
+        (["--postfilter", "off"], "nsynth: error: --postfilter 0.0: the parallel decoder draws no samples"),
+    ],
+)
+def test_a_drawing_option_given_to_a_parallel_model_is_one_line(tmp_path, tiny_parallel_ckpt, notes, flag, line):
+    r = CliRunner().invoke(main, ["reconstruct", str(notes[0]), "-o", str(tmp_path / "r"), "--checkpoint", str(tiny_parallel_ckpt), *flag])
+    assert r.exit_code == 1
+    assert any(ln.startswith(line) for ln in r.output.splitlines()), r.output
+    assert "Traceback" not in r.output and not (tmp_path / "r" / "a.wav").exists()
+
+
+def test_evaluate_scores_a_parallel_model(tmp_path, tiny_parallel_ckpt, tiny_data):
+    r = run("evaluate", tiny_data, "--pairs", 1, "-o", tmp_path / "report.json", "--checkpoint", tiny_parallel_ckpt)
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["n"] == 2 and math.isfinite(report["lsd"]) and "sine" in report["baselines"]
+    assert "interpolation" in report
+
+
+def test_bench_puts_the_parallel_decoder_beside_the_drawing_one():
+    from nsynth.bench import bench, table
+
+    rows = bench(["pitched", "parallel-source"], [1], torch.device("cpu"), seconds=0.1, naive=False, repeats=1)
+    par = [r for r in rows if r.backend == "parallel"]
+    assert len(par) == 1 and par[0].samples_per_s > 0
+    text = table(rows)
+    line = next(ln for ln in text.splitlines() if " parallel " in ln)
+    fast = next(r for r in rows if r.backend == "fast").samples_per_s
+    assert float(line.split()[-1]) == pytest.approx(par[0].samples_per_s / fast, rel=0.06)
+    assert "parallel / pitched fast" in text
+
+
+def test_a_bad_file_is_reported_above_the_progress_bar_never_on_its_line(tmp_path):
+    good, bad, other = tmp_path / "good.wav", tmp_path / "bad.wav", tmp_path / "other.wav"
+    sf.write(good, tone(440, 0.2), SR)
+    sf.write(other, tone(330, 0.2), SR)
+    bad.write_bytes(b"RIFF\x00\x00not a wav at all")
+    cmd = [sys.executable, "-m", "nsynth.cli", "encode", str(good), str(bad), str(other), "-o", str(tmp_path / "e")]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    errors = [ln for ln in r.stderr.split("\n") if "nsynth: error" in ln]
+    assert errors and "bad.wav" in errors[0], r.stderr
+    for ln in errors:  # a bar tqdm redraws below starts after a carriage return; the error starts its line
+        assert ln.split("\r")[-1].startswith("nsynth: error:"), repr(ln)
+    assert "encoding" in r.stderr  # the bar was drawn
+
+
+def test_the_pad_renders_with_a_parallel_model(tmp_path, tiny_parallel_ckpt):
+    import io
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from nsynth.serve.app import create_app
+
+    app = create_app(tmp_path / "cache", str(tiny_parallel_ckpt), "cpu", max_upload=200_000)
+    with TestClient(app) as client:
+        ids = []
+        for f in (220.0, 330.0):
+            buf = io.BytesIO()
+            sf.write(buf, tone(f, 0.1), SR, format="WAV")
+            r = client.post("/api/sounds", files={"file": (f"{f:.0f}.wav", buf.getvalue(), "audio/wav")})
+            assert r.status_code == 200, r.text
+            ids.append(r.json()["id"])
+        body = {"corners": ids, "resolution": 3, "pitches": [60], "seconds": 0.1}
+        r = client.post("/api/grids", json={**body, "temperature": 0.5})
+        assert r.status_code == 400 and r.json()["error"].startswith("temperature 0.5: the parallel decoder")
+        key = client.post("/api/grids", json=body).json()["key"]
+        t0 = time.time()
+        while (s := client.get(f"/api/grids/{key}").json())["status"] not in ("done", "failed") and time.time() - t0 < 60:
+            time.sleep(0.1)
+        assert s["status"] == "done", s
+        x, sr = sf.read(io.BytesIO(client.get(f"/api/grids/{key}/audio/60/0/1.wav").content))
+        assert sr == SR and x.size == 1600 and np.isfinite(x).all()
