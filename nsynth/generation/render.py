@@ -104,22 +104,9 @@ def generate_audio(
     if model.parallel:
         return _synthesize(model, emb, p, f0, lengths, sampling, progress_hook, draws)
     period = _periods(model, p, f0, b=len(embeddings), n=n_max, f_max=f_max)
-    gen = torch.Generator()
-    gen.manual_seed(sampling.seed if sampling.seed is not None else int(torch.seed() % 2**63))
     b = len(embeddings)
-    uniforms = _stream_uniforms(gen, n_max, b, draws)
-    with (
-        torch.inference_mode(),
-        tqdm(
-            total=n_max * b,
-            unit="sample",
-            unit_scale=True,
-            desc=f"generating {b} note{'s' * (b > 1)}",
-            disable=not sampling.progress,
-            leave=False,
-            dynamic_ncols=True,
-        ) as bar,
-    ):
+    uniforms = _stream_uniforms(_generator(sampling), n_max, b, draws)
+    with torch.inference_mode(), _bar(n_max * b, f"generating {b} note{'s' * (b > 1)}", sampling) as bar:
         cond = model.conditioning(emb, p)
         classes = generate_classes(
             model.decoder,
@@ -140,6 +127,26 @@ def generate_audio(
                 for i, a in enumerate(notes)
             ]
     return notes
+
+
+def _generator(sampling: Sampling) -> torch.Generator:
+    """The generator of ``sampling.seed`` (a fresh random seed where None)."""
+    gen = torch.Generator()
+    gen.manual_seed(sampling.seed if sampling.seed is not None else int(torch.seed() % 2**63))
+    return gen
+
+
+def _bar(total: int, desc: str, sampling: Sampling) -> tqdm:
+    """The progress bar of a generation, in samples (so it shows samples/s), gone when done."""
+    return tqdm(
+        total=total,
+        unit="sample",
+        unit_scale=True,
+        desc=desc,
+        disable=not sampling.progress,
+        leave=False,
+        dynamic_ncols=True,
+    )
 
 
 def _stream_uniforms(gen: torch.Generator, n: int, b: int, draws: Sequence[int] | None) -> torch.Tensor:
@@ -166,21 +173,8 @@ def _synthesize(
     seed's uniforms, as the drawing decoder's draws are, so equal streams give equal noise."""
     b, n = emb.shape[0], emb.shape[-1] * model.config.hop
     period = _periods(model, pitch, f0, b=b, n=n, f_max=emb.shape[-1])
-    gen = torch.Generator()
-    gen.manual_seed(sampling.seed if sampling.seed is not None else int(torch.seed() % 2**63))
-    white = (_stream_uniforms(gen, n, b, draws).T * 2 - 1).contiguous().to(emb.device)
-    with (
-        torch.inference_mode(),
-        tqdm(
-            total=max(lengths) * b,
-            unit="sample",
-            unit_scale=True,
-            desc=f"synthesising {b} note{'s' * (b > 1)}",
-            disable=not sampling.progress,
-            leave=False,
-            dynamic_ncols=True,
-        ) as bar,
-    ):
+    white = (_stream_uniforms(_generator(sampling), n, b, draws).T * 2 - 1).contiguous().to(emb.device)
+    with torch.inference_mode(), _bar(max(lengths) * b, f"synthesising {b} note{'s' * (b > 1)}", sampling) as bar:
         audio = model.synthesize(emb, pitch, period, white=white).clamp(-1.0, 1.0).cpu().numpy()
         bar.update(max(lengths) * b)
         if progress_hook:
