@@ -51,10 +51,23 @@ def unfold(x: torch.Tensor) -> torch.Tensor:
 
 
 def stretch(x: torch.Tensor, n: int) -> torch.Tensor:
-    """(B, C, F) -> (B, C, n) by linear interpolation between frame centres."""
+    """(B, C, F) -> (B, C, n) by linear interpolation between frame centres (n a multiple of F:
+    frame i's centre is then output sample (i + 1/2) n / F - 1/2), held at the ends."""
     if x.shape[-1] == n:
         return x
     return F.interpolate(x, size=n, mode="linear", align_corners=False)
+
+
+def at_frame_centres(x: torch.Tensor, frame_hop: int, control_hop: int, n: int) -> torch.Tensor:
+    """Control frames (B, C, Fc), frame i centred on sample (i + 1/2) * control_hop, read by linear
+    interpolation at the centres j * frame_hop of ``n`` frames of another framing (an STFT's, with
+    ``center=True``), held at the ends: (B, C, n). Each frame sees the control frames around its
+    own samples, whatever the length of the note."""
+    pos = (torch.arange(n, device=x.device, dtype=torch.float64) * frame_hop / control_hop - 0.5).clamp(0, x.shape[-1] - 1)
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=x.shape[-1] - 1)
+    w = (pos - lo).to(x.dtype)
+    return x[..., lo] * (1 - w) + x[..., hi] * w
 
 
 def harmonic_bank(f0: torch.Tensor, amplitudes: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -65,8 +78,8 @@ def harmonic_bank(f0: torch.Tensor, amplitudes: torch.Tensor, sample_rate: int) 
         amplitudes: (B, K, T) amplitude of harmonic k = 1 ... K per sample (the caller silences
             those at or above Nyquist: ``ParallelDecoder`` does at the control rate).
     Returns:
-        (B, T) float32. The phase phi = 2 pi cumsum(f0 / sr) starts at 0 and is accumulated in
-        float64, wrapped to one cycle, so a long note stays in tune. The sum is Clenshaw's
+        (B, T) float32. The phase phi(t) = 2 pi sum_{s <= t} f0(s) / sr (so phi(0) = 2 pi f0(0) / sr)
+        is accumulated in float64, wrapped to one cycle, so a long note stays in tune. The sum is Clenshaw's
         recurrence on sin(k phi) = U_(k-1)(cos phi) sin phi, in float64: K multiply-adds per
         sample and no (B, K, T) table of sines.
     """
@@ -86,8 +99,9 @@ def filtered_noise(
     """White noise shaped by per-frame magnitude gains.
 
     Args:
-        gains: (B, N, Fc) gain per STFT bin of an FFT of 2 (N - 1) points, per control frame.
-        n: samples to make.
+        gains: (B, N, Fc) gain per STFT bin of an FFT of 2 (N - 1) points, per control frame of
+            n / Fc samples (read at each STFT frame's centre: ``at_frame_centres``).
+        n: samples to make, a multiple of Fc.
         generator: source of the white noise (None: torch's global generator).
         white: (B, n) the white noise itself, uniform in [-1, 1) (instead of drawing it).
     Returns:
@@ -104,7 +118,7 @@ def filtered_noise(
         raise ValueError(f"white noise must be ({b}, {n}), got {tuple(white.shape)}")
     window = torch.hann_window(n_fft, device=dev)
     spec = torch.stft(white, n_fft, hop, window=window, center=True, return_complex=True)
-    shaped = spec * stretch(gains, spec.shape[-1])
+    shaped = spec * at_frame_centres(gains, hop, n // gains.shape[-1], spec.shape[-1])
     return torch.istft(shaped, n_fft, hop, window=window, center=True, length=n)
 
 
@@ -211,7 +225,10 @@ class ParallelDecoder(nn.Module):
         k_used = max(1, int(audible.any(-1).any(0).sum()))  # harmonics audible somewhere in the batch
         logits = p[:, 1 : 1 + k_used].masked_fill(~audible[:, :k_used], -1e4)
         dist = torch.softmax(logits, dim=1) * audible[:, :k_used]
-        harm = harmonic_bank(f0, stretch(amp * dist, t), self.sample_rate)
+        # The amplitudes run between frame centres, so a neighbour frame's would leak into a
+        # frame where a harmonic is silenced: silence each harmonic per sample, where k f0 >= sr / 2.
+        under = ks[:, :k_used] * f0.float()[:, None] < self.sample_rate / 2
+        harm = harmonic_bank(f0, stretch(amp * dist, t) * under, self.sample_rate)
         noise = filtered_noise(exp_sigmoid(p[:, 1 + k :]), t, generator, white)
         return harm, noise, hidden
 

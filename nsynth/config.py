@@ -117,6 +117,11 @@ class ParallelDecoderConfig:
             return 1
         return ((self.filter_kernel - 1) * sum(self.filter_dilations()) + 1) * self.filter_fold
 
+    def control_receptive_field(self) -> int:
+        """Samples of conditioning the control net sees around each control frame: its dilated
+        convs span (kernel - 1) * sum(dilations) + 1 frames of ``control_hop`` samples."""
+        return ((self.control_kernel - 1) * sum(self.control_dilations()) + 1) * self.control_hop
+
     def check(self, hop: int) -> None:
         """Raise ValueError for an impossible combination (``hop``: the model's frame hop)."""
         if self.kind != "parallel":

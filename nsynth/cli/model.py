@@ -406,7 +406,11 @@ def info(checkpoint: Path | None, checkpoint_option: Path | None) -> None:
             f"decoder:          parallel, one pass per note: {d.harmonics} harmonics + {d.noise_bands} noise bands,"
             + (f" WaveNet filter {d.filter_layers}x{d.filter_channels} (fold {d.filter_fold})" if d.filter_layers else " no filter")
         )
-        click.echo(f"receptive field:  {rf} samples, centred ({1000 * rf / cfg.sample_rate:.1f} ms, the filter's)")
+        crf = d.control_receptive_field()
+        click.echo(
+            f"receptive field:  {rf} samples, centred ({1000 * rf / cfg.sample_rate:.1f} ms, the filter's);"
+            f" the controls' {crf} ({1000 * crf / cfg.sample_rate:.0f} ms)"
+        )
     else:
         click.echo(f"receptive field:  {rf} samples ({1000 * rf / cfg.sample_rate:.1f} ms)")
     click.echo(f"sample rate:      {cfg.sample_rate} Hz, hop {cfg.hop}, latent {cfg.latent_dim}")
