@@ -94,6 +94,12 @@ def default_weights_path() -> Path | None:
     return p if p.is_file() else None
 
 
+def shipped_models() -> list[str]:
+    """The names of the weights files shipped inside the package (``load_model("pitched")``)."""
+    folder = Path(str(resources.files("nsynth") / "weights"))
+    return sorted(f.stem for f in folder.glob("*.safetensors")) if folder.is_dir() else []
+
+
 def _resolve(path: str | os.PathLike | None) -> Path:
     if path is None:
         p = default_weights_path()
@@ -101,6 +107,12 @@ def _resolve(path: str | os.PathLike | None) -> Path:
             raise NoDefaultModelError()
         return p
     p = Path(path)
+    if not p.exists() and p.name == str(path) and not p.suffix:  # a bare name: a shipped model
+        shipped = Path(str(resources.files("nsynth") / "weights" / f"{p.name}.safetensors"))
+        if shipped.is_file():
+            return shipped
+        names = ", ".join(shipped_models()) or "none in this install"
+        raise CheckpointError(f"{p}: no such file, nor a shipped model (shipped: {names})")
     if not p.exists():
         raise CheckpointError(f"{p}: no such file")
     if not p.is_file():

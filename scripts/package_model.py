@@ -32,6 +32,14 @@ def training_seconds(rows: list[dict]) -> float:
     return total + prev
 
 
+def run_record(run_dir: Path, step: int) -> tuple[int, float]:
+    """(samples seen, training wall seconds) of ``run_dir`` up to ``step``."""
+    run = json.loads((run_dir / "config.json").read_text())
+    with open(run_dir / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+    return step * run["train"]["batch_size"] * run["train"]["crop"], training_seconds(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", type=Path)
@@ -50,6 +58,16 @@ def main() -> None:
         default=None,
         help="Recommended min-p truncation of sampling (the default of every command).",
     )
+    ap.add_argument(
+        "--prior",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="RUN_DIR:STEP",
+        help="An earlier run this one started from (--init-from its EMA weights at STEP): its samples"
+        " and wall time up to STEP are added to the record. Repeat for a chain, oldest first.",
+    )
+    ap.add_argument("--heldout", default="", help="Held-out figures to record (nsynth evaluate's, in one line).")
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "nsynth" / "weights" / DEFAULT_WEIGHTS)
     args = ap.parse_args()
     src = args.run_dir / "model.safetensors"
@@ -75,6 +93,14 @@ def main() -> None:
         "train_data": run.get("train_data", ""),
         "init_from": run.get("init_from") or "",
     }
+    for prior in args.prior:
+        run_dir, step = str(prior).rsplit(":", 1)
+        samples, seconds = run_record(Path(run_dir), int(step))
+        meta["samples_seen"] = str(int(meta["samples_seen"]) + samples)
+        meta["wall_seconds"] = f"{float(meta['wall_seconds']) + seconds:.0f}"
+        meta["init_from"] += f" (after {run_dir} to step {step})"
+    if args.heldout:
+        meta["heldout"] = args.heldout
     if args.temperature is not None:
         meta["temperature"] = f"{args.temperature:g}"
     if args.min_p is not None:

@@ -221,3 +221,18 @@ def test_a_recommended_sampling_option_in_the_weights_file_is_the_default(
         nsynth.save_model(tiny_model(), bad, metadata={key: text})
         with pytest.raises(nsynth.CheckpointError, match=f"bad recommended {key} "):
             nsynth.load_model(bad)
+
+
+def test_a_shipped_model_is_named_by_its_stem(tmp_path, monkeypatch):
+    from nsynth.weights import shipped_models
+
+    assert "pitched" in shipped_models()
+    by_name = nsynth.load_model("pitched").state_dict()
+    by_path = nsynth.load_model(Path(nsynth.__file__).parent / "weights" / "pitched.safetensors").state_dict()
+    assert by_name.keys() == by_path.keys() and all(torch.equal(by_name[k], by_path[k]) for k in by_name)
+    with pytest.raises(nsynth.CheckpointError, match=r"^pitchd: no such file, nor a shipped model \(shipped: .*pitched"):
+        nsynth.load_model("pitchd")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pitched").write_bytes(b"not weights")  # a file of that name here comes first
+    with pytest.raises(nsynth.CheckpointError, match="^pitched: "):
+        nsynth.load_model("pitched")
