@@ -184,7 +184,20 @@ class WaveNetFilter(nn.Module):
             if i < len(self.res):
                 h = h + self.res[i](g)
             s = s + skip(g)
-        return unfold(self.out(F.leaky_relu(s, 0.2)))
+        return unfold(deimage(self.out(F.leaky_relu(s, 0.2))))
+
+
+def deimage(y: torch.Tensor) -> torch.Tensor:
+    """(B, fold, N) -> (B, fold, N): each polyphase channel less the mean of its two neighbours in
+    time, y_j[n] - (y_j[n - 1] + y_j[n + 1]) / 2 (held at the ends).
+
+    A folded output whose channels differ by slowly varying offsets (a bias, a mean activation)
+    unfolds to a tone at DC and at every multiple of sr / fold: measured, 90 % of an unfolded
+    filter's correction was at DC and 7 % at 4 kHz, enough to move a decaying note's pitch. This
+    removes them, at the full rate the comb 1 - cos(2 pi f fold / sr): no DC and no images, unity
+    gain a quarter of the way to sr / fold, 2 halfway."""
+    padded = F.pad(y, (1, 1), mode="replicate")
+    return y - 0.5 * (padded[..., :-2] + padded[..., 2:])
 
 
 class ParallelDecoder(nn.Module):

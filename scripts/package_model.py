@@ -67,6 +67,7 @@ def main() -> None:
         help="An earlier run this one started from (--init-from its EMA weights at STEP): its samples"
         " and wall time up to STEP are added to the record. Repeat for a chain, oldest first.",
     )
+    ap.add_argument("--status-note", default="", help="What the CLI tells users of a prototype default model.")
     ap.add_argument("--heldout", default="", help="Held-out figures to record (nsynth evaluate's, in one line).")
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "nsynth" / "weights" / DEFAULT_WEIGHTS)
     args = ap.parse_args()
@@ -99,6 +100,8 @@ def main() -> None:
         meta["samples_seen"] = str(int(meta["samples_seen"]) + samples)
         meta["wall_seconds"] = f"{float(meta['wall_seconds']) + seconds:.0f}"
         meta["init_from"] += f" (after {run_dir} to step {step})"
+    if args.status_note:
+        meta["status_note"] = args.status_note
     if args.heldout:
         meta["heldout"] = args.heldout
     if args.temperature is not None:

@@ -92,6 +92,25 @@ def test_no_harmonic_sounds_above_nyquist_along_a_glide(monkeypatch):
     assert seen["amps"][~above].abs().max() > 0
 
 
+def test_the_filter_output_has_no_dc_and_no_fold_images():
+    from nsynth.decoders.parallel import deimage
+
+    n = torch.arange(50.0)
+    offsets = torch.stack([0.3 + 0 * n, -0.2 + 0.01 * n, 0.1 - 0.02 * n, 0.05 + 0 * n])[None]  # (1, 4, 50)
+    assert deimage(offsets)[..., 1:-1].abs().max() < 1e-6  # per-phase offsets and trends: gone
+    model = tiny_parallel()  # a spread output bias: per-phase offsets before deimage
+    emb, pitch = torch.randn(1, 16, 64), torch.tensor([60])
+    with torch.no_grad():
+        cond = model.conditioning(emb, pitch)
+        f0 = SR / model.period(pitch, 64 * 64).double()
+        harm, noise, hidden = model.decoder.source(cond, f0, torch.Generator().manual_seed(0))
+        corr = model.decoder.filter(harm, noise, hidden)[0, 64:-64].numpy()
+    spec = np.abs(np.fft.rfft(corr)) ** 2
+    k = spec.size - 1  # bins 0, k / 2 and k: DC, sr / 4 (the fold is 4) and Nyquist
+    for b in (0, k // 2, k):
+        assert spec[max(0, b - 1) : b + 2].max() < 0.02 * spec.mean(), b
+
+
 def test_an_untrained_filter_is_the_identity_and_a_trained_one_is_not():
     torch.manual_seed(0)
     model = nsynth.build_model("parallel", **TINY_PARALLEL).eval()  # as built: zero output conv

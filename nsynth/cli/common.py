@@ -256,10 +256,12 @@ def load(checkpoint: Path | None, device: str):
     from nsynth.device import resolve_device
     from nsynth.weights import load_model, read_info
 
-    if checkpoint is None and read_info(None).metadata.get("status") == "prototype":
+    meta = read_info(None).metadata if checkpoint is None else {}
+    if meta.get("status") == "prototype":  # the weights file says what to tell users of it
+        said = meta.get("status_note") or "it keeps the note's pitch and envelope over a noise floor"
         click.echo(
-            "nsynth: note: the bundled model is a CPU-trained prototype: it keeps the note's pitch and"
-            " envelope over a noise floor; see docs/model-card.md, or pass --checkpoint",
+            f"nsynth: note: the bundled model is a CPU-trained prototype: {said}; see docs/model-card.md,"
+            " or pass --checkpoint",
             err=True,
         )
     return load_model(checkpoint, resolve_device(device))
