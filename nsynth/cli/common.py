@@ -95,7 +95,8 @@ checkpoint_option = click.option(
     "--checkpoint",
     "-c",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Weights file (.safetensors); default: the model shipped with nsynth.",
+    help="Weights file (.safetensors), or the name of a model shipped with nsynth (`nsynth info NAME`:"
+    " pitched, parallel); default: the shipped default model.",
 )
 
 
