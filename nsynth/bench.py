@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -90,6 +91,27 @@ def _postfilter_row(preset: str, sr: int, dev: str, repeats: int) -> Row:
     return Row(preset, 1, "postfilter", n / dt, dev, realtime_factor=n / sr / dt, precision="fp64")
 
 
+class _Rows(list):
+    """The rows measured so far; each is said as it comes (``log``), so a long bench is never silent."""
+
+    def __init__(self, log: Callable[[str], None] | None) -> None:
+        super().__init__()
+        self.log = log
+
+    def say(self, message: str) -> None:
+        if self.log:
+            self.log(message)
+
+    def append(self, row: Row) -> None:
+        super().append(row)
+        rate = f"{row.samples_per_s:,.0f} samples/s" if row.backend != "encoder" else f"{row.realtime_factor:.1f}x real time"
+        self.say(f"  {row.preset} batch {row.batch} {row.backend}: {rate}")
+
+    def extend(self, rows) -> None:
+        for r in rows:
+            self.append(r)
+
+
 def _parallel_rows(preset: str, model, batches: list[int], device: torch.device, repeats: int) -> list[Row]:
     """A parallel model's encoder and its one-pass synthesis of 4 s notes at middle C (samples/s
     summed over the batch, best of ``repeats``): what ``generate_audio`` runs for it."""
@@ -121,13 +143,15 @@ def bench(
     precision: str = "auto",
     naive: bool = True,
     repeats: int = 3,
+    log: Callable[[str], None] | None = None,
 ) -> list[Row]:
     """Measure every (preset, batch, backend): the best of ``repeats`` runs of about
     ``seconds`` each, since a shared machine only ever slows a run down (``naive`` only at
     batch 1, once, and for at least its 2-sample probe)."""
-    rows: list[Row] = []
+    rows = _Rows(log)
     dev = str(device)
     for preset in presets:
+        rows.say(f"{preset}: timing ...")
         torch.manual_seed(0)
         model = build_model(preset).to(device).eval()
         if model.parallel:
@@ -173,7 +197,7 @@ def bench(
 
                 sps, n = rate(fast, 32)
                 rows.append(Row(preset, b, "fast", sps, dev, precision=prec, steps=n))
-    return rows
+    return list(rows)
 
 
 def table(rows: list[Row]) -> str:

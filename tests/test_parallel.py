@@ -180,16 +180,17 @@ def test_a_note_is_the_same_alone_and_beside_a_longer_one():
         ("temperature", 0.5, "temperature 0.5"),
         ("temperature", 0.0, "greedy:"),
         ("min_p", 0.1, "min_p 0.1"),
-        ("postfilter", 0.0, "postfilter 0.0"),
-        ("backend", "fast", "backend fast"),
-        ("precision", "bf16", "precision bf16"),
+        ("postfilter", 0.0, "postfilter off"),
+        ("postfilter", 0.5, "postfilter 0.5"),
+        ("backend", "fast", "backend fast: the parallel decoder runs one way"),
+        ("precision", "bf16", "precision bf16: the parallel decoder runs one way"),
     ],
 )
 def test_drawing_options_are_refused_naming_the_option(option, value, shown):
     model = tiny_parallel()
     with pytest.raises(OptionError, match=shown) as e:
         nsynth.Sampling(**{option: value}).for_model(model)
-    assert "draws no samples" in str(e.value)
+    assert str(e.value).endswith(": leave this option out")
     assert nsynth.Sampling(seed=3).for_model(model).for_model(model) == nsynth.Sampling(seed=3)  # idempotent
 
 
@@ -302,8 +303,8 @@ def test_every_generating_command_runs_a_parallel_model(tmp_path, tiny_parallel_
     [
         (["--temperature", "0.7"], "nsynth: error: --temperature 0.7: the parallel decoder draws no samples"),
         (["--greedy"], "nsynth: error: --greedy: the parallel decoder draws no samples"),
-        (["--backend", "fast"], "nsynth: error: --backend fast: the parallel decoder draws no samples"),
-        (["--postfilter", "off"], "nsynth: error: --postfilter 0.0: the parallel decoder draws no samples"),
+        (["--backend", "fast"], "nsynth: error: --backend fast: the parallel decoder runs one way"),
+        (["--postfilter", "off"], "nsynth: error: --postfilter off: the parallel decoder draws no samples"),
     ],
 )
 def test_a_drawing_option_given_to_a_parallel_model_is_one_line(tmp_path, tiny_parallel_ckpt, notes, flag, line):
@@ -311,6 +312,7 @@ def test_a_drawing_option_given_to_a_parallel_model_is_one_line(tmp_path, tiny_p
     assert r.exit_code == 1
     assert any(ln.startswith(line) for ln in r.output.splitlines()), r.output
     assert "Traceback" not in r.output and not (tmp_path / "r" / "a.wav").exists()
+    assert "encoding" not in r.output  # refused as soon as the model is known, before any work
 
 
 def test_evaluate_scores_a_parallel_model(tmp_path, tiny_parallel_ckpt, tiny_data):
@@ -324,7 +326,10 @@ def test_evaluate_scores_a_parallel_model(tmp_path, tiny_parallel_ckpt, tiny_dat
 def test_bench_puts_the_parallel_decoder_beside_the_drawing_one():
     from nsynth.bench import bench, table
 
-    rows = bench(["pitched", "parallel-source"], [1], torch.device("cpu"), seconds=0.1, naive=False, repeats=1)
+    said = []
+    rows = bench(["pitched", "parallel-source"], [1], torch.device("cpu"), seconds=0.1, naive=False, repeats=1, log=said.append)
+    assert said[0] == "pitched: timing ..." and len(said) == 2 + len(rows)  # each row said as it comes
+    assert any(line.startswith("  parallel-source batch 1 parallel: ") for line in said)
     par = [r for r in rows if r.backend == "parallel"]
     assert len(par) == 1 and par[0].samples_per_s > 0
     text = table(rows)

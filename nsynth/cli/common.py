@@ -171,7 +171,9 @@ class Synthesis:
     file_rate: int | None = None  # --sample-rate of written files; None: the model's
 
     def model(self):
-        return load(self.checkpoint, self.device)
+        model = load(self.checkpoint, self.device)
+        self.sampling.for_model(model)  # an option this model cannot take: refused before any work
+        return model
 
     @property
     def model_path(self) -> str | None:

@@ -352,7 +352,9 @@ def bench(
     sizes = (
         [int(b) for b in batches.split(",")] if batches else ([1, 8, 16, 64, 512] if dev.type == "cuda" else [1, 8, 16])
     )
-    rows = run_bench(presets.split(","), sizes, dev, seconds, precision, naive=not no_naive, repeats=repeats)
+    rows = run_bench(
+        presets.split(","), sizes, dev, seconds, precision, naive=not no_naive, repeats=repeats, log=status
+    )
     click.echo(json.dumps([r.as_json() for r in rows], indent=1) if as_json else table(rows))
 
 

@@ -92,9 +92,19 @@ class Sampling:
             "precision": self.precision != "auto",
         }
         for name, set_ in given.items():
-            if set_:
-                shown, value = ("greedy", True) if name == "temperature" and self.greedy else (name, getattr(self, name))
-                raise OptionError(shown, value, "the parallel decoder draws no samples: leave this option out")
+            if not set_:
+                continue
+            shown, value = name, getattr(self, name)
+            if name == "temperature" and self.greedy:
+                shown, value = "greedy", True
+            elif name == "postfilter" and value == 0:
+                value = "off"
+            why = (
+                "the parallel decoder runs one way (one pass, fp32)"
+                if name in ("backend", "precision")
+                else "the parallel decoder draws no samples"
+            )
+            raise OptionError(shown, value, f"{why}: leave this option out")
         return self  # nothing to resolve: temperature, min_p and postfilter stay None (unused)
 
     def check_resolved(self) -> Sampling:
