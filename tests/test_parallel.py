@@ -380,3 +380,14 @@ def test_the_pad_renders_with_a_parallel_model(tmp_path, tiny_parallel_ckpt):
         assert s["status"] == "done", s
         x, sr = sf.read(io.BytesIO(client.get(f"/api/grids/{key}/audio/60/0/1.wav").content))
         assert sr == SR and x.size == 1600 and np.isfinite(x).all()
+
+
+def test_the_shipped_parallel_model_loads_by_name_and_carries_its_record():
+    path = Path(nsynth.__file__).parent / "weights" / "parallel.safetensors"
+    assert path.stat().st_size <= 10 * 2**20
+    model = nsynth.load_model("parallel")
+    assert isinstance(model, nsynth.ParallelAutoencoder) and model.config.decoder.filter_layers > 0
+    meta = nsynth.read_info("parallel").metadata
+    assert int(meta["samples_seen"]) > 0 and float(meta["wall_seconds"]) > 0 and "LSD" in meta["heldout"]
+    note = generate_audio(model, encode_audio(model, [tone(262, 0.5)]), [60], sampling=nsynth.Sampling(progress=False))[0]
+    assert note.shape == (16 * 512,) and np.isfinite(note).all() and np.abs(note).max() > 1e-3
