@@ -76,7 +76,7 @@ def harmonic_bank(f0: torch.Tensor, amplitudes: torch.Tensor, sample_rate: int) 
     Args:
         f0: (B, T) Hz per sample.
         amplitudes: (B, K, T) amplitude of harmonic k = 1 ... K per sample (the caller silences
-            those at or above Nyquist: ``ParallelDecoder`` does at the control rate).
+            those at or above Nyquist: ``ParallelDecoder.source`` does, per sample).
     Returns:
         (B, T) float32. The phase phi(t) = 2 pi sum_{s <= t} f0(s) / sr (so phi(0) = 2 pi f0(0) / sr)
         is accumulated in float64, wrapped to one cycle, so a long note stays in tune. The sum is Clenshaw's
@@ -225,14 +225,15 @@ class ParallelDecoder(nn.Module):
         if t % cfg.control_hop or cond.shape[-1] * self.hop < t:
             raise ValueError(f"f0 of {t} samples does not fit {cond.shape[-1]} frames of {self.hop}")
         c = stretch(cond, cond.shape[-1] * (self.hop // cfg.control_hop))[..., :tc]
-        f0_c = f0.float().reshape(b, tc, cfg.control_hop).mean(-1)
+        f0_frames = f0.float().reshape(b, tc, cfg.control_hop)
+        f0_c = f0_frames.mean(-1)
         log_f0 = ((12 * torch.log2(f0_c.clamp(min=1.0) / 440.0) + 69.0 - 64.0) / 32.0)[:, None]
         hidden, p = self.control(c, log_f0)
         k = cfg.harmonics
         amp = exp_sigmoid(p[:, :1])
         # Harmonics that reach Nyquist anywhere in a control frame are silenced there, and the
         # distribution is over the rest (all silent where even the fundamental is too high).
-        f0_top = f0.float().reshape(b, tc, cfg.control_hop).amax(-1)
+        f0_top = f0_frames.amax(-1)
         ks = torch.arange(1, k + 1, device=f0.device, dtype=torch.float32)[None, :, None]
         audible = ks * f0_top[:, None] < self.sample_rate / 2
         k_used = max(1, int(audible.any(-1).any(0).sum()))  # harmonics audible somewhere in the batch

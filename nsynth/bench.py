@@ -112,17 +112,25 @@ class _Rows(list):
             self.append(r)
 
 
+def _encoder_row(preset: str, model, device: torch.device, repeats: int) -> Row:
+    """The encoder on 8 notes of 4 s of noise, one at a time as ``encode_audio`` runs them on a
+    CPU: best of ``repeats``, as a multiple of real time."""
+    sr = model.config.sample_rate
+    with torch.inference_mode():
+        notes = list((torch.rand(8, 4 * sr) * 2 - 1).numpy())
+        encode_audio(model, notes[:1])
+        _sync(device)
+        dt = min(_timed(lambda: (encode_audio(model, notes), _sync(device))) for _ in range(repeats))
+    return Row(preset, 8, "encoder", 8 * 4.0 * sr / dt, str(device), realtime_factor=8 * 4.0 / dt)
+
+
 def _parallel_rows(preset: str, model, batches: list[int], device: torch.device, repeats: int) -> list[Row]:
-    """A parallel model's encoder and its one-pass synthesis of 4 s notes at middle C (samples/s
-    summed over the batch, best of ``repeats``): what ``generate_audio`` runs for it."""
+    """A parallel model's one-pass synthesis of 4 s notes at middle C (samples/s summed over the
+    batch, best of ``repeats``): what ``generate_audio`` runs for it."""
     cfg, dev = model.config, str(device)
     n = 4 * cfg.sample_rate
     rows = []
     with torch.inference_mode():
-        notes = list((torch.rand(8, n) * 2 - 1).numpy())
-        encode_audio(model, notes[:1])
-        dt = min(_timed(lambda: (encode_audio(model, notes), _sync(device))) for _ in range(repeats))
-        rows.append(Row(preset, 8, "encoder", 8 * n / dt, dev, realtime_factor=8 * 4.0 / dt))
         for b in batches:
             emb = torch.randn(b, cfg.latent_dim, -(-n // cfg.hop), device=device)
             pitch = torch.full((b,), 60, device=device)
@@ -154,19 +162,13 @@ def bench(
         rows.say(f"{preset}: timing ...")
         torch.manual_seed(0)
         model = build_model(preset).to(device).eval()
+        rows.append(_encoder_row(preset, model, device, repeats))
         if model.parallel:
             rows.extend(_parallel_rows(preset, model, batches, device, repeats))
             continue
         bf16 = use_bf16(model.decoder, precision)
         prec = "bf16" if bf16 else "fp32"
         with torch.inference_mode():
-            notes = list((torch.rand(8, 4 * model.config.sample_rate) * 2 - 1).numpy())
-            encode_audio(model, notes[:1])
-            _sync(device)
-            dt = min(_timed(lambda: (encode_audio(model, notes), _sync(device))) for _ in range(repeats))
-            rows.append(
-                Row(preset, 8, "encoder", 8 * 4.0 * model.config.sample_rate / dt, dev, realtime_factor=8 * 4.0 / dt)
-            )
             rows.append(_postfilter_row(preset, model.config.sample_rate, dev, repeats))
             for b in batches:
                 cond = model.conditioning(

@@ -68,6 +68,16 @@ def tone(freq: float = 440.0, seconds: float = 0.25, sr: int = 16000, amp: float
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
+def tone_notes(tmp_path: Path, monkeypatch, seconds: float) -> Path:
+    """A folder of two NSynth-named tones (MIDI 57 and 64, 16 kHz) and a codes cache of its own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "notes"
+    root.mkdir()
+    for p in (57, 64):
+        sf.write(root / f"tone_{p}-{p:03d}-100.wav", tone(440 * 2 ** ((p - 69) / 12), seconds), 16000)
+    return root
+
+
 @pytest.fixture
 def tiny_ckpt(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.safetensors"

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
-from conftest import TINY_PARALLEL, tiny_parallel, tone
+from conftest import TINY_PARALLEL, tiny_parallel, tone, tone_notes
 
 import nsynth
 from nsynth.cli import main
@@ -229,12 +229,7 @@ def test_crops_of_a_parallel_run_are_pcm_and_start_on_whole_frames(tmp_path, mon
 
 @pytest.fixture
 def tiny_data(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    root = tmp_path / "notes"
-    root.mkdir()
-    for p in (57, 64):
-        sf.write(root / f"tone_{p}-{p:03d}-100.wav", tone(440 * 2 ** ((p - 69) / 12), 0.2), SR)
-    return root
+    return tone_notes(tmp_path, monkeypatch, 0.2)
 
 
 def _cfg(steps: int) -> TrainConfig:

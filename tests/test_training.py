@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import TINY, tone, torchrun_cli
+from conftest import TINY, tone, tone_notes, torchrun_cli
 
 import nsynth
 from nsynth import digest
@@ -32,12 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def tiny_data(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    root = tmp_path / "notes"
-    root.mkdir()
-    for p in (57, 64):
-        sf.write(root / f"tone_{p}-{p:03d}-100.wav", tone(440 * 2 ** ((p - 69) / 12), 0.1), 16000)
-    return root
+    return tone_notes(tmp_path, monkeypatch, 0.1)
 
 
 def _config():

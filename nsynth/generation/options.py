@@ -70,7 +70,7 @@ class Sampling:
         everything below takes the result as it is (``check_resolved``)."""
         from nsynth.postfilter import DEFAULT_STRENGTH
 
-        if getattr(model, "parallel", False):
+        if model.parallel:
             return self._for_parallel()
         rec = model.recommended
         return dataclasses.replace(
