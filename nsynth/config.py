@@ -99,6 +99,11 @@ class ParallelDecoderConfig:
     filter_fold: int = 4  # the filter runs on the audio folded into this many polyphase channels
     filter_kernel: int = 3
     filter_dilation_cycle: int = 8
+    # 0: the filter outputs a folded waveform, de-imaged (``deimage``). > 0: it reads the source
+    # normalised to its level and outputs, per folded step, the coefficients of a time-varying
+    # FIR of 2 * filter_taps + 1 taps on each of the harmonic and noise parts plus an offset,
+    # stretched to the full rate (``WaveNetFilter``): no images, and any frequency reachable.
+    filter_taps: int = 0
 
     @property
     def noise_fft(self) -> int:
@@ -115,7 +120,7 @@ class ParallelDecoderConfig:
         its dilated convs span (kernel - 1) * sum(dilations) + 1 steps of ``filter_fold`` samples."""
         if not self.filter_layers:
             return 1
-        return ((self.filter_kernel - 1) * sum(self.filter_dilations()) + 1) * self.filter_fold
+        return ((self.filter_kernel - 1) * sum(self.filter_dilations()) + 1) * self.filter_fold + 2 * self.filter_taps
 
     def control_receptive_field(self) -> int:
         """Samples of conditioning the control net sees around each control frame: its dilated
@@ -134,6 +139,8 @@ class ParallelDecoderConfig:
             raise ValueError(f"control_hop {self.control_hop} must be a multiple of the noise STFT hop {self.noise_fft // 2}")
         if self.filter_layers < 0 or self.filter_channels < 1 or self.filter_kernel < 2 or self.filter_kernel % 2 == 0:
             raise ValueError(f"invalid filter in {type(self).__name__}: {self} (odd filter_kernel >= 3)")
+        if self.filter_taps < 0:
+            raise ValueError(f"filter_taps must be >= 0, got {self.filter_taps}")
         if self.filter_fold < 1 or self.control_hop % self.filter_fold or self.filter_dilation_cycle < 1:
             raise ValueError(f"filter_fold {self.filter_fold} must divide control_hop {self.control_hop}")
         if self.control_kernel < 1 or self.control_kernel % 2 == 0:
@@ -280,8 +287,11 @@ def pitched() -> ModelConfig:
 
 def parallel() -> ModelConfig:
     """The parallel decoder: ``mini``'s encoder, a harmonic-plus-noise source and a 10-layer
-    non-causal WaveNet filter (32 channels, the audio folded 4 ways); one pass per note."""
-    return ModelConfig(encoder=EncoderConfig(layers=30, width=32), decoder=ParallelDecoderConfig())
+    non-causal WaveNet filter (32 channels, the audio folded 8 ways) that outputs a 17-tap
+    time-varying FIR on the level-normalised source; one pass per note."""
+    return ModelConfig(
+        encoder=EncoderConfig(layers=30, width=32), decoder=ParallelDecoderConfig(filter_fold=8, filter_taps=8)
+    )
 
 
 def parallel_source() -> ModelConfig:

@@ -98,7 +98,7 @@ def test_the_filter_output_has_no_dc_and_no_fold_images():
     n = torch.arange(50.0)
     offsets = torch.stack([0.3 + 0 * n, -0.2 + 0.01 * n, 0.1 - 0.02 * n, 0.05 + 0 * n])[None]  # (1, 4, 50)
     assert deimage(offsets)[..., 1:-1].abs().max() < 1e-6  # per-phase offsets and trends: gone
-    model = tiny_parallel()  # a spread output bias: per-phase offsets before deimage
+    model = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], "filter_taps": 0})  # the folded output
     emb, pitch = torch.randn(1, 16, 64), torch.tensor([60])
     with torch.no_grad():
         cond = model.conditioning(emb, pitch)
@@ -109,6 +109,44 @@ def test_the_filter_output_has_no_dc_and_no_fold_images():
     k = spec.size - 1  # bins 0, k / 2 and k: DC, sr / 4 (the fold is 4) and Nyquist
     for b in (0, k // 2, k):
         assert spec[max(0, b - 1) : b + 2].max() < 0.02 * spec.mean(), b
+
+
+def test_varying_fir_is_a_centred_fir_whose_taps_change_every_sample():
+    from nsynth.decoders.parallel import varying_fir
+
+    g = torch.Generator().manual_seed(2)
+    x, coef = torch.randn(2, 40, generator=g), torch.randn(2, 7, 40, generator=g)
+    padded = torch.nn.functional.pad(x, (3, 3))
+    naive = torch.stack(
+        [sum(coef[:, d, t] * padded[:, t + d] for d in range(7)) for t in range(40)], -1
+    )  # y(t) = sum_d coef_d(t) x(t + d - 3), zero beyond the ends
+    assert torch.allclose(varying_fir(x, coef), naive, atol=1e-6)
+
+
+def test_the_fir_filter_follows_the_level_and_adds_no_fold_images():
+    """filter_taps > 0: what the filter adds to a steady tone at f scales with the tone and has
+    next to nothing at the polyphase images sr / fold - f and sr / fold + f."""
+    model = tiny_parallel()
+    assert model.config.decoder.filter_taps > 0 and model.config.decoder.filter_fold == 4
+    n, f = 64 * 64, 1000.0
+    t = torch.arange(n, dtype=torch.float64)
+    emb, pitch = torch.randn(1, 16, 64, generator=torch.Generator().manual_seed(1)), torch.tensor([60])
+    with torch.no_grad():
+        hidden = model.decoder.control(
+            torch.nn.functional.interpolate(model.conditioning(emb, pitch), size=n // 32, mode="linear"),
+            torch.zeros(1, 1, n // 32),
+        )[0]
+        harm = torch.sin(2 * math.pi * f * t / SR).float()[None] * 0.3
+        noise = torch.zeros_like(harm)
+        corr = model.decoder.filter(harm, noise, hidden)
+        quiet = model.decoder.filter(harm * 1e-2, noise, hidden)
+    assert torch.allclose(quiet, corr * 1e-2, atol=1e-6)  # follows the source's level
+    spec = np.abs(np.fft.rfft(corr[0, 256:-256].numpy() * np.hanning(n - 512))) ** 2
+    hz = np.fft.rfftfreq(n - 512, 1 / SR)
+    near = lambda f0: spec[np.abs(hz - f0) < 150].sum()  # noqa: E731
+    assert near(f) > 0
+    for image in (SR / 4 - f, SR / 4 + f):
+        assert near(image) < 1e-3 * near(f), image
 
 
 def test_an_untrained_filter_is_the_identity_and_a_trained_one_is_not():
@@ -205,7 +243,8 @@ def test_weights_round_trip_with_the_parallel_config(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     r = run("info", path)
     assert r.exit_code == 0 and "parallel, one pass per note" in r.output and "verified" in r.output
-    assert "receptive field:  36 samples, centred" in r.output  # ((3-1) * (1+2+1) + 1) * fold 4
+    assert "receptive field:  52 samples, centred" in r.output  # ((3-1) * (1+2+1) + 1) * fold 4 + 2 * 8 taps
+    assert "WaveNet filter 3x8 (fold 4, 17-tap FIR)" in r.output
     assert "the controls' 224" in r.output  # ((3-1) * (1+2) + 1) * control_hop 32
 
 

@@ -409,7 +409,8 @@ def info(checkpoint: Path | None, checkpoint_option: Path | None) -> None:
         d = cfg.decoder
         click.echo(
             f"decoder:          parallel, one pass per note: {d.harmonics} harmonics + {d.noise_bands} noise bands,"
-            + (f" WaveNet filter {d.filter_layers}x{d.filter_channels} (fold {d.filter_fold})" if d.filter_layers else " no filter")
+            + (f" WaveNet filter {d.filter_layers}x{d.filter_channels} (fold {d.filter_fold}" if d.filter_layers else " no filter")
+            + ((f", {2 * d.filter_taps + 1}-tap FIR)" if d.filter_taps else ")") if d.filter_layers else "")
         )
         crf = d.control_receptive_field()
         click.echo(
