@@ -192,6 +192,37 @@ def test_resume_after_sigkill_equals_straight_run(tmp_path, tiny_data):
     assert again.returncode == 1 and "--resume" in again.stderr
 
 
+def test_resume_takes_the_runs_recorded_model_and_settings(tmp_path, tiny_data):
+    """--resume with only DATA, -o and --steps continues with the preset, model config, learning
+    rate and schedule the run recorded (not the command line's defaults): it equals the straight
+    run. An option given that differs from the record is used, with a note."""
+    from click.testing import CliRunner
+
+    from nsynth.cli import main
+
+    def cli(*args):
+        r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        return r.output
+
+    cut, straight = tmp_path / "cut", tmp_path / "straight"
+    cli(*_train_cmd(tiny_data, cut, 4)[3:])
+    out = cli("train", tiny_data, "-o", cut, "--resume", "--steps", 8, "--workers", 0, "--device", "cpu")
+    assert "note:" not in out
+    cli(*_train_cmd(tiny_data, straight, 8)[3:])
+    a, b = _metrics(cut), _metrics(straight)
+    assert a[-1][0] == b[-1][0] == 8
+    np.testing.assert_allclose(a[-1][1], b[-1][1], rtol=1e-5)
+    wa = nsynth.load_model(cut / "model.safetensors").state_dict()
+    wb = nsynth.load_model(straight / "model.safetensors").state_dict()
+    assert max((wa[n] - wb[n]).abs().max().item() for n in wa) < 1e-5
+    record = json.loads((cut / "config.json").read_text())
+    assert record["train"]["lr"] == 2e-3 and record["train"]["schedule"] == "constant" and record["train"]["steps"] == 8
+    out = cli("train", tiny_data, "-o", cut, "--resume", "--steps", 10, "--lr", "1e-3", "--workers", 0, "--device", "cpu")
+    assert f"note: --lr 0.001 differs from the run's 0.002 ({cut / 'config.json'}); using 0.001" in out
+    assert json.loads((cut / "config.json").read_text())["train"]["lr"] == 1e-3
+
+
 def test_two_process_gloo_ddp_keeps_replicas_identical(tmp_path, tiny_data):
     run = tmp_path / "ddp"
     r = torchrun_cli(_train_cmd(tiny_data, run, 6)[3:], timeout=240)

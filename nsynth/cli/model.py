@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from nsynth.cli.common import (
     backend_option,
@@ -20,6 +21,44 @@ from nsynth.cli.common import (
 )
 from nsynth.errors import NSynthError
 from nsynth.generation.options import Sampling
+
+
+def _resumed_settings(run_dir: Path, model_config, settings: dict) -> object:
+    """--resume: the model config and training settings the run in ``run_dir`` recorded in its
+    config.json, where the command line did not give them (``settings`` is updated in place;
+    an option given that differs from the record wins, with a note). Returns the model config."""
+    import dataclasses
+
+    from nsynth.config import ModelConfig
+    from nsynth.training import TrainConfig
+
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return model_config  # a run without a record: the options as given
+    record = read_json(path)
+    ctx = click.get_current_context()
+    option = {"compile": "compile_"}  # TrainConfig field -> click parameter, where they differ
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+    if not given("preset") and not given("model_config_path") and "model" in record:
+        try:
+            model_config = ModelConfig.from_dict(record["model"])
+        except (ValueError, TypeError, KeyError) as e:
+            raise NSynthError(f"{path}: model config: {e}") from None
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for name, value in (record.get("train") or {}).items():
+        if name not in fields:
+            continue  # a setting this version no longer has
+        param = option.get(name, name)
+        if name in settings and given(param):
+            if settings[name] != value and name != "steps":  # more steps: what resuming is for
+                flag = "--" + param.rstrip("_").replace("_", "-")
+                click.echo(f"note: {flag} {settings[name]} differs from the run's {value} ({path}); using {settings[name]}", err=True)
+            continue
+        settings[name] = value
+    return model_config
 
 
 @click.command()
@@ -97,7 +136,12 @@ from nsynth.generation.options import Sampling
 @click.option("--pitch-range", default=None, help="Keep pitches LO-HI, e.g. 24-96 or C1-C7.")
 @click.option("--velocities", default=None, callback=int_list, help="Keep these velocities.")
 @click.option("--pitch-csv", type=click.Path(dir_okay=False, path_type=Path), help="CSV of path,pitch (60 or C4) for folders.")
-@click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last checkpoint.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in RUN_DIR from its last checkpoint, with the model and settings its config.json"
+    " records (an option given overrides its record, with a note).",
+)
 @click.option(
     "--init-from",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -158,10 +202,7 @@ def train(
             raise NSynthError(f"{model_config_path}: {e}") from None
     lo, hi = parse_pitch_range(pitch_range) if pitch_range else (None, None)
     note_filter = NoteFilter(tuple(families), tuple(sources), lo, hi, tuple(velocities or ()))
-    train_ds, valid_ds = open_training_data(data, valid_path, model_config.sample_rate, note_filter, pitch_csv)
-    cfg = TrainConfig.for_preset(
-        preset,
-        cuda=resolve_device(device).type == "cuda",
+    settings = dict(
         steps=steps,
         batch_size=batch_size,
         crop=crop,
@@ -181,8 +222,13 @@ def train(
         amp=amp,
         compile=compile_,
     )
+    if resume:
+        model_config = _resumed_settings(run_dir, model_config, settings)
+    train_ds, valid_ds = open_training_data(data, valid_path, model_config.sample_rate, note_filter, pitch_csv)
+    cfg = TrainConfig.for_preset(preset, cuda=resolve_device(device).type == "cuda", **settings)
     click.echo(
-        f"training {preset} on {len(train_ds)} notes" + (f", validating on {len(valid_ds)}" if valid_ds else ""),
+        (f"resuming {run_dir}" if resume else f"training {preset}")
+        + f" on {len(train_ds)} notes" + (f", validating on {len(valid_ds)}" if valid_ds else ""),
         err=True,
     )
     result = run_training(
