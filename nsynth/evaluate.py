@@ -212,6 +212,7 @@ def evaluate(
                     "f0_in": f_in,
                     "f0_out": f_out["model"],
                     "lsd": dist["model"],
+                    "lsd_sine": dist["sine"],
                     **({"lsd_unfiltered": dist["unfiltered"]} if "unfiltered" in dist else {}),
                     "runaway": runaway(x, y),
                 }
@@ -241,7 +242,8 @@ def evaluate(
             for f, s in sorted(per_family.items())
         },
         runaways=sum(n["runaway"] for n in per_note),  # see ``runaway``
-        notes=per_note,  # each note: median f0 in and out (Hz), LSD (dB), whether it ran away
+        closer_than_sine=sum(n["lsd"] < n["lsd_sine"] for n in per_note),  # notes nearer their input than their sine
+        notes=per_note,  # each note: median f0 in and out (Hz), LSD (dB) and its sine's, whether it ran away
     )
     return report
 
@@ -349,6 +351,8 @@ def format_report(r: dict) -> str:
     if r.get("unfiltered"):
         u = r["unfiltered"]
         lines.append(f"{'model, unfiltered':17} {u['n']:5d} {pct(u['pitch_agreement']):>10} {db(u['lsd']):>7}")
+    if "closer_than_sine" in r:  # reports written before it lack it
+        lines.append(f"{'':17} closer than their sine: {r['closer_than_sine']} of {r['n']} notes")
     for k, b in r["baselines"].items():
         lines.append(f"{k + ' baseline':17} {b['n']:5d} {pct(b['pitch_agreement']):>10} {db(b['lsd']):>7}")
     lines.append("per family (model | sine | mu-law):")

@@ -56,6 +56,9 @@ def test_evaluate_report_contract(tmp_path, tiny_ckpt):
     assert [n["family"] for n in rep["notes"]].count("flute") == 2
     assert np.mean([n["lsd"] for n in rep["notes"]]) == pytest.approx(rep["lsd"])
     assert rep["runaways"] == sum(n["runaway"] for n in rep["notes"])
+    assert np.mean([n["lsd_sine"] for n in rep["notes"]]) == pytest.approx(rep["baselines"]["sine"]["lsd"])
+    assert rep["closer_than_sine"] == sum(n["lsd"] < n["lsd_sine"] for n in rep["notes"])
+    assert f"closer than their sine: {rep['closer_than_sine']} of 3 notes" in r.output
     for n in rep["notes"]:  # each note's input f0 is its tone's, whatever the order
         assert n["f0_in"] == pytest.approx(440 * 2 ** ((int(n["key"].split("-")[1]) - 69) / 12), rel=0.03)
     assert set(rep["per_family"]) == {"flute", "brass"} and rep["per_family"]["flute"]["n"] == 2
