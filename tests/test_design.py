@@ -145,3 +145,12 @@ def test_plot_kinds(tmp_path, corners):
         r = run("plot", *corners[:2], "-o", out, "--kind", kind)
         assert r.exit_code == 0, r.output
         assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_panel_titles_tell_files_of_the_same_name_apart(tmp_path):
+    from nsynth.cli.sound_design import panel_titles
+
+    a, b, c = tmp_path / "flute.wav", tmp_path / "reconstruct" / "flute.wav", tmp_path / "trumpet.wav"
+    assert panel_titles([a, c]) == ["flute.wav", "trumpet.wav"]
+    assert panel_titles([a, b, c]) == [f"{tmp_path.name}/flute.wav", "reconstruct/flute.wav", f"{tmp_path.name}/trumpet.wav"]
+    assert panel_titles([a, a]) == ["flute.wav", "flute.wav"]  # the same file twice: nothing to tell apart

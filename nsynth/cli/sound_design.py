@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -124,8 +126,18 @@ def plot(files: tuple[Path, ...], out: Path, kind: str, offset: float, seconds: 
     from nsynth.plot import plot_sounds
 
     sounds = [load_audio(f, 16000, offset=offset, seconds=seconds) for f in files]
-    plot_sounds(sounds, [f.name for f in files], 16000, out, kind, force=force)
+    plot_sounds(sounds, panel_titles(files), 16000, out, kind, force=force)
     click.echo(str(out))
+
+
+def panel_titles(files: Sequence[Path]) -> list[str]:
+    """Each file's name, with as many of its folders as it takes to tell files of the same name
+    apart (a note and its reconstruction: ``flute.wav`` and ``reconstruct/flute.wav``)."""
+    parts = [Path(os.path.abspath(f)).parts for f in files]
+    depth = 1
+    while depth < max(map(len, parts)) and len({p[-depth:] for p in parts}) < len(set(parts)):
+        depth += 1
+    return [str(Path(*p[-depth:])) for p in parts]
 
 
 COMMANDS = [grid, multisample, plot]
