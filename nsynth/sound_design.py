@@ -51,17 +51,32 @@ class Manifest:
     path: Path
     entries: dict[str, dict] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    previous: dict = field(default_factory=dict)  # the settings the folder's notes were made with
 
     @classmethod
     def open(cls, folder: Path, settings: dict) -> "Manifest":
         path = folder / "manifest.json"
-        entries = {}
+        entries, previous = {}, {}
         if path.exists():
             try:
-                entries = {e["file"]: e for e in json.loads(path.read_text()).get("files", [])}
-            except (ValueError, KeyError, TypeError):
-                entries = {}
-        return cls(path, entries, settings)
+                data = json.loads(path.read_text())
+                entries = {e["file"]: e for e in data.get("files", [])}
+                previous = data.get("settings") or {}
+            except (ValueError, KeyError, TypeError, AttributeError):
+                entries, previous = {}, {}
+        return cls(path, entries, settings, previous if isinstance(previous, dict) else {})
+
+    def refuse_other_settings(self, ignore: tuple[str, ...] = ("pitches",)) -> None:
+        """Raise where the folder's notes were made with other settings than this run's (so a
+        resumed run would keep them as if they were its own); ``ignore``: settings a run may
+        change and still add to the folder (more pitches)."""
+        now = json.loads(json.dumps(self.settings))  # as the manifest stores them
+        differ = [k for k in sorted(set(now) | set(self.previous)) if k not in ignore and now.get(k) != self.previous.get(k)]
+        if self.previous and differ:
+            said = "; ".join(f"{k}: {self.previous.get(k)!r} there, {now.get(k)!r} now" for k in differ[:3])
+            raise NSynthError(
+                f"{self.path.parent}: holds notes made with other settings ({said}); give --force to make them again, or another folder"
+            )
 
     def add(self, file: Path, **info) -> None:
         rel = str(file.relative_to(self.path.parent))
@@ -232,6 +247,8 @@ def grid(
             **clip.as_dict(),
         ),
     )
+    if not force:
+        manifest.refuse_other_settings()
     files = [s.for_pitch(p) for p in pitches for s in sources]
     emb, n = _encode_files(model, files, clip, length)
     todo, skipped = [], 0
@@ -349,6 +366,8 @@ def multisample(
             **clip.as_dict(),
         ),
     )
+    if not force:
+        manifest.refuse_other_settings()
     files = [s.for_pitch(p) for p in pitches for s in srcs]
     emb, n = _encode_files(model, files, clip)
     todo, skipped, rel = [], 0, []

@@ -72,6 +72,14 @@ def test_grid_command_manifest_and_resume(tmp_path, corners, tiny_ckpt):
     r = run(*args, "--force")
     assert "18 notes written, 0 already there" in r.output
     assert (out / "pitch_060" / "grid_00_00.wav").stat().st_mtime_ns != before
+    # other settings into the same folder: refused in one line, nothing kept as if it were theirs
+    r = run(*args[:-2], "--batch-size", 1, "--seed", 5)
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert r.output.strip().splitlines()[-1] == (
+        f"nsynth: error: {out}: holds notes made with other settings (seed: 0 there, 5 now); give --force to make them again, or another folder"
+    )
+    r = run(*args[:9], "--pitches", "48,60,72", *args[11:])  # more pitches, the same settings: added
+    assert r.exit_code == 0 and "9 notes written, 18 already there" in r.output
 
 
 def test_morph_frames_move_from_a_to_b(tmp_path, corners, tiny_ckpt):
