@@ -177,5 +177,5 @@ def test_weights_file_roundtrip_and_old_files_load(tmp_path):
     assert back.config.decoder.output == "logistic" and back.config.decoder.mixtures == 3
     for a, b in zip(model.state_dict().values(), back.state_dict().values()):
         assert torch.equal(a, b)
-    shipped = nsynth.load_model()  # written before the option existed
+    shipped = nsynth.load_model("pitched")  # written before the option existed
     assert shipped.config.decoder.output == "softmax" and shipped.decoder.out.out_channels == 256

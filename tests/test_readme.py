@@ -143,9 +143,9 @@ def test_generating_commands_take_the_options_the_readme_lists():
 
 
 def test_the_sampling_defaults_in_help_are_the_models(tmp_path):
-    """--temperature and --min-p say the defaults that generation then uses: the shipped model's
-    recommended ones, and those of a weights file that recommends none."""
-    shipped = nsynth.load_model()
+    """--temperature and --min-p say the defaults that generation then uses: the shipped pitched
+    model's recommended ones, and those of a weights file that recommends none."""
+    shipped = nsynth.load_model("pitched")
     plain = tmp_path / "plain.safetensors"
     nsynth.save_model(nsynth.build_model("mini", decoder={"layers": 2}), plain)
     fallback = nsynth.load_model(plain)
@@ -153,11 +153,11 @@ def test_the_sampling_defaults_in_help_are_the_models(tmp_path):
         text = _help(name)
         for option, attr in (("--temperature", "temperature"), ("--min-p", "min_p")):
             said = re.search(option + r" .*?\[default: (.*?)\]", text).group(1)
-            assert float(re.search(r"([0-9.]+) for the shipped model", said).group(1)) == getattr(shipped.recommended, attr)
+            assert float(re.search(r"([0-9.]+) for the shipped pitched model", said).group(1)) == getattr(shipped.recommended, attr)
             assert float(re.search(r"([0-9.]+) where its weights file names none", said).group(1)) == getattr(
                 fallback.recommended, attr
             ), (name, option, said)
-    stated = re.search(r"`--temperature` \(default: the\s+model's own, ([0-9.]+) for the shipped one", README)
+    stated = re.search(r"`--temperature` \(default:\s+the model's own, ([0-9.]+) for the shipped pitched one", README)
     assert stated and float(stated.group(1)) == shipped.recommended.temperature
 
 

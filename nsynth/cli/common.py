@@ -109,8 +109,8 @@ temperature_option = click.option(
     "--temperature",
     default=None,
     type=click.FloatRange(min=0.0),
-    help="Softmax temperature of sampling (0 = greedy) [default: the model's recommended one, which `nsynth info`"
-    " shows: 0.5 for the shipped model, 1.0 where its weights file names none].",
+    help="Softmax temperature of sampling (0 = greedy; sample-by-sample models) [default: the model's recommended"
+    " one, which `nsynth info` shows: 0.5 for the shipped pitched model, 1.0 where its weights file names none].",
 )
 
 min_p_option = click.option(
@@ -119,7 +119,7 @@ min_p_option = click.option(
     default=None,
     type=click.FloatRange(min=0.0, max=1.0, max_open=True),
     help="Leave out sample values less likely than this fraction of the most likely one (0 = keep all)"
-    " [default: the model's recommended one: 0 for the shipped model, 0 where its weights file names none].",
+    " [default: the model's recommended one: 0 for the shipped pitched model, 0 where its weights file names none].",
 )
 
 def _postfilter_arg(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
