@@ -279,8 +279,12 @@ class ParallelDecoder(nn.Module):
         dist = torch.softmax(logits, dim=1) * audible[:, :k_used]
         # The amplitudes run between frame centres, so a neighbour frame's would leak into a
         # frame where a harmonic is silenced: silence each harmonic per sample, where k f0 >= sr / 2.
-        under = ks[:, :k_used] * f0.float()[:, None] < self.sample_rate / 2
-        harm = harmonic_bank(f0, stretch(amp * dist, t) * under, self.sample_rate)
+        amps = stretch(amp * dist, t)
+        # (harmonics below Nyquist at the batch's highest f0 need no mask: only the rest are masked)
+        safe = int((ks[0, :k_used, 0] * f0.max().float() < self.sample_rate / 2).sum())
+        if safe < k_used:
+            amps[:, safe:] *= ks[:, safe:k_used] * f0.float()[:, None] < self.sample_rate / 2
+        harm = harmonic_bank(f0, amps, self.sample_rate)
         noise = filtered_noise(exp_sigmoid(p[:, 1 + k :]), t, generator, white)
         return harm, noise, hidden
 
