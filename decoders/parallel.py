@@ -5,7 +5,7 @@ Nothing is drawn sample by sample: the whole note comes out of one forward pass.
     c      = linear_upsample(cond)                          (B, C, Tc) at the control rate
     h, p   = control(c, log f0)                             residual dilated convs, non-causal
     A, a_k = exp_sigmoid(p_0), softmax_k(p_1..K)            overall amplitude, harmonic distribution
-    harm   = sum_k A a_k sin(k phi),  phi = 2 pi cumsum(f0 / sr)   (a_k = 0 where k f0 >= sr / 2)
+    harm   = sum_k A a_k sin(k phi),  phi(t) = 2 pi sum_{s<t} f0(s) / sr   (a_k = 0 where k f0 >= sr / 2)
     noise  = istft(stft(white) * exp_sigmoid(p_K+1...))     filtered noise, noise_bands bins
     y      = harm + noise + filter(harm, noise, h)          the filter's output conv starts at zero
     filter = level * (fir_h(harm / level) + fir_n(noise / level) + offset)   (filter_taps > 0)
@@ -82,12 +82,15 @@ def harmonic_bank(f0: torch.Tensor, amplitudes: torch.Tensor, sample_rate: int) 
         amplitudes: (B, K, T) amplitude of harmonic k = 1 ... K per sample (the caller silences
             those at or above Nyquist: ``ParallelDecoder.source`` does, per sample).
     Returns:
-        (B, T) float32. The phase phi(t) = 2 pi sum_{s <= t} f0(s) / sr (so phi(0) = 2 pi f0(0) / sr)
-        is accumulated in float64, wrapped to one cycle, so a long note stays in tune. The sum is Clenshaw's
+        (B, T) float32. The phase phi(t) = 2 pi sum_{s < t} f0(s) / sr starts at 0, so every note
+        starts from silence (phi(0) = 2 pi f0(0) / sr put a step of up to 0.2 of full scale on a
+        high note's first sample: a click); it is accumulated in float64, wrapped to one cycle,
+        so a long note stays in tune. The sum is Clenshaw's
         recurrence on sin(k phi) = U_(k-1)(cos phi) sin phi, in float64: K multiply-adds per
         sample and no (B, K, T) table of sines.
     """
     cycles = torch.cumsum(f0.double() / sample_rate, dim=-1)
+    cycles = F.pad(cycles[..., :-1], (1, 0))  # exclusive: the phase before sample t's own step
     phi = (cycles - torch.floor(cycles)) * (2 * math.pi)
     two_x = 2 * torch.cos(phi)
     b1 = torch.zeros_like(phi)

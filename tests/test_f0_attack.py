@@ -32,3 +32,16 @@ def test_steady_attack_counts():
     assert steady_attack(np.array([72, 70, 65, 55, 45, 34.1, 34.1, 34.0, 34.1])) == 5
     assert steady_attack(np.array([60, 60.1, 60.0, 59.9])) == 0
     assert steady_attack(np.array([60, 64, 58, 66, 57])) == 0  # no steady stretch: nothing is dropped
+
+
+def test_a_steady_pitch_in_the_tail_far_under_the_note_is_not_followed():
+    """pYIN reads a steady 'pitch' in a recording's tail noise (measured on freepats: a trumpet
+    C4 went to MIDI 93 at -78 dB): frames more than 60 dB under the loudest are unvoiced, so the
+    curve holds the note's pitch instead of chirping up into the tail."""
+    sr, t = 16000, np.arange(16000) / 16000
+    note = 0.5 * np.sin(2 * np.pi * 220.0 * t) * np.linspace(1, 0.5, t.size)
+    tail = 1e-4 * 0.5 * np.sin(2 * np.pi * 1244.5 * t)  # -80 dB, a clean tone pYIN does find
+    out = librosa.hz_to_midi(f0_frames(np.concatenate([note, tail]).astype(np.float32), sr, HOP))
+    assert np.abs(out - librosa.hz_to_midi(220.0)).max() < 0.3, np.round(out, 1)
+    louder = np.concatenate([note, tail * 100]).astype(np.float32)  # -40 dB: still part of the note
+    assert librosa.hz_to_midi(f0_frames(louder, sr, HOP))[-5:].min() > 80
