@@ -28,7 +28,7 @@ from nsynth.model import Model, NSynthAutoencoder, autoencoder
 
 FORMAT = "nsynth-weights"
 FORMAT_VERSION = 2  # 2: the file carries a checksum (required); 1: written before checksums
-DEFAULT_WEIGHTS = "pitched.safetensors"
+DEFAULT_WEIGHTS = "parallel.safetensors"
 log = logging.getLogger("nsynth")
 
 

@@ -75,8 +75,9 @@ def main() -> None:
     model = load_model(src)
     info = read_info(src)
     run = json.loads((args.run_dir / "config.json").read_text())
-    with open(args.run_dir / "metrics.csv") as f:
-        rows = list(csv.DictReader(f))
+    step = int(info.metadata.get("step", "0") or 0)
+    with open(args.run_dir / "metrics.csv") as f:  # rows past the weights' step (a run killed after it) left out
+        rows = [r for r in csv.DictReader(f) if not step or int(r["step"]) <= step]
     last = rows[-1] if rows else {}
     valid = [r for r in rows if r.get("valid_loss")]
     meta = {
