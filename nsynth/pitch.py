@@ -79,7 +79,7 @@ def frame_db(audio: np.ndarray, hop: int, n: int) -> np.ndarray:
     if not rms.max() > 0:
         return np.zeros(n)
     with np.errstate(divide="ignore"):
-        return 20 * np.log10(rms / max(rms.max(), 1e-30))
+        return 20 * np.log10(rms / rms.max())
 
 
 def steady_attack(semitones: np.ndarray, window: int = 3, tolerance: float = 0.75, jump: float = 1.5) -> int:

@@ -71,11 +71,13 @@ class Manifest:
         resumed run would keep them as if they were its own); ``ignore``: settings a run may
         change and still add to the folder (more pitches)."""
         now = json.loads(json.dumps(self.settings))  # as the manifest stores them
-        differ = [k for k in sorted(set(now) | set(self.previous)) if k not in ignore and now.get(k) != self.previous.get(k)]
+        keys = sorted(set(now) | set(self.previous))
+        differ = [k for k in keys if k not in ignore and now.get(k) != self.previous.get(k)]
         if self.previous and differ:
             said = "; ".join(f"{k}: {self.previous.get(k)!r} there, {now.get(k)!r} now" for k in differ[:3])
             raise NSynthError(
-                f"{self.path.parent}: holds notes made with other settings ({said}); give --force to make them again, or another folder"
+                f"{self.path.parent}: holds notes made with other settings ({said});"
+                " give --force to make them again, or another folder"
             )
 
     def add(self, file: Path, **info) -> None:

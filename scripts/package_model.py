@@ -87,9 +87,7 @@ def main() -> None:
         "step": info.metadata.get("step", ""),
         "train_loss": last.get("loss", ""),
         "valid_loss": valid[-1]["valid_loss"] if valid else "",
-        "samples_seen": str(
-            int(info.metadata.get("step", "0") or 0) * run["train"]["batch_size"] * run["train"]["crop"]
-        ),
+        "samples_seen": str(step * run["train"]["batch_size"] * run["train"]["crop"]),
         "wall_seconds": f"{training_seconds(rows):.0f}",
         "device": run.get("device", ""),
         "train_data": run.get("train_data", ""),

@@ -76,7 +76,8 @@ def test_grid_command_manifest_and_resume(tmp_path, corners, tiny_ckpt):
     r = run(*args[:-2], "--batch-size", 1, "--seed", 5)
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert r.output.strip().splitlines()[-1] == (
-        f"nsynth: error: {out}: holds notes made with other settings (seed: 0 there, 5 now); give --force to make them again, or another folder"
+        f"nsynth: error: {out}: holds notes made with other settings (seed: 0 there, 5 now);"
+        " give --force to make them again, or another folder"
     )
     r = run(*args[:9], "--pitches", "48,60,72", *args[11:])  # more pitches, the same settings: added
     assert r.exit_code == 0 and "9 notes written, 18 already there" in r.output
@@ -160,5 +161,6 @@ def test_plot_panel_titles_tell_files_of_the_same_name_apart(tmp_path):
 
     a, b, c = tmp_path / "flute.wav", tmp_path / "reconstruct" / "flute.wav", tmp_path / "trumpet.wav"
     assert panel_titles([a, c]) == ["flute.wav", "trumpet.wav"]
-    assert panel_titles([a, b, c]) == [f"{tmp_path.name}/flute.wav", "reconstruct/flute.wav", f"{tmp_path.name}/trumpet.wav"]
+    here = tmp_path.name
+    assert panel_titles([a, b, c]) == [f"{here}/flute.wav", "reconstruct/flute.wav", f"{here}/trumpet.wav"]
     assert panel_titles([a, a]) == ["flute.wav", "flute.wav"]  # the same file twice: nothing to tell apart

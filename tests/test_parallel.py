@@ -424,5 +424,6 @@ def test_the_shipped_parallel_model_loads_by_name_and_carries_its_record():
     assert isinstance(model, nsynth.ParallelAutoencoder) and model.config.decoder.filter_layers > 0
     meta = nsynth.read_info("parallel").metadata
     assert int(meta["samples_seen"]) > 0 and float(meta["wall_seconds"]) > 0 and "LSD" in meta["heldout"]
-    note = generate_audio(model, encode_audio(model, [tone(262, 0.5)]), [60], sampling=nsynth.Sampling(progress=False))[0]
+    sampling = nsynth.Sampling(progress=False)
+    note = generate_audio(model, encode_audio(model, [tone(262, 0.5)]), [60], sampling=sampling)[0]
     assert note.shape == (16 * 512,) and np.isfinite(note).all() and np.abs(note).max() > 1e-3

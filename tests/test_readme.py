@@ -154,7 +154,8 @@ def test_the_sampling_defaults_in_help_are_the_models(tmp_path):
         text = _help(name)
         for option, attr in (("--temperature", "temperature"), ("--min-p", "min_p")):
             said = re.search(option + r" .*?\[default: (.*?)\]", text).group(1)
-            assert float(re.search(r"([0-9.]+) for the shipped pitched model", said).group(1)) == getattr(shipped.recommended, attr)
+            stated = float(re.search(r"([0-9.]+) for the shipped pitched model", said).group(1))
+            assert stated == getattr(shipped.recommended, attr)
             assert float(re.search(r"([0-9.]+) where its weights file names none", said).group(1)) == getattr(
                 fallback.recommended, attr
             ), (name, option, said)

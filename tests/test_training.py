@@ -218,7 +218,8 @@ def test_resume_takes_the_runs_recorded_model_and_settings(tmp_path, tiny_data):
     assert max((wa[n] - wb[n]).abs().max().item() for n in wa) < 1e-5
     record = json.loads((cut / "config.json").read_text())
     assert record["train"]["lr"] == 2e-3 and record["train"]["schedule"] == "constant" and record["train"]["steps"] == 8
-    out = cli("train", tiny_data, "-o", cut, "--resume", "--steps", 10, "--lr", "1e-3", "--workers", 0, "--device", "cpu")
+    out = cli("train", tiny_data, "-o", cut, "--resume", "--steps", 10, "--lr", "1e-3",
+              "--workers", 0, "--device", "cpu")
     assert f"note: --lr 0.001 differs from the run's 0.002 ({cut / 'config.json'}); using 0.001" in out
     assert json.loads((cut / "config.json").read_text())["train"]["lr"] == 1e-3
 

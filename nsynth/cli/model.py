@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
@@ -22,8 +23,11 @@ from nsynth.cli.common import (
 from nsynth.errors import NSynthError
 from nsynth.generation.options import Sampling
 
+if TYPE_CHECKING:
+    from nsynth.config import ModelConfig
 
-def _resumed_settings(run_dir: Path, model_config, settings: dict) -> object:
+
+def _resumed_settings(run_dir: Path, model_config: ModelConfig, settings: dict) -> ModelConfig:
     """--resume: the model config and training settings the run in ``run_dir`` recorded in its
     config.json, where the command line did not give them (``settings`` is updated in place;
     an option given that differs from the record wins, with a note). Returns the model config."""
@@ -55,7 +59,8 @@ def _resumed_settings(run_dir: Path, model_config, settings: dict) -> object:
         if name in settings and given(param):
             if settings[name] != value and name != "steps":  # more steps: what resuming is for
                 flag = "--" + param.rstrip("_").replace("_", "-")
-                click.echo(f"note: {flag} {settings[name]} differs from the run's {value} ({path}); using {settings[name]}", err=True)
+                said = f"{flag} {settings[name]} differs from the run's {value} ({path}); using {settings[name]}"
+                click.echo(f"note: {said}", err=True)
             continue
         settings[name] = value
     return model_config
@@ -453,10 +458,11 @@ def info(checkpoint: Path | None, checkpoint_option: Path | None) -> None:
     rf = cfg.decoder.receptive_field()
     if cfg.parallel:
         d = cfg.decoder
+        fir = f", {2 * d.filter_taps + 1}-tap FIR" if d.filter_taps else ""
+        filt = f"WaveNet filter {d.filter_layers}x{d.filter_channels} (fold {d.filter_fold}{fir})"
         click.echo(
             f"decoder:          parallel, one pass per note: {d.harmonics} harmonics + {d.noise_bands} noise bands,"
-            + (f" WaveNet filter {d.filter_layers}x{d.filter_channels} (fold {d.filter_fold}" if d.filter_layers else " no filter")
-            + ((f", {2 * d.filter_taps + 1}-tap FIR)" if d.filter_taps else ")") if d.filter_layers else "")
+            f" {filt if d.filter_layers else 'no filter'}"
         )
         crf = d.control_receptive_field()
         click.echo(
