@@ -84,6 +84,10 @@ def test_good_files_survive_bad_ones(tmp_path, tiny_ckpt, wav_pair):
     assert f"{bad}: not a readable audio file" in r.output
     assert "missing.wav: no such file" in r.output
     assert "encoded 1" in r.output and "failed 2" in r.output
+    # a missing file is refused before the model loads; the good file beside it is still made
+    r = run("reconstruct", tmp_path / "missing.wav", a, "-o", tmp_path / "rec", "-c", tiny_ckpt, "--greedy")
+    assert r.exit_code == 1 and "missing.wav: no such file" in r.output and "1 of 2 input(s) failed" in r.output
+    assert (tmp_path / "rec" / "a.wav").exists() and not (tmp_path / "rec" / "missing.wav").exists()
 
 
 def test_user_errors_are_one_line_without_traceback(tmp_path, tiny_ckpt, wav_pair):
@@ -94,6 +98,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, tiny_ckpt, wav_pai
     sf.write(short, np.random.default_rng(0).normal(0, 0.3, 1600).astype(np.float32), 16000)
     garbage = tmp_path / "w.safetensors"
     garbage.write_bytes(b"\x80\x04junk")
+    np.save(tmp_path / "x.npy", np.zeros((8, 16), np.float32))
     cases = [
         (["interpolate", a, tmp_path / "nope.wav", "-c", tiny_ckpt, "-o", tmp_path / "o1"], "nope.wav: no such file"),
         (["interpolate", a, b, "-c", garbage, "-o", tmp_path / "o2"], "not an nsynth weights file"),

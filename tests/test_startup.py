@@ -57,6 +57,9 @@ def test_help_and_argument_errors_answer_before_any_heavy_library(tmp_path, wav_
         (["interpolate", a, b, "-o", str(taken)], 1, "already exists"),
         (["morph", a, missing, "-o", str(tmp_path / "m.wav")], 1, f"{missing}: no such file"),
         (["plot", missing, "-o", str(tmp_path / "p.png")], 1, f"{missing}: no such file"),
+        (["reconstruct", missing, "-o", str(tmp_path / "r")], 1, f"{missing}: no such file"),
+        (["encode", missing, "-o", str(tmp_path / "e")], 1, f"{missing}: no such file or folder"),
+        (["decode", str(tmp_path / "z.npy"), str(tmp_path), "-o", str(tmp_path / "d")], 1, "not an embedding"),
         (["reconstruct", a, "-o", str(tmp_path / "r"), "--backend", "turbo"], 2, "--backend"),
     ]
     proc = python(f"""

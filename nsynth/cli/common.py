@@ -8,7 +8,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
@@ -270,14 +270,14 @@ def load(checkpoint: Path | None, device: str):
     return load_model(checkpoint, resolve_device(device))
 
 
-def require_files(*paths: Path) -> None:
-    """Refuse a missing input, or a folder where a file is expected, at once: before the model
-    and the libraries behind it load (the same words as ``nsynth.audio.load_audio``)."""
+def require_files(*paths: Path, kind: str = "an audio file") -> None:
+    """Refuse a missing input, or a folder where a file (``kind``) is expected, at once: before
+    the model and the libraries behind it load (the same words as ``nsynth.audio.load_audio``)."""
     for p in paths:
         if not p.exists():
             raise NSynthError(f"{p}: no such file")
         if p.is_dir():
-            raise NSynthError(f"{p}: is a directory, not an audio file")
+            raise NSynthError(f"{p}: is a directory, not {kind}")
 
 
 def _pitch_arg(value: str, auto: bool) -> int | str:
@@ -421,6 +421,11 @@ class Failures:
             report(user_message(e))
             self.count += 1
             return None
+
+    def existing(self, files: Sequence[Path], kind: str = "an audio file") -> list[bool]:
+        """Which of ``files`` exist as files; each that does not is reported (and counted) at
+        once, before a model loads, so a mistyped name fails in a fraction of a second."""
+        return [self(lambda f=f: require_files(f, kind=kind) or True) is not None for f in files]
 
     def exit(self, total: int) -> None:
         if self.count:

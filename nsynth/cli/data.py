@@ -72,6 +72,10 @@ def encode(
     reported and skipped; the exit status is non-zero if any failed.
     """
     status(f"encoding {_listed(paths)} into {out_dir} ...")
+    if not any(p.exists() for p in paths):  # refused before the model loads (``plan`` words it the same)
+        for p in paths:
+            report(f"{p}: no such file or folder")
+        sys.exit(EXIT_USER_ERROR)
     from nsynth.extract import consolidate, extract, plan, worker_device  # torch: after the first line
 
     model = load(checkpoint, worker_device(device))

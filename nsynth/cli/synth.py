@@ -37,13 +37,20 @@ def decode(
 
     outs = per_input(embeddings, ".wav", out_dir)
     check_outputs(outs, synth.force)
+    failed = Failures()
+    there = failed.existing(embeddings, kind="an embedding file")
+    if not any(there):
+        failed.exit(len(embeddings))
     model = synth.model()
     from nsynth.generation import generate_audio  # torch: after the checks and the first line
 
     if model.config.pitch_conditioning and pitch is None:
         raise NSynthError("this model is pitch-conditioned: give --pitch MIDI or NOTE")
-    failed = Failures()
-    loaded = [(o, failed(lambda e=e: read_embedding(e, model.config.latent_dim))) for e, o in zip(embeddings, outs)]
+    loaded = [
+        (o, failed(lambda e=e: read_embedding(e, model.config.latent_dim)))
+        for e, o, ok in zip(embeddings, outs, there)
+        if ok
+    ]
     loaded = [(o, z) for o, z in loaded if z is not None]
     if loaded:
         pitches = [pitch] * len(loaded) if pitch is not None else None
@@ -72,14 +79,17 @@ def reconstruct(
 
     outs = per_input(files, ".wav", out_dir)
     check_outputs(outs, synth.force)
+    failed = Failures()
+    there = failed.existing(files)
+    if not any(there):
+        failed.exit(len(files))
     model = synth.model()
     from nsynth.api import note_pitch  # torch, librosa: after the checks and the first line
     from nsynth.api import reconstruct as api_reconstruct
     from nsynth.audio import load_audio
 
-    failed = Failures()
     notes = []  # a file that cannot be read, or whose pitch cannot be found, fails alone
-    for f, o in zip(files, outs):
+    for f, o in [(f, o) for f, o, ok in zip(files, outs, there) if ok]:
         audio = failed(lambda: load_audio(f, model.config.sample_rate, offset=offset, seconds=seconds))
         p = None if audio is None else failed(lambda: note_pitch(audio, pitch, model=model, name=str(f)))
         if p is not None:
