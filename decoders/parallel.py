@@ -169,9 +169,14 @@ class WaveNetFilter(nn.Module):
             nn.Conv1d(c, 2 * c, k, dilation=d, padding=d * (k - 1) // 2) for d in cfg.filter_dilations()
         )
         # The control features, narrowed at the control rate and stretched to the folded rate,
-        # enter every layer through a 1x1 conv (cheaper than stretching each layer's bias).
+        # enter every layer through a 1x1 conv (cheaper than stretching each layer's bias), or
+        # (filter_cond "input") once, added to the first layer's input.
         self.cond = nn.Conv1d(control_width, FILTER_COND, 1)
-        self.cond_in = nn.ModuleList(nn.Conv1d(FILTER_COND, 2 * c, 1) for _ in cfg.filter_dilations())
+        self.per_layer = cfg.filter_cond == "layers"
+        if self.per_layer:
+            self.cond_in = nn.ModuleList(nn.Conv1d(FILTER_COND, 2 * c, 1) for _ in cfg.filter_dilations())
+        else:
+            self.cond_inp = nn.Conv1d(FILTER_COND, c, 1)
         # the last layer feeds the skips only: no residual conv after it
         self.res = nn.ModuleList(nn.Conv1d(c, c, 1) for _ in cfg.filter_dilations()[1:])
         self.skip = nn.ModuleList(nn.Conv1d(c, c, 1) for _ in cfg.filter_dilations())
@@ -189,9 +194,11 @@ class WaveNetFilter(nn.Module):
         h = self.inp(torch.cat([fold(harm, f), fold(noise, f)], 1))
         n = h.shape[-1]
         cond = stretch(self.cond(hidden), n)  # (B, FILTER_COND, T / fold)
+        if not self.per_layer:
+            h = h + self.cond_inp(cond)
         s = torch.zeros_like(h)
-        for i, (dil, cond_in, skip) in enumerate(zip(self.dilated, self.cond_in, self.skip)):
-            z = dil(h) + cond_in(cond)
+        for i, (dil, skip) in enumerate(zip(self.dilated, self.skip)):
+            z = dil(h) + self.cond_in[i](cond) if self.per_layer else dil(h)
             g = gate(z, c)
             if i < len(self.res):
                 h = h + self.res[i](g)

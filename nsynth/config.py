@@ -104,6 +104,9 @@ class ParallelDecoderConfig:
     # FIR of 2 * filter_taps + 1 taps on each of the harmonic and noise parts plus an offset,
     # stretched to the full rate (``WaveNetFilter``): no images, and any frequency reachable.
     filter_taps: int = 0
+    # Where the control features enter the filter: "layers", every gated layer through its own
+    # 1x1 conv (WaveNet's local conditioning); "input", once, added to the first layer's input.
+    filter_cond: Literal["layers", "input"] = "layers"
 
     @property
     def noise_fft(self) -> int:
@@ -141,6 +144,8 @@ class ParallelDecoderConfig:
             raise ValueError(f"invalid filter in {type(self).__name__}: {self} (odd filter_kernel >= 3)")
         if self.filter_taps < 0:
             raise ValueError(f"filter_taps must be >= 0, got {self.filter_taps}")
+        if self.filter_cond not in ("layers", "input"):
+            raise ValueError(f"filter_cond must be 'layers' or 'input', got {self.filter_cond!r}")
         if self.filter_fold < 1 or self.control_hop % self.filter_fold or self.filter_dilation_cycle < 1:
             raise ValueError(f"filter_fold {self.filter_fold} must divide control_hop {self.control_hop}")
         if self.control_kernel < 1 or self.control_kernel % 2 == 0:

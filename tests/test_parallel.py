@@ -150,9 +150,14 @@ def test_the_fir_filter_follows_the_level_and_adds_no_fold_images():
         assert near(image) < 1e-3 * near(f), image
 
 
-def test_an_untrained_filter_is_the_identity_and_a_trained_one_is_not():
+COND = [{}, {"filter_cond": "input"}]  # where the filter's conditioning enters: every layer, the input
+
+
+@pytest.mark.parametrize("cond", COND, ids=["layers", "input"])
+def test_an_untrained_filter_is_the_identity_and_a_trained_one_is_not(cond):
     torch.manual_seed(0)
-    model = nsynth.build_model("parallel", **TINY_PARALLEL).eval()  # as built: zero output conv
+    tiny = {**TINY_PARALLEL, "decoder": {**TINY_PARALLEL["decoder"], **cond}}
+    model = nsynth.build_model("parallel", **tiny).eval()  # as built: zero output conv
     emb, pitch = torch.randn(2, 16, 6), torch.tensor([60, 72])
     white = torch.rand(2, 6 * 64, generator=torch.Generator().manual_seed(3)) * 2 - 1
     with torch.no_grad():
@@ -161,20 +166,28 @@ def test_an_untrained_filter_is_the_identity_and_a_trained_one_is_not():
         f0 = SR / model.period(pitch, 6 * 64).double()
         harm, noise, _ = model.decoder.source(cond, f0, white=white)
         assert torch.allclose(y, harm + noise, atol=1e-6)
-        trained = tiny_parallel()  # its filter's output conv is not zero
+        trained = tiny_parallel(decoder=tiny["decoder"])  # its filter's output conv is not zero
         cond = trained.conditioning(emb, pitch)
         harm, noise, _ = trained.decoder.source(cond, f0, white=white)
         assert (trained.synthesize(emb, pitch, white=white) - (harm + noise)).abs().max() > 1e-2
 
 
-def test_stft_loss_is_zero_on_the_target_and_trains_every_part():
-    model = tiny_parallel().train()
+def test_an_unknown_conditioning_place_is_refused():
+    with pytest.raises(ValueError, match="filter_cond must be 'layers' or 'input', got 'output'"):
+        nsynth.build_model("parallel", **{**TINY_PARALLEL, "decoder": {**TINY_PARALLEL["decoder"], "filter_cond": "output"}})
+
+
+@pytest.mark.parametrize("cond", COND, ids=["layers", "input"])
+def test_stft_loss_is_zero_on_the_target_and_trains_every_part(cond):
+    model = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], **cond}).train()
+    per_layer = [n for n in model.state_dict() if ".cond_in." in n]
+    assert bool(per_layer) == (not cond), per_layer  # "input": one conditioning conv, no per-layer ones
     x = torch.from_numpy(np.stack([tone(440, 0.064), tone(330, 0.064)]))  # 1024 samples: 16 frames
     assert stft_loss(x, x).item() == 0.0
     loss = model.loss(x, torch.tensor([69, 64]))
     assert loss.item() > 0
     loss.backward()
-    for part in ("encoder", "pitch_embedding", "decoder.control", "decoder.filter"):
+    for part in ("encoder", "pitch_embedding", "decoder.control", "decoder.filter", "decoder.filter.cond"):
         grads = [p.grad for n, p in model.named_parameters() if n.startswith(part)]
         assert grads and all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads), part
 
@@ -195,10 +208,11 @@ def test_the_seed_decides_the_audio_and_equal_streams_give_equal_notes():
     assert np.abs(apart[0] - apart[1]).max() > 1e-3
 
 
-def test_a_note_is_the_same_alone_and_beside_a_longer_one():
+@pytest.mark.parametrize("cond", COND, ids=["layers", "input"])
+def test_a_note_is_the_same_alone_and_beside_a_longer_one(cond):
     """Same seed stream, same note: batched with a longer note it differs only within the reach
     of its end (the padded frames the non-causal nets see, the noise STFT's last frame)."""
-    model = tiny_parallel()
+    model = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], **cond})
     short, long = tone(440, 0.2), tone(330, 0.5)
     e_short, e_long = encode_audio(model, [short, long])
     go = lambda embs, pitches, draws: generate_audio(  # noqa: E731

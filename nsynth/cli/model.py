@@ -459,6 +459,7 @@ def info(checkpoint: Path | None, checkpoint_option: Path | None) -> None:
     if cfg.parallel:
         d = cfg.decoder
         fir = f", {2 * d.filter_taps + 1}-tap FIR" if d.filter_taps else ""
+        fir += ", conditioned at its input" if d.filter_cond == "input" else ""
         filt = f"WaveNet filter {d.filter_layers}x{d.filter_channels} (fold {d.filter_fold}{fir})"
         click.echo(
             f"decoder:          parallel, one pass per note: {d.harmonics} harmonics + {d.noise_bands} noise bands,"
