@@ -174,7 +174,7 @@ def test_an_untrained_filter_is_the_identity_and_a_trained_one_is_not(cond):
 
 def test_an_unknown_conditioning_place_is_refused():
     with pytest.raises(ValueError, match="filter_cond must be 'layers' or 'input', got 'output'"):
-        nsynth.build_model("parallel", **{**TINY_PARALLEL, "decoder": {**TINY_PARALLEL["decoder"], "filter_cond": "output"}})
+        tiny_parallel(decoder={**TINY_PARALLEL["decoder"], "filter_cond": "output"})
 
 
 @pytest.mark.parametrize("cond", COND, ids=["layers", "input"])
