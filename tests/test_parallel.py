@@ -441,3 +441,28 @@ def test_the_shipped_parallel_model_loads_by_name_and_carries_its_record():
     sampling = nsynth.Sampling(progress=False)
     note = generate_audio(model, encode_audio(model, [tone(262, 0.5)]), [60], sampling=sampling)[0]
     assert note.shape == (16 * 512,) and np.isfinite(note).all() and np.abs(note).max() > 1e-3
+
+
+def test_derive_init_resamples_the_noise_bands_and_can_start_a_fresh_filter(tmp_path, tiny_parallel_ckpt):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "derive_init.py"
+    out = tmp_path / "finer.safetensors"
+    go = lambda *a: subprocess.run([sys.executable, str(script), *map(str, a)], capture_output=True, text=True)  # noqa: E731
+    r = go(tiny_parallel_ckpt, out, "--decoder", "noise_bands=33", "--decoder", "filter_cond=input", "--fresh-filter")
+    assert r.returncode == 0, r.stderr
+    old, new = nsynth.load_model(tiny_parallel_ckpt), nsynth.load_model(out)
+    assert new.config.decoder.noise_bands == 33 and new.config.decoder.filter_cond == "input"
+    k = 1 + old.config.decoder.harmonics
+    for part in ("weight", "bias"):
+        a, b = getattr(old.decoder.control.out, part), getattr(new.decoder.control.out, part)
+        assert torch.equal(b[:k], a[:k])  # amplitude and harmonics as they were
+        assert torch.allclose(b[k::2], a[k:], atol=1e-6)  # every other new band is an old band
+        assert torch.allclose(b[k + 1 :: 2], (a[k:-1] + a[k + 1 :]) / 2, atol=1e-6)  # the rest between
+    assert torch.equal(new.encoder.start.weight, old.encoder.start.weight)
+    emb, pitch = torch.randn(1, 16, 6), torch.tensor([60])
+    white = torch.rand(1, 6 * 64, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    with torch.no_grad():  # the fresh filter is the identity
+        f0 = SR / new.period(pitch, 384).double()
+        harm, noise, _ = new.decoder.source(new.conditioning(emb, pitch), f0, white=white)
+        assert torch.allclose(new.synthesize(emb, pitch, white=white), harm + noise, atol=1e-6)
+    bad = go(tiny_parallel_ckpt, tmp_path / "x.safetensors", "--decoder", "filter_cond=output")
+    assert bad.returncode != 0 and not (tmp_path / "x.safetensors").exists()

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""A starting point for training a variant of a parallel model (``nsynth train --init-from OUT``
+with ``--model-config`` giving the same overrides): the model with decoder fields changed, every
+tensor of matching name and shape copied from IN, and
+
+- the control net's noise outputs, where ``noise_bands`` changes, linearly interpolated from the
+  old band centres to the new ones (rows of ``decoder.control.out``: pre-activations of log-like
+  gains), so the variant starts with IN's noise spectrum sampled on the new grid;
+- with ``--fresh-filter``, the WaveNet filter as built (its output conv zero: the identity), so
+  that filters of different shapes or conditioning start from the same place.
+
+    python scripts/derive_init.py IN OUT [--decoder KEY=VALUE ...] [--fresh-filter] [--seed 0] [--force]
+
+IN may be a shipped model's name (``parallel``). VALUE is read as JSON where it parses (64,
+"input" needs no quotes: a bare word is a string).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+from nsynth.model import autoencoder
+from nsynth.weights import load_model, save_model
+
+
+def resample_rows(rows: torch.Tensor, n: int) -> torch.Tensor:
+    """(B_old, ...) band rows, band i at frequency i / (B_old - 1) of Nyquist -> (n, ...) rows
+    at j / (n - 1), linearly interpolated."""
+    old = np.linspace(0.0, 1.0, rows.shape[0])
+    new = np.linspace(0.0, 1.0, n)
+    flat = rows.reshape(rows.shape[0], -1).double().numpy()
+    out = np.stack([np.interp(new, old, flat[:, c]) for c in range(flat.shape[1])], axis=1)
+    return torch.from_numpy(out).to(rows.dtype).reshape(n, *rows.shape[1:])
+
+
+def value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("inp")
+    ap.add_argument("out")
+    ap.add_argument("--decoder", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--fresh-filter", action="store_true")
+    ap.add_argument("--seed", type=int, default=0, help="for the tensors made as built")
+    ap.add_argument("--force", action="store_true")
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    old = load_model(args.inp)
+    if not old.config.parallel:
+        raise SystemExit(f"{args.inp}: not a parallel model")
+    changes = dict((k, value(v)) for k, v in (item.split("=", 1) for item in args.decoder))
+    new = autoencoder(old.config.replace(decoder=changes), old.recommended)
+    src, dst = old.state_dict(), new.state_dict()
+    k_old = 1 + old.config.decoder.harmonics
+    same_harmonics = k_old == 1 + new.config.decoder.harmonics
+    copied, fresh = 0, []
+    with torch.no_grad():
+        for name, t in dst.items():
+            s = src.get(name)
+            if args.fresh_filter and name.startswith("decoder.filter."):
+                fresh.append(name)
+            elif s is not None and s.shape == t.shape:
+                t.copy_(s)
+                copied += 1
+            elif s is not None and name.startswith("decoder.control.out.") and same_harmonics:
+                t[:k_old].copy_(s[:k_old])
+                t[k_old:].copy_(resample_rows(s[k_old:], t.shape[0] - k_old))
+                copied += 1
+            else:
+                fresh.append(name)
+    save_model(new, args.out, force=args.force)
+    print(f"{args.out}: {changes or 'same config'}; {copied} tensors from {args.inp}, {len(fresh)} as built")
+    for name in fresh:
+        print(f"  as built: {name}")
+
+
+if __name__ == "__main__":
+    main()
