@@ -167,19 +167,32 @@ def _synthesize(
     progress_hook: Callable[[int], None] | None,
     draws: Sequence[int] | None,
 ) -> list[np.ndarray]:
-    """``generate_audio`` for a parallel decoder: emb (B, latent_dim, F) -> B notes in one pass.
+    """``generate_audio`` for a parallel decoder: emb (B, latent_dim, F) -> B notes, one pass
+    per note length (notes of as many frames go together).
 
     The filtered noise is the one random part: its white noise is stream ``draws[i]`` of the
-    seed's uniforms, as the drawing decoder's draws are, so equal streams give equal noise."""
-    b, n = emb.shape[0], emb.shape[-1] * model.config.hop
+    seed's uniforms, as the drawing decoder's draws are, so equal streams give equal noise. A
+    note is made at its own length, never padded to a longer one's: the non-causal nets would
+    see the padding, and its last ~0.5 s would depend on what else is in the batch."""
+    hop = model.config.hop
+    b, n = emb.shape[0], emb.shape[-1] * hop
     period = _periods(model, pitch, f0, b=b, n=n, f_max=emb.shape[-1])
     white = (_stream_uniforms(_generator(sampling), n, b, draws).T * 2 - 1).contiguous().to(emb.device)
-    with torch.inference_mode(), _bar(max(lengths) * b, f"synthesising {b} note{'s' * (b > 1)}", sampling) as bar:
-        audio = model.synthesize(emb, pitch, period, white=white).clamp(-1.0, 1.0).cpu().numpy()
-        bar.update(max(lengths) * b)
-        if progress_hook:
-            progress_hook(max(lengths) * b)
-    return [audio[i, :k].copy() for i, k in enumerate(lengths)]
+    frames = [-(-k // hop) for k in lengths]
+    notes: list[np.ndarray | None] = [None] * b
+    with torch.inference_mode(), _bar(sum(lengths), f"synthesising {b} note{'s' * (b > 1)}", sampling) as bar:
+        for f in sorted(set(frames), reverse=True):
+            idx = [i for i in range(b) if frames[i] == f]
+            sel = torch.tensor(idx, device=emb.device)
+            audio = model.synthesize(emb[sel, :, :f], pitch[sel], period[sel, : f * hop], white=white[sel, : f * hop])
+            audio = audio.clamp(-1.0, 1.0).cpu().numpy()
+            for j, i in enumerate(idx):
+                notes[i] = audio[j, : lengths[i]].copy()
+            done = sum(lengths[i] for i in idx)
+            bar.update(done)
+            if progress_hook:
+                progress_hook(done)
+    return notes  # type: ignore[return-value]
 
 
 def _postfilter_periods(
