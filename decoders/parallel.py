@@ -7,6 +7,7 @@ Nothing is drawn sample by sample: the whole note comes out of one forward pass.
     A, a_k = exp_sigmoid(p_0), softmax_k(p_1..K)            overall amplitude, harmonic distribution
     harm   = sum_k A a_k sin(k phi),  phi(t) = 2 pi sum_{s<t} f0(s) / sr   (a_k = 0 where k f0 >= sr / 2)
     noise  = istft(stft(white) * exp_sigmoid(p_K+1...))     filtered noise, noise_bands bins
+           (+ nu(t) sum_k B b_k sin(k phi) with harmonic_noise: nu a narrow low-passed noise)
     y      = harm + noise + filter(harm, noise, h)          the filter's output conv starts at zero
     filter = level * (fir_h(harm / level) + fir_n(noise / level) + offset)   (filter_taps > 0)
 
@@ -129,9 +130,23 @@ def filtered_noise(
     return torch.istft(shaped, n_fft, hop, window=window, center=True, length=n)
 
 
+def narrowband_carrier(white: torch.Tensor, f0: torch.Tensor, sample_rate: int, width: float) -> torch.Tensor:
+    """(B, T) white noise, (B, T) f0 in Hz -> (B, T) low-passed noise of unit RMS: a Gaussian
+    low-pass of std ``width`` times the note's median f0 (applied over the whole note by FFT,
+    so no side lobes), the noise that, multiplied onto a harmonic bank, gives each harmonic a
+    narrow band of noise of its own (at f0 / 2 from a harmonic it is 12.5 / width^2 dB down)."""
+    t = white.shape[-1]
+    spec = torch.fft.rfft(white.float(), n=t)
+    freqs = torch.fft.rfftfreq(t, 1.0 / sample_rate).to(white.device)
+    sigma = width * f0.float().median(-1).values.clamp(min=1.0)  # (B,)
+    nu = torch.fft.irfft(spec * torch.exp(-0.5 * (freqs[None] / sigma[:, None]) ** 2), n=t)
+    return nu / nu.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-12)
+
+
 class ControlNet(nn.Module):
     """Control-rate conditioning (B, C, Tc) and normalised log f0 (B, 1, Tc) -> hidden features
-    (B, width, Tc) and the source's parameters (B, 1 + harmonics + noise_bands, Tc)."""
+    (B, width, Tc) and the source's parameters (B, 1 + harmonics + noise_bands, Tc), plus
+    1 + harmonics more with ``harmonic_noise`` (the locked noise's amplitude and distribution)."""
 
     def __init__(self, cond_channels: int, cfg: ParallelDecoderConfig) -> None:
         super().__init__()
@@ -141,9 +156,12 @@ class ControlNet(nn.Module):
             nn.Conv1d(w, w, k, dilation=d, padding=d * (k - 1) // 2) for d in cfg.control_dilations()
         )
         self.mixes = nn.ModuleList(nn.Conv1d(w, w, 1) for _ in cfg.control_dilations())
-        self.out = nn.Conv1d(w, 1 + cfg.harmonics + cfg.noise_bands, 1)
+        locked = 1 + cfg.harmonics if cfg.harmonic_noise else 0  # its amplitude and distribution
+        self.out = nn.Conv1d(w, 1 + cfg.harmonics + cfg.noise_bands + locked, 1)
         with torch.no_grad():
             self.out.bias[1 + cfg.harmonics :].fill_(NOISE_BIAS)
+            if locked:
+                self.out.bias[-cfg.harmonics :].zero_()  # an even distribution; the amplitude starts nearly silent
 
     def forward(self, cond: torch.Tensor, log_f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.inp(torch.cat([cond, log_f0], 1))
@@ -277,26 +295,38 @@ class ParallelDecoder(nn.Module):
         f0_c = f0_frames.mean(-1)
         log_f0 = ((12 * torch.log2(f0_c.clamp(min=1.0) / 440.0) + 69.0 - 64.0) / 32.0)[:, None]
         hidden, p = self.control(c, log_f0)
-        k = cfg.harmonics
-        amp = exp_sigmoid(p[:, :1])
+        k, bands = cfg.harmonics, cfg.noise_bands
         # Harmonics that reach Nyquist anywhere in a control frame are silenced there, and the
         # distribution is over the rest (all silent where even the fundamental is too high).
         f0_top = f0_frames.amax(-1)
         ks = torch.arange(1, k + 1, device=f0.device, dtype=torch.float32)[None, :, None]
         audible = ks * f0_top[:, None] < self.sample_rate / 2
         k_used = max(1, int(audible.any(-1).any(0).sum()))  # harmonics audible somewhere in the batch
-        logits = p[:, 1 : 1 + k_used].masked_fill(~audible[:, :k_used], -1e4)
-        dist = torch.softmax(logits, dim=1) * audible[:, :k_used]
-        # The amplitudes run between frame centres, so a neighbour frame's would leak into a
-        # frame where a harmonic is silenced: silence each harmonic per sample, where k f0 >= sr / 2.
-        amps = stretch(amp * dist, t)
         # (harmonics below Nyquist at the batch's highest f0 need no mask: only the rest are masked)
         safe = int((ks[0, :k_used, 0] * f0.max().float() < self.sample_rate / 2).sum())
-        if safe < k_used:
-            amps[:, safe:] *= ks[:, safe:k_used] * f0.float()[:, None] < self.sample_rate / 2
-        harm = harmonic_bank(f0, amps, self.sample_rate)
-        noise = filtered_noise(exp_sigmoid(p[:, 1 + k :]), t, generator, white)
-        return harm, noise, hidden
+
+        def bank(q: torch.Tensor) -> torch.Tensor:
+            """(B, 1 + K, Tc) amplitude and distribution logits -> (B, k_used, T) amplitudes."""
+            logits = q[:, 1 : 1 + k_used].masked_fill(~audible[:, :k_used], -1e4)
+            dist = torch.softmax(logits, dim=1) * audible[:, :k_used]
+            # The amplitudes run between frame centres, so a neighbour frame's would leak into a
+            # frame where a harmonic is silenced: silence each harmonic per sample, where k f0 >= sr / 2.
+            amps = stretch(exp_sigmoid(q[:, :1]) * dist, t)
+            if safe < k_used:
+                amps[:, safe:] *= ks[:, safe:k_used] * f0.float()[:, None] < self.sample_rate / 2
+            return amps
+
+        harm = harmonic_bank(f0, bank(p[:, : 1 + k]), self.sample_rate)
+        if not cfg.harmonic_noise:
+            return harm, filtered_noise(exp_sigmoid(p[:, 1 + k :]), t, generator, white), hidden
+        if white is None:  # one draw for both noises
+            gen_dev = generator.device if generator is not None else f0.device
+            white = (torch.rand(b, t, generator=generator, device=gen_dev) * 2 - 1).to(f0.device)
+        noise = filtered_noise(exp_sigmoid(p[:, 1 + k : 1 + k + bands]), t, generator, white)
+        # the locked noise's carrier: the same draw, time-reversed (uncorrelated with the band noise's)
+        carrier = narrowband_carrier(white.flip(-1), f0, self.sample_rate, cfg.harmonic_noise)
+        locked = carrier * harmonic_bank(f0, bank(p[:, 1 + k + bands :]), self.sample_rate)
+        return harm, noise + locked, hidden
 
     def forward(
         self,

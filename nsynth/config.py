@@ -107,6 +107,10 @@ class ParallelDecoderConfig:
     # Where the control features enter the filter: "layers", every gated layer through its own
     # 1x1 conv (WaveNet's local conditioning); "input", once, added to the first layer's input.
     filter_cond: Literal["layers", "input"] = "layers"
+    # > 0: noise locked to the harmonics as well, a narrow band around each k * f0 (a Gaussian
+    # of this many f0 in std) with its own amplitude and distribution over the harmonics, so a
+    # breathy or bowed note gets its noise where its partials are, not in the gaps between them.
+    harmonic_noise: float = 0.0
 
     @property
     def noise_fft(self) -> int:
@@ -144,6 +148,8 @@ class ParallelDecoderConfig:
             raise ValueError(f"invalid filter in {type(self).__name__}: {self} (odd filter_kernel >= 3)")
         if self.filter_taps < 0:
             raise ValueError(f"filter_taps must be >= 0, got {self.filter_taps}")
+        if not 0.0 <= self.harmonic_noise <= 0.5:
+            raise ValueError(f"harmonic_noise must be in [0, 0.5] (a fraction of f0), got {self.harmonic_noise}")
         if self.filter_cond not in ("layers", "input"):
             raise ValueError(f"filter_cond must be 'layers' or 'input', got {self.filter_cond!r}")
         if self.filter_fold < 1 or self.control_hop % self.filter_fold or self.filter_dilation_cycle < 1:

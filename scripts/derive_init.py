@@ -6,6 +6,8 @@ tensor of matching name and shape copied from IN, and
 - the control net's noise outputs, where ``noise_bands`` changes, linearly interpolated from the
   old band centres to the new ones (rows of ``decoder.control.out``: pre-activations of log-like
   gains), so the variant starts with IN's noise spectrum sampled on the new grid;
+- where ``harmonic_noise`` is turned on, its rows of ``decoder.control.out`` with zero weights
+  and their built biases: the locked noise starts nearly silent (-94 dB), the rest as IN;
 - with ``--fresh-filter``, the WaveNet filter as built (its output conv zero: the identity), so
   that filters of different shapes or conditioning start from the same place.
 
@@ -62,6 +64,8 @@ def main() -> None:
     src, dst = old.state_dict(), new.state_dict()
     k_old = 1 + old.config.decoder.harmonics
     same_harmonics = k_old == 1 + new.config.decoder.harmonics
+    bands_old, bands_new = old.config.decoder.noise_bands, new.config.decoder.noise_bands
+    locked_old, locked_new = (k_old if m.config.decoder.harmonic_noise else 0 for m in (old, new))
     copied, fresh = 0, []
     with torch.no_grad():
         for name, t in dst.items():
@@ -73,7 +77,11 @@ def main() -> None:
                 copied += 1
             elif s is not None and name.startswith("decoder.control.out.") and same_harmonics:
                 t[:k_old].copy_(s[:k_old])
-                t[k_old:].copy_(resample_rows(s[k_old:], t.shape[0] - k_old))
+                t[k_old : k_old + bands_new].copy_(resample_rows(s[k_old : k_old + bands_old], bands_new))
+                if locked_new and locked_old:
+                    t[k_old + bands_new :].copy_(s[k_old + bands_old :])
+                elif locked_new and name.endswith(".weight"):
+                    t[k_old + bands_new :].zero_()
                 copied += 1
             else:
                 fresh.append(name)

@@ -150,10 +150,12 @@ def test_the_fir_filter_follows_the_level_and_adds_no_fold_images():
         assert near(image) < 1e-3 * near(f), image
 
 
-COND = [{}, {"filter_cond": "input"}]  # where the filter's conditioning enters: every layer, the input
+# the decoder's options: the filter's conditioning at every layer or at its input; noise locked to the harmonics
+COND = [{}, {"filter_cond": "input"}, {"harmonic_noise": 0.1}]
+COND_IDS = ["layers", "input", "locked-noise"]
 
 
-@pytest.mark.parametrize("cond", COND, ids=["layers", "input"])
+@pytest.mark.parametrize("cond", COND, ids=COND_IDS)
 def test_an_untrained_filter_is_the_identity_and_a_trained_one_is_not(cond):
     torch.manual_seed(0)
     tiny = {**TINY_PARALLEL, "decoder": {**TINY_PARALLEL["decoder"], **cond}}
@@ -177,11 +179,11 @@ def test_an_unknown_conditioning_place_is_refused():
         tiny_parallel(decoder={**TINY_PARALLEL["decoder"], "filter_cond": "output"})
 
 
-@pytest.mark.parametrize("cond", COND, ids=["layers", "input"])
+@pytest.mark.parametrize("cond", COND, ids=COND_IDS)
 def test_stft_loss_is_zero_on_the_target_and_trains_every_part(cond):
     model = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], **cond}).train()
     per_layer = [n for n in model.state_dict() if ".cond_in." in n]
-    assert bool(per_layer) == (not cond), per_layer  # "input": one conditioning conv, no per-layer ones
+    assert bool(per_layer) == (cond.get("filter_cond") != "input"), per_layer  # "input": no per-layer convs
     x = torch.from_numpy(np.stack([tone(440, 0.064), tone(330, 0.064)]))  # 1024 samples: 16 frames
     assert stft_loss(x, x).item() == 0.0
     loss = model.loss(x, torch.tensor([69, 64]))
@@ -208,7 +210,7 @@ def test_the_seed_decides_the_audio_and_equal_streams_give_equal_notes():
     assert np.abs(apart[0] - apart[1]).max() > 1e-3
 
 
-@pytest.mark.parametrize("cond", COND, ids=["layers", "input"])
+@pytest.mark.parametrize("cond", COND, ids=COND_IDS)
 def test_a_note_is_the_same_alone_and_beside_a_longer_one(cond):
     """Same seed stream, same note: batched with a longer note it is the same to the last sample
     (each length is its own pass: the non-causal nets never see another note's padding)."""
@@ -467,3 +469,46 @@ def test_derive_init_resamples_the_noise_bands_and_can_start_a_fresh_filter(tmp_
         assert torch.allclose(new.synthesize(emb, pitch, white=white), harm + noise, atol=1e-6)
     bad = go(tiny_parallel_ckpt, tmp_path / "x.safetensors", "--decoder", "filter_cond=output")
     assert bad.returncode != 0 and not (tmp_path / "x.safetensors").exists()
+
+
+def test_harmonic_noise_lies_around_the_harmonics_not_between_them():
+    from nsynth.decoders.parallel import narrowband_carrier
+
+    t, f0 = 32000, 220.0
+    white = torch.rand(1, t, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    carrier = narrowband_carrier(white, torch.full((1, t), f0), SR, 0.1)
+    assert abs(carrier.pow(2).mean().sqrt().item() - 1) < 1e-4  # unit RMS
+    amps = torch.ones(1, 5, t) * 0.1
+    locked = (carrier * harmonic_bank(torch.full((1, t), f0, dtype=torch.float64), amps, SR))[0].numpy()
+    spec = np.abs(np.fft.rfft(locked * np.hanning(t))) ** 2
+    freqs = np.fft.rfftfreq(t, 1 / SR)
+    k = freqs / f0
+    near = spec[(np.abs(k - np.round(k)) < 0.1) & (k > 0.5) & (k < 5.5)].mean()
+    gaps = spec[(np.abs(k - np.round(k)) > 0.4) & (k < 5.5)].mean()
+    assert 10 * np.log10(near / gaps) > 40  # a Gaussian of 0.1 f0: the gaps 50 dB and more down
+    assert np.std(locked) > 0.05  # and it is noise of the harmonics' level, not silence
+
+
+def test_a_model_with_harmonic_noise_trains_it_and_starts_silent_when_derived(tmp_path, tiny_parallel_ckpt):
+    model = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], "harmonic_noise": 0.1}).train()
+    x = torch.from_numpy(np.stack([tone(440, 0.064), tone(330, 0.064)]))
+    model.loss(x, torch.tensor([69, 64])).backward()
+    out = model.decoder.control.out
+    locked = slice(1 + 8 + 17, None)  # tiny: 8 harmonics, 17 bands
+    assert out.weight.shape[0] == 2 * (1 + 8) + 17 and out.weight.grad[locked].abs().sum() > 0
+    script = Path(__file__).resolve().parents[1] / "scripts" / "derive_init.py"
+    derived = tmp_path / "locked.safetensors"
+    r = subprocess.run(
+        [sys.executable, str(script), str(tiny_parallel_ckpt), str(derived), "--decoder", "harmonic_noise=0.1"],
+        capture_output=True, text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    old, new = nsynth.load_model(tiny_parallel_ckpt), nsynth.load_model(derived)
+    emb, pitch = torch.randn(1, 16, 6), torch.tensor([60])
+    white = torch.rand(1, 6 * 64, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    with torch.no_grad():  # the derived model starts as its parent, its locked noise ~94 dB down
+        a, b = old.synthesize(emb, pitch, white=white), new.synthesize(emb, pitch, white=white)
+        assert (a - b).abs().max() < 1e-3 * a.abs().max()
+    z = emb[0].T.numpy()
+    go = lambda seed: generate_audio(new, [z], [60], sampling=nsynth.Sampling(seed=seed, progress=False))[0]  # noqa: E731
+    assert np.array_equal(go(1), go(1)) and not np.array_equal(go(1), go(2))
