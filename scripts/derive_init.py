@@ -6,12 +6,14 @@ tensor of matching name and shape copied from IN, and
 - the control net's noise outputs, where ``noise_bands`` changes, linearly interpolated from the
   old band centres to the new ones (rows of ``decoder.control.out``: pre-activations of log-like
   gains), so the variant starts with IN's noise spectrum sampled on the new grid;
-- where ``harmonic_noise`` is turned on, its rows of ``decoder.control.out`` with zero weights
-  and their built biases: the locked noise starts nearly silent (-94 dB), the rest as IN;
+- where ``harmonic_noise`` is turned on, its rows of ``decoder.control.out`` with zero weights,
+  an even distribution and an amplitude pre-activation of ``--locked-bias`` (-3: -55 dB, some
+  30 dB under the harmonics; at the built -5, -94 dB, it moved the loss too little to get a
+  gradient: measured, still at -95 to -110 dB after 1,000 steps), the rest as IN;
 - with ``--fresh-filter``, the WaveNet filter as built (its output conv zero: the identity), so
   that filters of different shapes or conditioning start from the same place.
 
-    python scripts/derive_init.py IN OUT [--decoder KEY=VALUE ...] [--fresh-filter] [--seed 0] [--force]
+    python scripts/derive_init.py IN OUT [--decoder KEY=VALUE ...] [--fresh-filter] [--locked-bias -3] [--seed 0] [--force]
 
 IN may be a shipped model's name (``parallel``). VALUE is read as JSON where it parses (64,
 "input" needs no quotes: a bare word is a string).
@@ -53,6 +55,7 @@ def main() -> None:
     ap.add_argument("--decoder", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--fresh-filter", action="store_true")
     ap.add_argument("--seed", type=int, default=0, help="for the tensors made as built")
+    ap.add_argument("--locked-bias", type=float, default=-3.0, help="harmonic_noise's starting amplitude pre-activation")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -80,8 +83,10 @@ def main() -> None:
                 t[k_old : k_old + bands_new].copy_(resample_rows(s[k_old : k_old + bands_old], bands_new))
                 if locked_new and locked_old:
                     t[k_old + bands_new :].copy_(s[k_old + bands_old :])
-                elif locked_new and name.endswith(".weight"):
-                    t[k_old + bands_new :].zero_()
+                elif locked_new:
+                    t[k_old + bands_new :].zero_()  # weights, and the distribution's biases: even
+                    if name.endswith(".bias"):
+                        t[k_old + bands_new] = args.locked_bias
                 copied += 1
             else:
                 fresh.append(name)

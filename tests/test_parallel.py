@@ -499,7 +499,8 @@ def test_a_model_with_harmonic_noise_trains_it_and_starts_silent_when_derived(tm
     script = Path(__file__).resolve().parents[1] / "scripts" / "derive_init.py"
     derived = tmp_path / "locked.safetensors"
     r = subprocess.run(
-        [sys.executable, str(script), str(tiny_parallel_ckpt), str(derived), "--decoder", "harmonic_noise=0.1"],
+        [sys.executable, str(script), str(tiny_parallel_ckpt), str(derived), "--decoder", "harmonic_noise=0.1",
+         "--locked-bias", "-5"],
         capture_output=True, text=True,
     )
     assert r.returncode == 0, r.stderr
