@@ -13,7 +13,8 @@ tensor of matching name and shape copied from IN, and
 - with ``--fresh-filter``, the WaveNet filter as built (its output conv zero: the identity), so
   that filters of different shapes or conditioning start from the same place.
 
-    python scripts/derive_init.py IN OUT [--decoder KEY=VALUE ...] [--fresh-filter] [--locked-bias -3] [--seed 0] [--force]
+    python scripts/derive_init.py IN OUT [--decoder KEY=VALUE ...] [--fresh-filter] [--locked-bias -3]
+        [--seed 0] [--force]
 
 IN may be a shipped model's name (``parallel``). VALUE is read as JSON where it parses (64,
 "input" needs no quotes: a bare word is a string).
@@ -55,7 +56,7 @@ def main() -> None:
     ap.add_argument("--decoder", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--fresh-filter", action="store_true")
     ap.add_argument("--seed", type=int, default=0, help="for the tensors made as built")
-    ap.add_argument("--locked-bias", type=float, default=-3.0, help="harmonic_noise's starting amplitude pre-activation")
+    ap.add_argument("--locked-bias", type=float, default=-3.0, help="harmonic_noise's starting amplitude, pre-sigmoid")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
