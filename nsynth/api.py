@@ -92,13 +92,14 @@ def resolve_f0(
 
     ``follow_f0`` None: the audio's own f0 curve (pYIN per frame) when ``pitch`` is 'auto'/None,
     the MIDI pitch when one is given; True/False: always/never the audio's curve. None also
-    for models without pitch lock and for audio with no voiced frame. ``audio`` is at the model
-    rate; ``track`` as in ``resolve_pitch``.
+    for models without pitch lock and for audio with no voiced frame. For a parallel model the
+    curve is refined to 0.25 cent (``f0_frames(refine=True)``): its harmonics sit exactly on it.
+    ``audio`` is at the model rate; ``track`` as in ``resolve_pitch``.
     """
     m = _model(model)
     if not _follows_f0(m, parse_pitch(AUTO if pitch is None else pitch), follow_f0):
         return None
-    return f0_frames(audio, m.config.sample_rate, m.config.hop, track=track)
+    return f0_frames(audio, m.config.sample_rate, m.config.hop, track=track, refine=m.parallel)
 
 
 def _follows_f0(m: NSynthAutoencoder, pitch: int | str, follow_f0: bool | None) -> bool:

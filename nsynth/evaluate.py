@@ -142,7 +142,8 @@ def render(
     curves = None
     if follow_f0 and model.pitch_locked:
         hop = model.config.hop
-        curves = [f0_frames(x, sr, hop, tr if hop == 512 else None) for x, tr in zip(notes, tracks)]
+        tracks_at_hop = [tr if hop == 512 else None for tr in tracks]
+        curves = [f0_frames(x, sr, hop, tr, refine=model.parallel) for x, tr in zip(notes, tracks_at_hop)]
     labels = pitches if model.config.pitch_conditioning else None
     lengths = [a.size for a in notes]
     raw = generate_audio(

@@ -40,7 +40,9 @@ def voiced_f0(audio: np.ndarray, sr: int, hop: int = 512, track: np.ndarray | No
     return track[np.isfinite(track)]
 
 
-def f0_frames(audio: np.ndarray, sr: int, hop: int = 512, track: np.ndarray | None = None) -> np.ndarray | None:
+def f0_frames(
+    audio: np.ndarray, sr: int, hop: int = 512, track: np.ndarray | None = None, refine: bool = False
+) -> np.ndarray | None:
     """Per-frame f0 (Hz) of (T,) audio for the decoder's pitch lock, or None if nothing is voiced.
 
     One value per frame of ``hop`` samples (ceil(T / hop) frames), at the frame's centre
@@ -50,6 +52,10 @@ def f0_frames(audio: np.ndarray, sr: int, hop: int = 512, track: np.ndarray | No
     unvoiced, whatever pYIN says: in a recording's tail pYIN finds a steady "pitch" in the
     noise (measured: trumpet C4 -> 93.2 at -78 dB, piano C4 -> 71.8 at -81 dB), which a decoder
     following the curve would play as a chirp out of the note's release.
+
+    pYIN's f0 is on a 10-cent grid; ``refine`` moves each frame to within 0.25 cent by
+    ``comb_f0`` within ``REFINE_CENTS`` of it (for the parallel decoder, whose harmonics sit
+    exactly at k * f0: 5 cents off puts the 30th harmonic of A4 38 Hz off).
     """
     frames = max(1, -(-audio.size // hop))
     # ``track``: the audio's ``f0_track`` at this hop, when the caller has it already
@@ -63,10 +69,12 @@ def f0_frames(audio: np.ndarray, sr: int, hop: int = 512, track: np.ndarray | No
         logf = np.concatenate([logf[:1], np.median(np.stack([logf[:-2], logf[1:-1], logf[2:]]), axis=0), logf[-1:]])
     keep = steady_attack(12 * logf)
     centres = np.arange(frames) * hop + (hop - 1) / 2
-    return (2.0 ** np.interp(centres, pos[keep:], logf[keep:])).astype(np.float64)
+    curve = (2.0 ** np.interp(centres, pos[keep:], logf[keep:])).astype(np.float64)
+    return comb_f0(audio, sr, curve, hop, REFINE_CENTS) if refine else curve
 
 
 GATE_DB = 60.0  # f0_frames: frames this far under the note's loudest are unvoiced
+REFINE_CENTS = 20.0  # f0_frames(refine=True): how far from pYIN's curve (10-cent grid, median-filtered) it looks
 
 
 def frame_db(audio: np.ndarray, hop: int, n: int) -> np.ndarray:
@@ -137,6 +145,67 @@ def estimate_pitch(
     frames = 1 + max(audio.size, 2048) // hop
     return PitchEstimate(midi, hz, min(1.0, f0.size / frames))
 
+
+
+def comb_f0(
+    audio: np.ndarray, sr: int, reference: int | np.ndarray, hop: int = 512, span_cents: float = 80.0
+) -> np.ndarray:
+    """Per-frame f0 (Hz) of a (T,) note whose pitch is known to within ``span_cents``: where it
+    really sits, for training a decoder on the f0 it will be given, or to refine a coarse curve.
+
+    ``reference``: the note's MIDI label, or an f0 curve (ceil(T / hop),) in Hz (e.g. pYIN's,
+    ``f0_frames``, which is on a 10-cent grid) to refine frame by frame. One value per frame of
+    ``hop`` samples (ceil(T / hop) frames, centred on f * hop + (hop - 1) / 2, as ``f0_frames``).
+    Each frame's f0 maximises a harmonic comb: the sum over the harmonics below ``sr`` * 0.45
+    (40 at most) of the square-rooted magnitude spectrum (a Hann window of about 6 periods,
+    512 to 4,096 samples at 16 kHz, zero-padded 4x) at k * f0, over a 2-cent grid within
+    ``span_cents`` of the reference and then a 0.25-cent one around the best. Frames more than
+    ``GATE_DB`` under the loudest take the note's median offset; a 3-frame median smooths the
+    rest (a 5 Hz vibrato of +-30 cents is followed to within a few cents above MIDI 48). A
+    silent note gets the reference. Much cheaper than pYIN (~20 ms for a 4 s note at 16 kHz)
+    and, tied to the reference, free of octave errors.
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    frames = max(1, -(-audio.size // hop))
+    if np.ndim(reference) == 0:
+        ref = np.full(frames, 440.0 * 2 ** ((int(reference) - 69) / 12))
+    else:
+        ref = np.asarray(reference, dtype=np.float64)
+        if ref.shape != (frames,) or not (np.isfinite(ref).all() and (ref > 0).all()):
+            raise ValueError(f"reference must be ({frames},) positive Hz, got shape {ref.shape}")
+    level = frame_db(audio, hop, frames)
+    voiced = level > -GATE_DB
+    if not audio.any() or not voiced.any():
+        return ref.copy()
+    typical = float(np.median(ref))
+    window = int(2 ** np.clip(np.ceil(np.log2(6 * sr / typical)), np.log2(sr / 32), np.log2(sr / 4)))
+    nfft = 4 * window
+    pad = np.pad(audio, (window // 2, window + frames * hop))
+    starts = np.arange(frames) * hop + (hop - 1) // 2  # window centred on the frame's centre
+    idx = starts[voiced, None] + np.arange(window)[None]
+    spec = np.sqrt(np.abs(np.fft.rfft(pad[idx] * np.hanning(window)[None], n=nfft, axis=-1)))  # (V, nfft/2+1)
+    bin_hz = sr / nfft
+    top = float(ref.max()) * 2 ** (span_cents / 1200)
+    ks = np.arange(1, max(1, min(40, int(0.45 * sr / top))) + 1)
+    base = ref[voiced][:, None]  # (V, 1)
+
+    def scores(cents: np.ndarray) -> np.ndarray:
+        """(V, C) or (C,) candidate offsets in cents -> (V, C) comb sums per voiced frame."""
+        pos = (base * 2 ** (np.broadcast_to(cents, (spec.shape[0], cents.shape[-1])) / 1200))[..., None] * ks / bin_hz
+        i0 = np.floor(pos).astype(np.int64)  # (V, C, K)
+        w = pos - i0
+        rows = np.arange(spec.shape[0])[:, None, None]
+        return ((1 - w) * spec[rows, i0] + w * spec[rows, i0 + 1]).sum(-1)
+
+    coarse = np.arange(-span_cents, span_cents + 1e-9, 2.0)
+    c0 = coarse[scores(coarse).argmax(-1)]  # (V,)
+    fine = c0[:, None] + np.arange(-2.0, 2.0 + 1e-9, 0.25)[None]  # (V, 17)
+    cents = np.take_along_axis(fine, scores(fine).argmax(-1)[:, None], -1)[:, 0]
+    if cents.size >= 3:
+        cents = np.median(np.lib.stride_tricks.sliding_window_view(np.pad(cents, 1, mode="edge"), 3), axis=-1)
+    out = np.full(frames, float(np.median(cents)))
+    out[voiced] = cents
+    return ref * 2 ** (out / 1200)
 
 
 # --- Pitches as the user gives them -------------------------------------------------------------

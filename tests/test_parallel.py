@@ -2,6 +2,7 @@
 the seed decides the audio, weights round-trip, training resumes exactly, and every command runs
 it (with the drawing-only options refused in one line)."""
 
+import dataclasses
 import json
 import math
 import os
@@ -14,7 +15,7 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
-from conftest import TINY_PARALLEL, tiny_parallel, tone, tone_notes
+from conftest import TINY_PARALLEL, tiny_model, tiny_parallel, tone, tone_notes
 
 import nsynth
 from nsynth.cli import main
@@ -513,3 +514,50 @@ def test_a_model_with_harmonic_noise_trains_it_and_starts_silent_when_derived(tm
     z = emb[0].T.numpy()
     go = lambda seed: generate_audio(new, [z], [60], sampling=nsynth.Sampling(seed=seed, progress=False))[0]  # noqa: E731
     assert np.array_equal(go(1), go(1)) and not np.array_equal(go(1), go(2))
+
+
+def _detuned_notes(root: Path) -> dict[int, float]:
+    """Two NSynth-named harmonic tones sitting off their labels (MIDI 57 by +23 cents, 64 by -31)."""
+    root.mkdir()
+    t = np.arange(16000) / SR
+    detune = {57: 23.0, 64: -31.0}
+    for p, c in detune.items():
+        hz = 440 * 2 ** ((p - 69 + c / 100) / 12)
+        x = sum(np.sin(2 * np.pi * k * hz * t) / k for k in range(1, 12)) * 0.2
+        sf.write(root / f"tone_{p}-{p:03d}-100.wav", x.astype(np.float32), SR)
+    return detune
+
+
+def test_training_with_tracked_f0_gives_each_crop_its_note_s_own_f0(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    detune = _detuned_notes(tmp_path / "notes")
+    ds = open_dataset(tmp_path / "notes")
+    from nsynth.training.data import with_f0
+
+    codes = with_f0(ds, load_codes(ds, 512, progress=False, pcm=True), 64, progress=False)
+    assert codes.f0.shape == (2, 16000 // 64)
+    batches = CropBatches(codes, 512, 4, seed=0, align=64)
+    audio, pitch, f0 = batches[0]
+    assert f0.shape == (4, 8)
+    for p, row in zip(pitch.tolist(), f0):
+        cents = 1200 * np.log2(row.numpy() / (440 * 2 ** ((p - 69) / 12)))
+        np.testing.assert_allclose(cents, detune[p], atol=1.5)
+    assert with_f0(ds, codes, 64, progress=False).f0 is not None  # read back from the cache
+    assert any((tmp_path / "cache").rglob("*.npy"))
+    quiet = dict(progress=False, log=lambda m: None)
+    cfg = dataclasses.replace(_cfg(6), f0="track")
+    tracked = train(_config(), ds, tmp_path / "track", cfg, **quiet)
+    label = train(_config(), ds, tmp_path / "label", _cfg(6), **quiet)
+    rows = lambda run: [float(r.split(",")[2]) for r in (run / "metrics.csv").read_text().splitlines()[1:]]  # noqa: E731
+    a, b = rows(tmp_path / "track"), rows(tmp_path / "label")
+    assert a[0] != b[0]  # the same crops, another f0: the loss sees it
+    assert json.loads((tmp_path / "track" / "config.json").read_text())["train"]["f0"] == "track"
+    assert tracked.step == label.step == 6
+    resumed = train(_config(), ds, tmp_path / "track", dataclasses.replace(cfg, steps=8), resume=True, **quiet)
+    assert resumed.step == 8
+
+
+def test_tracked_f0_is_refused_for_a_model_that_draws_samples(tmp_path, tiny_data):
+    with pytest.raises(nsynth.NSynthError, match="f0"):
+        train(tiny_model().config, open_dataset(tiny_data), tmp_path / "run",
+              TrainConfig(steps=1, crop=512, workers=0, f0="track"), progress=False, log=lambda m: None)

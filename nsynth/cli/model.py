@@ -131,6 +131,14 @@ def _resumed_settings(run_dir: Path, model_config: ModelConfig, settings: dict) 
     type=click.FloatRange(0.0, 60.0),
     help="Attenuate each crop by a random 0..DB dB (input and target alike: quiet notes to learn from).",
 )
+@click.option(
+    "--f0",
+    default="label",
+    show_default=True,
+    type=click.Choice(["label", "track"]),
+    help="The parallel decoder's f0 in training: its MIDI label's, or each note's own (tracked around"
+    " the label once, cached; 30 %% of SoundFont notes sit 10 cents or more off their label).",
+)
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--valid-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0), help="DataLoader workers.")
@@ -173,6 +181,7 @@ def train(
     plateaus: float,
     rooms: float,
     level_db: float,
+    f0: str,
     checkpoint_every: int,
     valid_every: int,
     workers: int,
@@ -220,6 +229,7 @@ def train(
         plateaus=plateaus,
         rooms=rooms,
         level_db=level_db,
+        f0=f0,
         checkpoint_every=checkpoint_every,
         valid_every=valid_every,
         seed=seed,

@@ -127,6 +127,9 @@ class TrainingLoss(nn.Module):
             x = x + self.input_noise * torch.randn_like(x)
         return x
 
-    def forward(self, audio: torch.Tensor, pitch: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``f0``: (B, F) Hz per frame of each crop (``CropBatches`` of a set with f0 curves), else the pitch's."""
         augmented = self.self_feed > 0 or self.plateaus > 0 or self.input_noise > 0
-        return self.model.loss(audio, pitch, decoder_input=self.decoder_input if augmented else None)
+        return self.model.loss(audio, pitch, f0, decoder_input=self.decoder_input if augmented else None)

@@ -4,8 +4,10 @@ drawn from a counter-based RNG so any step's batch can be redrawn."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from nsynth.data import NoteDataset
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.mulaw import dequantize, quantize
+from nsynth.pitch import comb_f0
 from nsynth.training.augment import ROOM_SAMPLES, in_room
 
 
@@ -29,12 +32,17 @@ class CodeSet:
     lengths: np.ndarray  # (N,) true lengths
     pitch: np.ndarray  # (N,) int64, -1 where unknown
     families: list[str | None]
+    f0: np.ndarray | None = None  # (N, F) float32 Hz per frame of hop samples (``with_f0``), NaN where unknown
 
     def pitched(self) -> CodeSet:
         """Only the notes with a pitch label."""
         keep = self.pitch >= 0
         return CodeSet(
-            self.codes[keep], self.lengths[keep], self.pitch[keep], [f for f, k in zip(self.families, keep) if k]
+            self.codes[keep],
+            self.lengths[keep],
+            self.pitch[keep],
+            [f for f, k in zip(self.families, keep) if k],
+            None if self.f0 is None else self.f0[keep],
         )
 
     @property
@@ -60,9 +68,7 @@ def load_codes(
     int16 PCM (2 bytes), cached on disk."""
     if len(ds) == 0:
         raise NSynthError(f"{ds.name}: no notes to train on")
-    what = [ds.name, ds.sample_rate, [n.key for n in ds.notes]] + (["pcm16"] if pcm else [])
-    key = hashlib.sha1(json.dumps(what).encode()).hexdigest()[:16]
-    path = _cache_dir() / f"{key}.npz"
+    path = _cache_dir() / f"{_key(ds, ['pcm16'] if pcm else [])}.npz"
     if cache and path.exists():
         with np.load(path, allow_pickle=False) as z:
             fam = [f or None for f in z["families"].tolist()]
@@ -95,6 +101,69 @@ def load_codes(
                     families=np.array([f or "" for f in out.families]),
                 )
     return out
+
+
+def _key(ds: NoteDataset, extra: list) -> str:
+    what = [ds.name, ds.sample_rate, [n.key for n in ds.notes]] + extra
+    return hashlib.sha1(json.dumps(what).encode()).hexdigest()[:16]
+
+
+F0_VERSION = 1  # of ``comb_f0``: a change to it that moves its curves bumps this (and the cache)
+_F0_WORK: tuple[CodeSet, int, int] | None = None  # what the forked workers of ``with_f0`` read
+
+
+def _f0_rows(rows: range) -> np.ndarray:
+    codes, sr, hop = _F0_WORK
+    frames = -(-codes.codes.shape[1] // hop)
+    out = np.full((len(rows), frames), np.nan, np.float32)
+    for j, n in enumerate(rows):
+        if codes.pitch[n] >= 0:
+            x = codes.audio(codes.codes[n, : codes.lengths[n]]).numpy()
+            f = comb_f0(x, sr, int(codes.pitch[n]), hop)
+            out[j, : f.size] = f
+            out[j, f.size :] = f[-1]  # the zero padding holds the last frame's f0
+    return out
+
+
+def with_f0(
+    ds: NoteDataset, codes: CodeSet, hop: int, progress: bool = True, cache: bool = True, workers: int = 1
+) -> CodeSet:
+    """``codes`` with each labelled note's own f0 curve (``nsynth.pitch.comb_f0`` around its
+    label: where the note really sits, which 30 % of SoundFont notes do 10 cents or more away
+    from their label), (N, ceil(T / hop)) Hz per frame, cached on disk beside the codes;
+    ``workers`` processes (forked: they share the codes) compute it the first time (~20 ms a note)."""
+    global _F0_WORK
+    path = _cache_dir() / f"{_key(ds, ['f0', F0_VERSION, hop, codes.pcm])}.npy"
+    if cache and path.exists():
+        f0 = np.load(path, allow_pickle=False)
+        if f0.shape == (len(codes.codes), -(-codes.codes.shape[1] // hop)):
+            return dataclasses.replace(codes, f0=f0)
+    n = len(codes.codes)
+    chunks = [range(i, min(n, i + 256)) for i in range(0, n, 256)]
+    _F0_WORK = (codes, ds.sample_rate, hop)
+    bar = tqdm(total=n, desc="tracking f0", unit="note", disable=not progress)
+    try:
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                parts = []
+                for part in pool.imap(_f0_rows, chunks):
+                    parts.append(part)
+                    bar.update(len(part))
+        else:
+            parts = []
+            for rows in chunks:
+                parts.append(_f0_rows(rows))
+                bar.update(len(rows))
+    finally:
+        _F0_WORK = None
+        bar.close()
+    f0 = np.concatenate(parts)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, force=True) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, f0, allow_pickle=False)
+    return dataclasses.replace(codes, f0=f0)
 
 
 def _pcm16(audio: np.ndarray) -> np.ndarray:
@@ -130,8 +199,9 @@ class CropBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch_size, crop) audio in [-1, 1] (mu-law decoded, or PCM) and (batch_size,) pitches."""
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        """(batch_size, crop) audio in [-1, 1] (mu-law decoded, or PCM) and (batch_size,) pitches;
+        where the set has f0 curves, (batch_size, crop / align) the crops' f0 per frame too."""
         step = self.start + i
         rng = np.random.default_rng([self.seed, self.rank, step])
         idx = rng.integers(0, len(self.data.codes), self.batch_size)
@@ -146,7 +216,12 @@ class CropBatches(torch.utils.data.Dataset):
         audio = self.data.audio(out)
         if self.rooms > 0 or self.level_db > 0:
             audio = self._augmented(audio, idx, offsets, rng)
-        return audio, torch.from_numpy(self.data.pitch[idx].astype(np.int64))
+        pitch = torch.from_numpy(self.data.pitch[idx].astype(np.int64))
+        if self.data.f0 is None:
+            return audio, pitch
+        frames = self.crop // self.align
+        f0 = np.stack([self.data.f0[n, off // self.align : off // self.align + frames] for n, off in zip(idx, offsets)])
+        return audio, pitch, torch.from_numpy(f0)
 
     def _augmented(
         self, audio: torch.Tensor, idx: np.ndarray, offsets: list[int], rng: np.random.Generator

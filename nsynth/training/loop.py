@@ -25,13 +25,13 @@ from tqdm.auto import tqdm
 
 from nsynth.config import ModelConfig
 from nsynth.data import NoteDataset
-from nsynth.errors import NSynthError, RemedyError
+from nsynth.errors import NSynthError, OptionError, RemedyError
 from nsynth.files import atomic_path
 from nsynth.device import resolve_device
 from nsynth.model import Model, autoencoder
 from nsynth.training.augment import TrainingLoss
 from nsynth.training.recipe import TrainConfig
-from nsynth.training.data import CodeSet, CropBatches, load_codes
+from nsynth.training.data import CodeSet, CropBatches, load_codes, with_f0
 from nsynth.training.distributed import Runtime, check_replicas, runtime
 from nsynth.training.metrics import Metrics
 from nsynth.training.state import EMA, copy_matching, load_state, save_state
@@ -83,13 +83,20 @@ def train(
         parallel = model_config.parallel
         if parallel and cfg.crop % model_config.hop:
             raise NSynthError(f"--crop {cfg.crop}: a parallel decoder trains on whole frames (a multiple of {model_config.hop})")
+        if cfg.f0 == "track" and not parallel:
+            raise OptionError("f0", "track", "is for a parallel decoder (it trains on whole frames, as f0 is kept)")
         codes = load_codes(train_data, cfg.crop, progress=progress and rt.main, pcm=parallel)
+        f0_workers = max(1, cfg.workers)
+        if cfg.f0 == "track":
+            codes = with_f0(train_data, codes, model_config.hop, progress=progress and rt.main, workers=f0_workers)
         if model_config.pitch_conditioning and (codes.pitch < 0).any():
             log(f"skipping {int((codes.pitch < 0).sum())} notes without a pitch label")
             codes = codes.pitched()
             if len(codes.codes) == 0:
                 raise NSynthError(f"{train_data.name}: no note has a pitch, but the model is pitch-conditioned")
         valid_codes = load_codes(valid_data, cfg.crop, progress=False, pcm=parallel) if valid_data is not None else None
+        if cfg.f0 == "track" and valid_codes is not None:
+            valid_codes = with_f0(valid_data, valid_codes, model_config.hop, progress=False, workers=f0_workers)
         if rt.main:
             _write_config(
                 run, model_config, cfg, train_data, valid_data, codes, valid_codes, rt, dev, start, init_from, resume
@@ -179,10 +186,12 @@ def _loop(
     step_fn = torch.compile(net) if cfg.compile else net
     amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp)
 
-    def loss_of(audio: torch.Tensor, pitch: torch.Tensor, fn: Callable[..., torch.Tensor]) -> torch.Tensor:
-        """The mean NLL of a batch under ``fn``: the augmented objective, or the plain model's loss."""
+    def loss_of(batch: tuple[torch.Tensor, ...], fn: Callable[..., torch.Tensor]) -> torch.Tensor:
+        """The mean loss of a batch (audio, pitch[, f0]) on ``dev`` under ``fn``: the augmented
+        objective, or the plain model's loss."""
+        audio, pitch, *f0 = (t.to(dev, non_blocking=True) for t in batch)
         with amp:
-            return fn(audio, pitch if config.pitch_conditioning else None)
+            return fn(audio, pitch if config.pitch_conditioning else None, *f0)
 
     def validate() -> float:
         model.eval()
@@ -190,7 +199,7 @@ def _loop(
         vb = CropBatches(valid_codes, cfg.crop, cfg.batch_size, seed=1234, align=align)
         with torch.no_grad():
             losses = [
-                loss_of(a.to(dev), p.to(dev), model.loss).item() for a, p in (vb[i] for i in range(cfg.valid_batches))
+                loss_of(vb[i], model.loss).item() for i in range(cfg.valid_batches)
             ]
         model.train()
         return float(np.mean(losses))
@@ -241,12 +250,12 @@ def _loop(
     window_t, window_n = time.perf_counter(), 0
     loss_val, valid_loss, sps = float("nan"), None, 0.0
     step = start
-    for audio, pitch in loader:
-        audio, pitch = audio.to(dev, non_blocking=True), pitch.to(dev, non_blocking=True)
+    for batch in loader:
+        audio = batch[0]
         for group in opt.param_groups:
             group["lr"] = cfg.lr_at(step)
         torch.manual_seed(_step_seed(cfg.seed, rt.rank, step))  # the step's own draws (the parallel decoder's noise): exact resume
-        loss = loss_of(audio, pitch, step_fn)
+        loss = loss_of(batch, step_fn)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 SCHEDULES = ("magenta", "cosine", "constant")
+F0_SOURCES = ("label", "track")
 BIG_PRESETS = ("nsynth", "magenta")  # Magenta-sized models: Magenta's learning rate and staircase
 
 
@@ -31,6 +32,7 @@ class TrainConfig:
     plateaus: float = 0.0  # probability per crop of a constant stretch in the decoder's input (targets unchanged)
     rooms: float = 0.0  # probability per crop of a synthetic room mixed into the note (input and target)
     level_db: float = 0.0  # each crop attenuated by a uniform 0..level_db dB (input and target)
+    f0: str = "label"  # the parallel decoder's f0 in training: "label" (the MIDI pitch's) or "track" (each note's own)
     amp: bool = False  # bf16 autocast
     compile: bool = False
 
@@ -68,6 +70,8 @@ class TrainConfig:
         unknown = set(given) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown training settings: {sorted(unknown)}")
+        if given.get("f0", "label") not in F0_SOURCES:
+            raise ValueError(f"unknown f0 source {given['f0']!r}; choose one of {F0_SOURCES}")
         if given.get("schedule", "cosine") not in SCHEDULES:
             raise ValueError(f"unknown schedule {given['schedule']!r}; choose one of {SCHEDULES}")
         return cls(**{**defaults, **given})
