@@ -342,11 +342,18 @@ class ParallelDecoder(nn.Module):
         return y
 
 
-def stft_loss(y: torch.Tensor, x: torch.Tensor, ffts: tuple[int, ...] = (2048, 1024, 512, 256, 128, 64)) -> torch.Tensor:
+def stft_loss(
+    y: torch.Tensor, x: torch.Tensor, ffts: tuple[int, ...] = (2048, 1024, 512, 256, 128, 64), lsd: float = 0.0
+) -> torch.Tensor:
     """Multi-resolution STFT loss of audio ``y`` against ``x`` (both (B, T)): per FFT size
     (hop a quarter of it, Hann window), the mean L1 distance of the magnitudes plus that of
     their logs (log(|.| + 1e-5)), summed over the sizes. Sizes longer than the audio are left
-    out (a crop of 1024 samples is scored at 1024 and below)."""
+    out (a crop of 1024 samples is scored at 1024 and below).
+
+    ``lsd`` > 0 adds that weight times the log-spectral distance as ``nsynth evaluate`` scores
+    it (per frame the RMS over bins of the dB difference of the powers, floored at 1e-8, then
+    the mean over frames), in nepers (dB / 8.69) to match the log term's scale: where the L1
+    of logs charges an error in proportion to its size, this squares it within each frame."""
     sizes = [n for n in ffts if n <= y.shape[-1]]
     if not sizes:
         raise ValueError(f"audio of {y.shape[-1]} samples is shorter than every FFT size {ffts}")
@@ -356,4 +363,7 @@ def stft_loss(y: torch.Tensor, x: torch.Tensor, ffts: tuple[int, ...] = (2048, 1
         ys = torch.stft(y.float(), n, n // 4, window=window, return_complex=True).abs()
         xs = torch.stft(x.float(), n, n // 4, window=window, return_complex=True).abs()
         total = total + (ys - xs).abs().mean() + (torch.log(ys + 1e-5) - torch.log(xs + 1e-5)).abs().mean()
+        if lsd > 0:
+            d = 0.5 * (torch.log(ys.square() + 1e-8) - torch.log(xs.square() + 1e-8))  # (B, bins, frames)
+            total = total + lsd * torch.sqrt(d.square().mean(1) + 1e-12).mean()
     return total

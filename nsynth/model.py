@@ -257,14 +257,16 @@ class ParallelAutoencoder(Autoencoder):
         f0: torch.Tensor | None = None,
         *,
         decoder_input: DecoderInput | None = None,
+        lsd: float = 0.0,
     ) -> torch.Tensor:
-        """Multi-resolution STFT loss (``stft_loss``) of the reconstruction of ``audio`` (B, T)."""
+        """Multi-resolution STFT loss (``stft_loss``, ``lsd`` its LSD term's weight) of the
+        reconstruction of ``audio`` (B, T)."""
         if decoder_input is not None:
             raise ValueError("the parallel decoder has no network input to augment")
         if pitch is None:
             raise ValueError("the parallel decoder needs a MIDI pitch per note")
         audio = _batch_audio(audio)
-        return stft_loss(self(audio, pitch, f0), audio)
+        return stft_loss(self(audio, pitch, f0), audio, lsd=lsd)
 
 
 Model = NSynthAutoencoder | ParallelAutoencoder

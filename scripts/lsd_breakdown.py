@@ -40,7 +40,7 @@ for name in names:
     x, sr = sf.read(f"{root}/audio/{name}.wav", dtype="float32")
     x = x[: len(x) // 512 * 512]
     p = ex[name]["pitch"]
-    f0c = f0_frames(x, sr, 512)
+    f0c = f0_frames(x, sr, 512, refine=m.parallel)
     with torch.no_grad():
         per = m.period(torch.tensor([p]), x.size, torch.from_numpy(f0c)[None] if f0c is not None else None)
         y = m.synthesize(m.encode(torch.from_numpy(x)[None]), torch.tensor([p]), per)[0].numpy()

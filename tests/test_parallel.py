@@ -25,6 +25,7 @@ from nsynth.decoders.parallel import ParallelDecoder, fold, harmonic_bank, stft_
 from nsynth.errors import OptionError
 from nsynth.generation.render import encode_audio, generate_audio
 from nsynth.training import CropBatches, TrainConfig, load_codes, train
+from nsynth.training.augment import TrainingLoss
 
 SR = 16000
 
@@ -561,3 +562,33 @@ def test_tracked_f0_is_refused_for_a_model_that_draws_samples(tmp_path, tiny_dat
     with pytest.raises(nsynth.NSynthError, match="f0"):
         train(tiny_model().config, open_dataset(tiny_data), tmp_path / "run",
               TrainConfig(steps=1, crop=512, workers=0, f0="track"), progress=False, log=lambda m: None)
+
+
+def test_the_lsd_term_is_evaluate_s_distance_in_nepers_and_trains():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 16384, generator=g) * 0.1
+    y = x * 0.5 + torch.randn(1, 16384, generator=g) * 0.02
+    term = stft_loss(y, x, (1024,), lsd=1.0) - stft_loss(y, x, (1024,))
+    assert stft_loss(x, x, (1024,), lsd=1.0).item() == pytest.approx(0.0, abs=1e-5)
+    # evaluate's frames are not centred (torch.stft's are): equal to a few %
+    assert term.item() == pytest.approx(_lsd_at(x[0].numpy(), y[0].numpy(), 1024) / (20 / math.log(10)), rel=0.05)
+    model = tiny_parallel().train()
+    audio = torch.sin(torch.arange(2048) * 0.2)[None] * 0.5
+    pitch = torch.tensor([60])
+    loss = model.loss(audio, pitch, lsd=2.0)
+    loss.backward()
+    assert loss.item() > model.loss(audio, pitch).item()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with pytest.raises(nsynth.NSynthError, match="lsd"):
+        TrainingLoss(tiny_model(), lsd_loss=1.0)
+
+
+def _lsd_at(x: np.ndarray, y: np.ndarray, size: int) -> float:
+    """``nsynth.evaluate.lsd``'s distance at one FFT size (its frames start at 0, not centred)."""
+    from nsynth import evaluate
+
+    sizes, evaluate.FFT_SIZES = evaluate.FFT_SIZES, (size,)
+    try:
+        return evaluate.lsd(x, y)
+    finally:
+        evaluate.FFT_SIZES = sizes

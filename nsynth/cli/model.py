@@ -132,6 +132,14 @@ def _resumed_settings(run_dir: Path, model_config: ModelConfig, settings: dict) 
     help="Attenuate each crop by a random 0..DB dB (input and target alike: quiet notes to learn from).",
 )
 @click.option(
+    "--lsd-loss",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0.0),
+    help="A parallel decoder's loss: add this weight times the log-spectral distance `nsynth evaluate` scores"
+    " (per frame the RMS of the dB difference, squaring big errors where the L1 of logs does not).",
+)
+@click.option(
     "--f0",
     default="label",
     show_default=True,
@@ -181,6 +189,7 @@ def train(
     plateaus: float,
     rooms: float,
     level_db: float,
+    lsd_loss: float,
     f0: str,
     checkpoint_every: int,
     valid_every: int,
@@ -229,6 +238,7 @@ def train(
         plateaus=plateaus,
         rooms=rooms,
         level_db=level_db,
+        lsd_loss=lsd_loss,
         f0=f0,
         checkpoint_every=checkpoint_every,
         valid_every=valid_every,

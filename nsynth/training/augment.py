@@ -107,9 +107,17 @@ class TrainingLoss(nn.Module):
     """
 
     def __init__(
-        self, model: NSynthAutoencoder, input_noise: float = 0.0, self_feed: float = 0.0, plateaus: float = 0.0
+        self,
+        model: NSynthAutoencoder,
+        input_noise: float = 0.0,
+        self_feed: float = 0.0,
+        plateaus: float = 0.0,
+        lsd_loss: float = 0.0,
     ) -> None:
         super().__init__()
+        if lsd_loss and not model.config.parallel:
+            raise OptionError("lsd_loss", lsd_loss, "is for a parallel decoder (an STFT loss term)")
+        self.lsd_loss = lsd_loss
         if model.config.parallel:
             for name, value in (("input_noise", input_noise), ("self_feed", self_feed), ("plateaus", plateaus)):
                 if value:
@@ -132,4 +140,6 @@ class TrainingLoss(nn.Module):
     ) -> torch.Tensor:
         """``f0``: (B, F) Hz per frame of each crop (``CropBatches`` of a set with f0 curves), else the pitch's."""
         augmented = self.self_feed > 0 or self.plateaus > 0 or self.input_noise > 0
+        if self.lsd_loss:
+            return self.model.loss(audio, pitch, f0, lsd=self.lsd_loss)
         return self.model.loss(audio, pitch, f0, decoder_input=self.decoder_input if augmented else None)

@@ -181,7 +181,7 @@ def _loop(
 ) -> TrainResult:
     config = model.config
     align = config.hop if config.parallel else 1
-    objective = TrainingLoss(model, cfg.input_noise, cfg.self_feed, cfg.plateaus)
+    objective = TrainingLoss(model, cfg.input_noise, cfg.self_feed, cfg.plateaus, cfg.lsd_loss)
     net = rt.wrap(objective, dev)
     step_fn = torch.compile(net) if cfg.compile else net
     amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.amp)

@@ -32,6 +32,7 @@ class TrainConfig:
     plateaus: float = 0.0  # probability per crop of a constant stretch in the decoder's input (targets unchanged)
     rooms: float = 0.0  # probability per crop of a synthetic room mixed into the note (input and target)
     level_db: float = 0.0  # each crop attenuated by a uniform 0..level_db dB (input and target)
+    lsd_loss: float = 0.0  # parallel decoder: weight of evaluate's LSD in the loss (validation leaves it out)
     f0: str = "label"  # the parallel decoder's f0 in training: "label" (the MIDI pitch's) or "track" (each note's own)
     amp: bool = False  # bf16 autocast
     compile: bool = False
