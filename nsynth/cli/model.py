@@ -145,7 +145,7 @@ def _resumed_settings(run_dir: Path, model_config: ModelConfig, settings: dict) 
     show_default=True,
     type=click.Choice(["label", "track"]),
     help="The parallel decoder's f0 in training: its MIDI label's, or each note's own (tracked around"
-    " the label once, cached; 30 %% of SoundFont notes sit 10 cents or more off their label).",
+    " the label once, cached; 30 %% of SoundFont notes sit 5 cents or more off their label).",
 )
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--valid-every", default=500, show_default=True, type=click.IntRange(min=1))

@@ -129,9 +129,9 @@ def with_f0(
     ds: NoteDataset, codes: CodeSet, hop: int, progress: bool = True, cache: bool = True, workers: int = 1
 ) -> CodeSet:
     """``codes`` with each labelled note's own f0 curve (``nsynth.pitch.comb_f0`` around its
-    label: where the note really sits, which 30 % of SoundFont notes do 10 cents or more away
-    from their label), (N, ceil(T / hop)) Hz per frame, cached on disk beside the codes;
-    ``workers`` processes (forked: they share the codes) compute it the first time (~20 ms a note)."""
+    label: where the note really sits; of the SoundFont training notes 14 % sit 10 cents or more
+    from their label, 30 % 5 or more), (N, ceil(T / hop)) Hz per frame, cached on disk beside
+    the codes; ``workers`` processes (forked: they share the codes) compute it the first time (~20 ms a note)."""
     global _F0_WORK
     path = _cache_dir() / f"{_key(ds, ['f0', F0_VERSION, hop, codes.pcm])}.npy"
     if cache and path.exists():
