@@ -544,6 +544,8 @@ def test_training_with_tracked_f0_gives_each_crop_its_note_s_own_f0(tmp_path, mo
         cents = 1200 * np.log2(row.numpy() / (440 * 2 ** ((p - 69) / 12)))
         np.testing.assert_allclose(cents, detune[p], atol=1.5)
     assert with_f0(ds, codes, 64, progress=False).f0 is not None  # read back from the cache
+    forked = with_f0(ds, codes, 64, progress=False, cache=False, workers=2).f0  # a pool of processes
+    np.testing.assert_array_equal(forked, codes.f0)
     assert any((tmp_path / "cache").rglob("*.npy"))
     quiet = dict(progress=False, log=lambda m: None)
     cfg = dataclasses.replace(_cfg(6), f0="track")

@@ -139,7 +139,7 @@ class TrainingLoss(nn.Module):
         self, audio: torch.Tensor, pitch: torch.Tensor | None = None, f0: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``f0``: (B, F) Hz per frame of each crop (``CropBatches`` of a set with f0 curves), else the pitch's."""
-        augmented = self.self_feed > 0 or self.plateaus > 0 or self.input_noise > 0
-        if self.lsd_loss:
+        if self.model.config.parallel:  # no input to augment (refused above); an STFT loss
             return self.model.loss(audio, pitch, f0, lsd=self.lsd_loss)
+        augmented = self.self_feed > 0 or self.plateaus > 0 or self.input_noise > 0
         return self.model.loss(audio, pitch, f0, decoder_input=self.decoder_input if augmented else None)

@@ -142,21 +142,19 @@ def with_f0(
     chunks = [range(i, min(n, i + 256)) for i in range(0, n, 256)]
     _F0_WORK = (codes, ds.sample_rate, hop)
     bar = tqdm(total=n, desc="tracking f0", unit="note", disable=not progress)
+    forked = workers > 1 and "fork" in multiprocessing.get_all_start_methods()
+    pool = multiprocessing.get_context("fork").Pool(workers) if forked else None
     try:
-        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                parts = []
-                for part in pool.imap(_f0_rows, chunks):
-                    parts.append(part)
-                    bar.update(len(part))
-        else:
-            parts = []
-            for rows in chunks:
-                parts.append(_f0_rows(rows))
-                bar.update(len(rows))
+        parts = []
+        for part in pool.imap(_f0_rows, chunks) if pool else map(_f0_rows, chunks):
+            parts.append(part)
+            bar.update(len(part))
     finally:
         _F0_WORK = None
         bar.close()
+        if pool:
+            pool.close()
+            pool.join()
     f0 = np.concatenate(parts)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
