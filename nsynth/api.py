@@ -18,7 +18,7 @@ from nsynth.errors import NSynthError
 from nsynth.generation import encode_audio, generate_audio
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
-from nsynth.pitch import AUTO, estimate_pitch, f0_frames, f0_track, note_name, parse_pitch
+from nsynth.pitch import AUTO, estimate_pitch, f0_frames, f0_track, note_f0, note_name, parse_pitch
 from nsynth.weights import load_model
 
 log = logging.getLogger("nsynth")
@@ -87,19 +87,32 @@ def resolve_f0(
     *,
     model: NSynthAutoencoder | None = None,
     track: np.ndarray | None = None,
+    midi: int | None = None,
 ) -> np.ndarray | None:
     """The f0 curve (frames,) in Hz that a pitch-locked model's period follows, or None to follow the MIDI pitch.
 
     ``follow_f0`` None: the audio's own f0 curve (pYIN per frame) when ``pitch`` is 'auto'/None,
     the MIDI pitch when one is given; True/False: always/never the audio's curve. None also
-    for models without pitch lock and for audio with no voiced frame. For a parallel model the
-    curve is refined to 0.25 cent (``f0_frames(refine=True)``): its harmonics sit exactly on it.
-    ``audio`` is at the model rate; ``track`` as in ``resolve_pitch``.
+    for models without pitch lock and for audio with no voiced frame. For a parallel model,
+    whose harmonics sit exactly on the curve, it is ``nsynth.pitch.note_f0`` around the note's
+    MIDI pitch (``midi``, the caller's ``resolve_pitch``, or else resolved here): to 0.25 cent
+    and free of pYIN's octave errors. ``audio`` is at the model rate; ``track`` as in
+    ``resolve_pitch``.
     """
     m = _model(model)
-    if not _follows_f0(m, parse_pitch(AUTO if pitch is None else pitch), follow_f0):
+    p = parse_pitch(AUTO if pitch is None else pitch)
+    if not _follows_f0(m, p, follow_f0):
         return None
-    return f0_frames(audio, m.config.sample_rate, m.config.hop, track=track, refine=m.parallel)
+    sr, hop = m.config.sample_rate, m.config.hop
+    if m.parallel:
+        if track is None:
+            track = f0_track(audio, sr, hop)  # one pYIN pass for the pitch and the curve
+        if midi is None:
+            if f0_frames(audio, sr, hop, track=track) is None:
+                return None  # nothing voiced (as for any model)
+            midi = resolve_pitch(audio, p, model=m, track=track)
+        return note_f0(audio, sr, midi, hop, track=track)
+    return f0_frames(audio, sr, hop, track=track)
 
 
 def _follows_f0(m: NSynthAutoencoder, pitch: int | str, follow_f0: bool | None) -> bool:
@@ -139,9 +152,8 @@ def note_pitch(
     if both:
         log.info("estimating the pitch of %s ...", name)
         track = f0_track(audio, m.config.sample_rate, m.config.hop)
-    return NotePitch(
-        resolve_pitch(audio, p, model=m, name=name, track=track), resolve_f0(audio, p, follow_f0, model=m, track=track)
-    )
+    midi = resolve_pitch(audio, p, model=m, name=name, track=track)
+    return NotePitch(midi, resolve_f0(audio, p, follow_f0, model=m, track=track, midi=midi))
 
 
 def _midis(m: NSynthAutoencoder, pitches: Sequence[NotePitch]) -> list[int] | None:

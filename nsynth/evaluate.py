@@ -37,7 +37,7 @@ from nsynth.generation.render import note_periods
 from nsynth.generation.options import Sampling
 from nsynth.model import NSynthAutoencoder
 from nsynth.mulaw import dequantize, quantize
-from nsynth.pitch import f0_frames, f0_track, voiced_f0
+from nsynth.pitch import f0_frames, f0_track, note_f0, voiced_f0
 from nsynth.postfilter import pitch_postfilter
 
 FFT_SIZES = (256, 512, 1024, 2048)
@@ -143,7 +143,10 @@ def render(
     if follow_f0 and model.pitch_locked:
         hop = model.config.hop
         tracks_at_hop = [tr if hop == 512 else None for tr in tracks]
-        curves = [f0_frames(x, sr, hop, tr, refine=model.parallel) for x, tr in zip(notes, tracks_at_hop)]
+        if model.parallel:  # the pitch is the label: the curve around it (no pYIN octave errors)
+            curves = [note_f0(x, sr, p, hop, tr) for x, p, tr in zip(notes, pitches, tracks_at_hop)]
+        else:
+            curves = [f0_frames(x, sr, hop, tr) for x, tr in zip(notes, tracks_at_hop)]
     labels = pitches if model.config.pitch_conditioning else None
     lengths = [a.size for a in notes]
     raw = generate_audio(

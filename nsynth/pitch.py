@@ -75,6 +75,97 @@ def f0_frames(
 
 GATE_DB = 60.0  # f0_frames: frames this far under the note's loudest are unvoiced
 REFINE_CENTS = 20.0  # f0_frames(refine=True): how far from pYIN's curve (10-cent grid, median-filtered) it looks
+# note_f0 (and ``nsynth train --f0 track``): how far from the note's MIDI pitch the comb looks.
+# Searched within 80, 98 % of the SoundFont training notes other than mallets come out within
+# it; 22 % of the mallets do not, the comb fitting their inharmonic partials, and a model
+# trained on those curves played a held-out low kalimba 60 cents sharp.
+TRACK_CENTS = 25.0
+GLIDE_CENTS = 40.0  # note_f0: a note whose pitch moves this far (5th to 95th percentile) bends
+LOUD_DB = 20.0  # note_f0: where it looks for the pitch moving (pYIN wanders in quiet tails)
+SUBOCTAVE = 0.3  # suboctave: the level, against the harmonics', at which partials between them count
+
+
+def suboctave(audio: np.ndarray, sr: int, midi: int) -> bool:
+    """Whether a (T,) note at MIDI pitch ``midi`` repeats at twice its period: partials at the
+    odd multiples of half its f0, between its harmonics (an organ's 16' stop, a layer a fifth
+    up), whose mean peak level is at least ``SUBOCTAVE`` times the harmonics' (the first 20,
+    below 0.45 ``sr``). Measured on the sustain's (frames within 30 dB of the loudest) mean
+    magnitude spectrum, Hann windows of 12 periods of half the f0 (2,048 to 16,384 samples). Of
+    the SoundFont training notes ~6 % do (drawbar organs, some synth leads, an orchestra hit,
+    some mallets); held out, one synth lead at 0.8-0.9, every other note 0.17 or less, most
+    under 0.03."""
+    x = np.asarray(audio, dtype=np.float64)
+    half = 440.0 * 2 ** ((int(midi) - 69) / 12) / 2
+    top = 0.45 * sr
+    if not x.any() or 2 * half >= top:
+        return False
+    w = int(2 ** np.clip(np.ceil(np.log2(12 * sr / half)), 11, 14))
+    w = min(w, 2 ** int(np.log2(max(x.size, 2048))))
+    x = np.pad(x, (0, max(0, w - x.size)))
+    idx = np.arange(w)[None] + (w // 2) * np.arange(1 + (x.size - w) // (w // 2))[:, None]
+    frames = x[idx] * np.hanning(w)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    spec = np.abs(np.fft.rfft(frames[rms > rms.max() * 10 ** (-30 / 20)], axis=-1)).mean(0)
+    bin_hz = sr / w
+
+    def level(j: int) -> float:  # the peak within 1 % (and at least a bin) of j * half
+        at = j * half / bin_hz
+        lo, hi = min(int(at * 0.99), int(at) - 1), max(int(np.ceil(at * 1.01)) + 1, int(at) + 2)
+        return float(spec[max(lo, 0) : min(hi, spec.size)].max())
+
+    on = [level(j) for j in range(2, 41, 2) if j * half < top]
+    off = [level(j) for j in range(1, 40, 2) if j * half < top]
+    return bool(np.mean(off) >= SUBOCTAVE * np.mean(on))
+
+
+def note_f0(
+    audio: np.ndarray, sr: int, midi: int, hop: int = 512, track: np.ndarray | None = None, glide: bool = True
+) -> np.ndarray:
+    """Per-frame f0 (Hz, (ceil(T / hop),)) of a (T,) note whose MIDI pitch ``midi`` is known (a
+    label, a pitch given, or ``estimate_pitch``'s): the source f0 the parallel decoder follows,
+    and the one ``nsynth train --f0 track`` trains it on.
+
+    ``comb_f0`` within ``TRACK_CENTS`` of the pitch, or of half the pitch where the note
+    repeats at twice its period (``suboctave``: a harmonic source at the label's f0 cannot make
+    those partials): to 0.25 cent and free of pYIN's octave errors. (On FluidR3's 44 held-out
+    notes pYIN's median is more than a semitone off the label on 7: on a brass note at MIDI
+    102 an octave down where the note has nothing, and a source there fills the gaps between
+    its harmonics; on the five notes of a synth lead it is the lead's real period, twice the
+    label's, or twice that.)
+
+    With ``glide``, pYIN's curve is followed instead, refined within ``REFINE_CENTS`` as
+    ``f0_frames(refine=True)``:
+
+    - where pYIN hears the note elsewhere: its median, moved by whole octaves to the nearest
+      of the f0, more than ``TRACK_CENTS`` from it (a note detuned further than the comb's
+      span, or another pitch class, as pYIN hears on a lead at MIDI 101, a twelfth down, and
+      on a lead at MIDI 22: the label's f0 scores better there, 0.8-1.5 dB, but would not have
+      the pitch pYIN hears in the input);
+    - where the note's pitch moves further than the comb's span (a wide vibrato, a bend, a
+      glide): the refined curve, each frame moved by whole octaves to the nearest of the f0,
+      spans more than ``GLIDE_CENTS`` from its 5th to its 95th percentile over the frames
+      within ``LOUD_DB`` of the loudest (a +-30 cent vibrato does, a steady note's 10-20
+      cents do not) and holds at least a quarter of them within ``TRACK_CENTS`` of the f0.
+      pYIN's own errors land here too (a mallet's inharmonic partials, a lead that it hears
+      jump by a fourth): those notes get pYIN's refined curve, as before ``note_f0``.
+
+    ``track``: the note's ``f0_track`` at ``hop``, when the caller has it (no second pYIN
+    pass); ``glide`` False runs no pYIN at all (training: SoundFont notes do not bend).
+    """
+    frames = max(1, -(-np.asarray(audio).size // hop))
+    base = 440.0 * 2 ** ((int(midi) - 69) / 12) / (2 if suboctave(audio, sr, midi) else 1)
+    curve = f0_frames(audio, sr, hop, track) if glide else None
+    if curve is not None:
+        folded = curve / 2.0 ** np.round(np.log2(curve / base))  # octave errors moved back
+        voiced = frame_db(audio, hop, folded.size) > -GATE_DB
+        if voiced.any() and abs(np.median(1200 * np.log2(folded[voiced] / base))) > TRACK_CENTS:
+            return comb_f0(audio, sr, curve, hop, REFINE_CENTS)  # pYIN hears it elsewhere
+        fine = comb_f0(audio, sr, folded, hop, REFINE_CENTS)
+        cents = 1200 * np.log2(fine[frame_db(audio, hop, fine.size) > -LOUD_DB] / base)
+        moves = cents.size and np.percentile(cents, 95) - np.percentile(cents, 5) > GLIDE_CENTS
+        if moves and np.mean(np.abs(cents) <= TRACK_CENTS) >= 0.25:
+            return fine
+    return comb_f0(audio, sr, np.full(frames, base), hop, TRACK_CENTS)
 
 
 def frame_db(audio: np.ndarray, hop: int, n: int) -> np.ndarray:

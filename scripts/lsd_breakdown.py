@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from nsynth.pitch import f0_frames
+from nsynth.pitch import f0_frames, note_f0
 from nsynth.weights import load_model
 
 torch.set_num_threads(1)
@@ -40,7 +40,7 @@ for name in names:
     x, sr = sf.read(f"{root}/audio/{name}.wav", dtype="float32")
     x = x[: len(x) // 512 * 512]
     p = ex[name]["pitch"]
-    f0c = f0_frames(x, sr, 512, refine=m.parallel)
+    f0c = note_f0(x, sr, p, 512) if m.parallel else f0_frames(x, sr, 512)
     with torch.no_grad():
         per = m.period(torch.tensor([p]), x.size, torch.from_numpy(f0c)[None] if f0c is not None else None)
         y = m.synthesize(m.encode(torch.from_numpy(x)[None]), torch.tensor([p]), per)[0].numpy()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
-from conftest import tiny_model, tone
+from conftest import tiny_model, tiny_parallel, tone
 
 import nsynth
 import nsynth.pyin
@@ -155,11 +155,13 @@ def test_a_resolved_pitch_is_carried_not_derived_again(monkeypatch):
     assert not np.array_equal(nsynth.reconstruct(note, pitch=glide, model=model, sampling=s)[0], auto)
 
 
-def test_pitch_auto_runs_pyin_once_and_agrees_with_the_two_resolvers(monkeypatch):
-    """'auto' on a pitch-locked model: one pYIN pass gives the MIDI pitch and the f0 curve."""
+@pytest.mark.parametrize("kind", ["pitched", "parallel"])
+def test_pitch_auto_runs_pyin_once_and_agrees_with_the_two_resolvers(monkeypatch, kind):
+    """'auto' on a pitch-locked model: one pYIN pass gives the MIDI pitch and the f0 curve (a
+    parallel model's ``note_f0`` around that pitch, from the same pass)."""
     import nsynth.api as api
 
-    model = tiny_model("pitched")
+    model = tiny_model("pitched") if kind == "pitched" else tiny_parallel()
     note = tone(196.0, 0.6)  # G3
     calls = []
     real = nsynth.pyin.pyin

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
-from conftest import tone
+from conftest import tiny_parallel, tone
 
 from nsynth.cli import main
 from nsynth.evaluate import agrees, lsd, runaway, sine_baseline
@@ -163,3 +163,30 @@ def test_noise_floor_script(tmp_path):
     rep = json.loads(out.read_text())
     lsds = [r["lsd"] for r in rep["rows"]]
     assert rep["notes"] == 3 and lsds[0] > lsds[1] > lsds[2] > rep["sine"] > 0
+
+
+def test_evaluate_gives_a_parallel_model_the_f0_around_each_label(tmp_path):
+    """The label is the pitch: a parallel model follows ``note_f0`` around it, not pYIN's curve
+    in another octave (here a tone labelled an octave under what it plays, as pYIN hears a
+    high brass note of FluidR3's held-out set an octave under its label)."""
+    from nsynth.data import open_dataset
+    from nsynth.evaluate import render
+    from nsynth.generation.options import Sampling
+    from nsynth.generation.render import note_periods
+    from nsynth.pitch import f0_track, note_f0
+
+    root = tmp_path / "ds"
+    (root / "audio").mkdir(parents=True)
+    key = "flute_acoustic_000-057-100"  # A3 (220 Hz), and it plays A4
+    sf.write(root / "audio" / f"{key}.wav", tone(440.0, 0.5), 16000)
+    meta = {"note_str": key, "pitch": 57, "velocity": 100, "instrument_family_str": "flute"}
+    (root / "examples.json").write_text(json.dumps({key: {**meta, "instrument_source_str": "acoustic"}}))
+    ds = open_dataset(root, 16000)
+    model = tiny_parallel()
+    x = ds.load(0)
+    r = render(model, ds, [0], Sampling().for_model(model))
+    hop = model.config.hop
+    curve = note_f0(x, 16000, 57, hop, f0_track(x, 16000) if hop == 512 else None)
+    np.testing.assert_allclose(r.periods[0], note_periods(model, [57], [x.size], [curve])[0])
+    assert np.median(16000 / r.periods[0]) == pytest.approx(220.0, rel=0.02)
+    assert np.median(f0_track(x, 16000)) == pytest.approx(440.0, rel=0.02)  # what pYIN hears

@@ -144,8 +144,9 @@ def _resumed_settings(run_dir: Path, model_config: ModelConfig, settings: dict) 
     default="label",
     show_default=True,
     type=click.Choice(["label", "track"]),
-    help="The parallel decoder's f0 in training: its MIDI label's, or each note's own (tracked around"
-    " the label once, cached; 30 %% of SoundFont notes sit 5 cents or more off their label).",
+    help="The parallel decoder's f0 in training: its MIDI label's, or each note's own, the curve it"
+    " follows at inference (nsynth.pitch.note_f0, around the label, computed once and cached; 30 %% of"
+    " SoundFont notes sit 5 cents or more off their label, ~6 %% repeat at twice its period).",
 )
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--valid-every", default=500, show_default=True, type=click.IntRange(min=1))

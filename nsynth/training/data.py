@@ -20,7 +20,7 @@ from nsynth.data import NoteDataset
 from nsynth.errors import NSynthError
 from nsynth.files import atomic_path
 from nsynth.mulaw import dequantize, quantize
-from nsynth.pitch import comb_f0
+from nsynth.pitch import note_f0
 from nsynth.training.augment import ROOM_SAMPLES, in_room
 
 
@@ -108,7 +108,7 @@ def _key(ds: NoteDataset, extra: list) -> str:
     return hashlib.sha1(json.dumps(what).encode()).hexdigest()[:16]
 
 
-F0_VERSION = 1  # of ``comb_f0``: a change to it that moves its curves bumps this (and the cache)
+F0_VERSION = 3  # of ``note_f0``: a change to it that moves its curves bumps this (and the cache); 2: ``suboctave``, 3: 25 cents
 _F0_WORK: tuple[CodeSet, int, int] | None = None  # what the forked workers of ``with_f0`` read
 
 
@@ -119,7 +119,7 @@ def _f0_rows(rows: range) -> np.ndarray:
     for j, n in enumerate(rows):
         if codes.pitch[n] >= 0:
             x = codes.audio(codes.codes[n, : codes.lengths[n]]).numpy()
-            f = comb_f0(x, sr, int(codes.pitch[n]), hop)
+            f = note_f0(x, sr, int(codes.pitch[n]), hop, glide=False)
             out[j, : f.size] = f
             out[j, f.size :] = f[-1]  # the zero padding holds the last frame's f0
     return out
@@ -128,10 +128,11 @@ def _f0_rows(rows: range) -> np.ndarray:
 def with_f0(
     ds: NoteDataset, codes: CodeSet, hop: int, progress: bool = True, cache: bool = True, workers: int = 1
 ) -> CodeSet:
-    """``codes`` with each labelled note's own f0 curve (``nsynth.pitch.comb_f0`` around its
-    label: where the note really sits; of the SoundFont training notes 14 % sit 10 cents or more
-    from their label, 30 % 5 or more), (N, ceil(T / hop)) Hz per frame, cached on disk beside
-    the codes; ``workers`` processes (forked: they share the codes) compute it the first time (~20 ms a note)."""
+    """``codes`` with each labelled note's own f0 curve (``nsynth.pitch.note_f0`` around its
+    label, the curve a parallel model follows at inference: where the note really sits; of the
+    SoundFont training notes 14 % sit 10 cents or more from their label, 30 % 5 or more, and ~6 %
+    repeat at twice the label's period), (N, ceil(T / hop)) Hz per frame, cached on disk beside
+    the codes; ``workers`` processes (forked: they share the codes) compute it the first time (~25 ms a note)."""
     global _F0_WORK
     path = _cache_dir() / f"{_key(ds, ['f0', F0_VERSION, hop, codes.pcm])}.npy"
     if cache and path.exists():
