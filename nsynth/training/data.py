@@ -108,7 +108,8 @@ def _key(ds: NoteDataset, extra: list) -> str:
     return hashlib.sha1(json.dumps(what).encode()).hexdigest()[:16]
 
 
-F0_VERSION = 3  # of ``note_f0``: a change to it that moves its curves bumps this (and the cache); 2: ``suboctave``, 3: 25 cents
+# of ``note_f0``: a change to it that moves its curves bumps this (and the cache); 2: ``suboctave``, 3: 25 cents
+F0_VERSION = 3
 _F0_WORK: tuple[CodeSet, int, int] | None = None  # what the forked workers of ``with_f0`` read
 
 
