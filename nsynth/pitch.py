@@ -157,11 +157,12 @@ def note_f0(
     curve = f0_frames(audio, sr, hop, track) if glide else None
     if curve is not None:
         folded = curve / 2.0 ** np.round(np.log2(curve / base))  # octave errors moved back
-        voiced = frame_db(audio, hop, folded.size) > -GATE_DB
+        level = frame_db(audio, hop, frames)
+        voiced = level > -GATE_DB
         if voiced.any() and abs(np.median(1200 * np.log2(folded[voiced] / base))) > TRACK_CENTS:
             return comb_f0(audio, sr, curve, hop, REFINE_CENTS)  # pYIN hears it elsewhere
         fine = comb_f0(audio, sr, folded, hop, REFINE_CENTS)
-        cents = 1200 * np.log2(fine[frame_db(audio, hop, fine.size) > -LOUD_DB] / base)
+        cents = 1200 * np.log2(fine[level > -LOUD_DB] / base)
         moves = cents.size and np.percentile(cents, 95) - np.percentile(cents, 5) > GLIDE_CENTS
         if moves and np.mean(np.abs(cents) <= TRACK_CENTS) >= 0.25:
             return fine
