@@ -8,6 +8,8 @@ Nothing is drawn sample by sample: the whole note comes out of one forward pass.
     harm   = sum_k A a_k sin(k phi),  phi(t) = 2 pi sum_{s<t} f0(s) / sr   (a_k = 0 where k f0 >= sr / 2)
     noise  = istft(stft(white) * exp_sigmoid(p_K+1...))     filtered noise, noise_bands bins
            (+ nu(t) sum_k B b_k sin(k phi) with harmonic_noise: nu a narrow low-passed noise)
+    (with jitter_cents, harm = sum_k A a_k ((1 - m_k) sin(k phi) + m_k sin(k psi)): psi the phase
+     of f0 2^(d(t) w(t) / 1200), w a unit-RMS noise low-passed at jitter_rate, d the depth in cents)
     y      = harm + noise + filter(harm, noise, h)          the filter's output conv starts at zero
     filter = level * (fir_h(harm / level) + fir_n(noise / level) + offset)   (filter_taps > 0)
 
@@ -35,6 +37,7 @@ from torch import nn
 from nsynth.config import ParallelDecoderConfig
 
 NOISE_BIAS = -5.0  # initial pre-activation of the noise gains: the source starts nearly noiseless
+JITTER_SHARE_BIAS = -3.0  # initial pre-activation of each harmonic's share in the jittered bank
 FILTER_COND = 16  # channels of the control features inside the WaveNet filter
 
 
@@ -130,6 +133,16 @@ def filtered_noise(
     return torch.istft(shaped, n_fft, hop, window=window, center=True, length=n)
 
 
+def wander(white: torch.Tensor, sample_rate: int, rate: float) -> torch.Tensor:
+    """(B, T) white noise -> (B, T) a slow random curve of unit RMS: the noise through a Gaussian
+    low-pass of std ``rate`` Hz, applied over the whole note by FFT (the jittered bank's FM)."""
+    t = white.shape[-1]
+    spec = torch.fft.rfft(white.double(), n=t)
+    freqs = torch.fft.rfftfreq(t, 1.0 / sample_rate, dtype=torch.float64, device=white.device)
+    w = torch.fft.irfft(spec * torch.exp(-0.5 * (freqs / rate) ** 2), n=t)
+    return w / w.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-12)
+
+
 def narrowband_carrier(white: torch.Tensor, f0: torch.Tensor, sample_rate: int, width: float) -> torch.Tensor:
     """(B, T) white noise, (B, T) f0 in Hz -> (B, T) low-passed noise of unit RMS: a Gaussian
     low-pass of std ``width`` times the note's median f0 (applied over the whole note by FFT,
@@ -146,7 +159,8 @@ def narrowband_carrier(white: torch.Tensor, f0: torch.Tensor, sample_rate: int, 
 class ControlNet(nn.Module):
     """Control-rate conditioning (B, C, Tc) and normalised log f0 (B, 1, Tc) -> hidden features
     (B, width, Tc) and the source's parameters (B, 1 + harmonics + noise_bands, Tc), plus
-    1 + harmonics more with ``harmonic_noise`` (the locked noise's amplitude and distribution)."""
+    1 + harmonics more with ``harmonic_noise`` (the locked noise's amplitude and distribution) and
+    harmonics + 1 more with ``jitter_cents`` (each harmonic's share in the jittered bank, its depth)."""
 
     def __init__(self, cond_channels: int, cfg: ParallelDecoderConfig) -> None:
         super().__init__()
@@ -157,11 +171,16 @@ class ControlNet(nn.Module):
         )
         self.mixes = nn.ModuleList(nn.Conv1d(w, w, 1) for _ in cfg.control_dilations())
         locked = 1 + cfg.harmonics if cfg.harmonic_noise else 0  # its amplitude and distribution
-        self.out = nn.Conv1d(w, 1 + cfg.harmonics + cfg.noise_bands + locked, 1)
+        jitter = cfg.harmonics + 1 if cfg.jitter_cents else 0
+        self.out = nn.Conv1d(w, 1 + cfg.harmonics + cfg.noise_bands + locked + jitter, 1)
         with torch.no_grad():
             self.out.bias[1 + cfg.harmonics :].fill_(NOISE_BIAS)
-            if locked:
-                self.out.bias[-cfg.harmonics :].zero_()  # an even distribution; the amplitude starts nearly silent
+            if locked:  # an even distribution; the amplitude starts nearly silent
+                start = 1 + cfg.harmonics + cfg.noise_bands
+                self.out.bias[start + 1 : start + locked].zero_()
+            if jitter:  # ~5 % of each harmonic in the jittered bank, at half the depth
+                self.out.bias[-jitter:].fill_(JITTER_SHARE_BIAS)
+                self.out.bias[-1].zero_()
 
     def forward(self, cond: torch.Tensor, log_f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.inp(torch.cat([cond, log_f0], 1))
@@ -316,12 +335,25 @@ class ParallelDecoder(nn.Module):
                 amps[:, safe:] *= ks[:, safe:k_used] * f0.float()[:, None] < self.sample_rate / 2
             return amps
 
-        harm = harmonic_bank(f0, bank(p[:, : 1 + k]), self.sample_rate)
-        if not cfg.harmonic_noise:
-            return harm, filtered_noise(exp_sigmoid(p[:, 1 + k :]), t, generator, white), hidden
-        if white is None:  # one draw for both noises
+        if (cfg.harmonic_noise or cfg.jitter_cents) and white is None:  # one draw for every noise
             gen_dev = generator.device if generator is not None else f0.device
             white = (torch.rand(b, t, generator=generator, device=gen_dev) * 2 - 1).to(f0.device)
+        amps = bank(p[:, : 1 + k])
+        if not cfg.jitter_cents:
+            harm = harmonic_bank(f0, amps, self.sample_rate)
+        else:
+            q = p[:, -(k + 1) :]
+            share = stretch(torch.sigmoid(q[:, :k_used]), t)  # (B, k_used, T)
+            depth = stretch(cfg.jitter_cents * torch.sigmoid(q[:, k:]), t)[:, 0]  # (B, T) cents
+            # the same draw, shifted by half the note (uncorrelated with the band noise's)
+            w = wander(torch.roll(white, t // 2, -1), self.sample_rate, cfg.jitter_rate)
+            f0_j = f0 * torch.exp2(depth.double() * w / 1200)
+            under = ks[:, :k_used] * f0_j.float()[:, None] < self.sample_rate / 2  # per sample, as f0_j moves
+            harm = harmonic_bank(f0, amps * (1 - share), self.sample_rate)
+            harm = harm + harmonic_bank(f0_j, amps * share * under, self.sample_rate)
+            p = p[:, : -(k + 1)]
+        if not cfg.harmonic_noise:
+            return harm, filtered_noise(exp_sigmoid(p[:, 1 + k :]), t, generator, white), hidden
         noise = filtered_noise(exp_sigmoid(p[:, 1 + k : 1 + k + bands]), t, generator, white)
         # the locked noise's carrier: the same draw, time-reversed (uncorrelated with the band noise's)
         carrier = narrowband_carrier(white.flip(-1), f0, self.sample_rate, cfg.harmonic_noise)

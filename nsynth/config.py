@@ -111,6 +111,12 @@ class ParallelDecoderConfig:
     # of this many f0 in std) with its own amplitude and distribution over the harmonics, so a
     # breathy or bowed note gets its noise where its partials are, not in the gaps between them.
     harmonic_noise: float = 0.0
+    # > 0: each harmonic is split between the bank at k * f0 and a second bank whose f0 wanders
+    # around the curve (a random FM, Gaussian-low-passed at ``jitter_rate`` Hz, of up to this
+    # many cents RMS), with a share per harmonic and a depth per control frame: the partials of
+    # an ensemble, a chorus or a detuned layer, which broaden in proportion to k.
+    jitter_cents: float = 0.0
+    jitter_rate: float = 8.0
 
     @property
     def noise_fft(self) -> int:
@@ -150,6 +156,11 @@ class ParallelDecoderConfig:
             raise ValueError(f"filter_taps must be >= 0, got {self.filter_taps}")
         if not 0.0 <= self.harmonic_noise <= 0.5:
             raise ValueError(f"harmonic_noise must be in [0, 0.5] (a fraction of f0), got {self.harmonic_noise}")
+        if not 0.0 <= self.jitter_cents <= 100.0 or not 0.5 <= self.jitter_rate <= 100.0:
+            raise ValueError(
+                "jitter_cents must be in [0, 100] and jitter_rate in [0.5, 100] Hz,"
+                f" got {self.jitter_cents}, {self.jitter_rate}"
+            )
         if self.filter_cond not in ("layers", "input"):
             raise ValueError(f"filter_cond must be 'layers' or 'input', got {self.filter_cond!r}")
         if self.filter_fold < 1 or self.control_hop % self.filter_fold or self.filter_dilation_cycle < 1:

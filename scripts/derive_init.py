@@ -10,6 +10,9 @@ tensor of matching name and shape copied from IN, and
   an even distribution and an amplitude pre-activation of ``--locked-bias`` (-3: -55 dB, some
   30 dB under the harmonics; at the built -5, -94 dB, it moved the loss too little to get a
   gradient: measured, still at -95 to -110 dB after 1,000 steps), the rest as IN;
+- where ``jitter_cents`` is turned on, its rows (each harmonic's share in the jittered bank and
+  the depth) with zero weights and their built biases: 5 % of each harmonic jittered, at half
+  the depth, the same for every note;
 - with ``--fresh-filter``, the WaveNet filter as built (its output conv zero: the identity), so
   that filters of different shapes or conditioning start from the same place.
 
@@ -82,12 +85,18 @@ def main() -> None:
             elif s is not None and name.startswith("decoder.control.out.") and same_harmonics:
                 t[:k_old].copy_(s[:k_old])
                 t[k_old : k_old + bands_new].copy_(resample_rows(s[k_old : k_old + bands_old], bands_new))
+                lo_new, lo_old = k_old + bands_new, k_old + bands_old  # where the locked rows start
                 if locked_new and locked_old:
-                    t[k_old + bands_new :].copy_(s[k_old + bands_old :])
+                    t[lo_new : lo_new + locked_new].copy_(s[lo_old : lo_old + locked_old])
                 elif locked_new:
-                    t[k_old + bands_new :].zero_()  # weights, and the distribution's biases: even
+                    t[lo_new : lo_new + locked_new].zero_()  # weights, and the distribution's biases: even
                     if name.endswith(".bias"):
-                        t[k_old + bands_new] = args.locked_bias
+                        t[lo_new] = args.locked_bias
+                jitter_new, jitter_old = (k_old if m.config.decoder.jitter_cents else 0 for m in (new, old))
+                if jitter_new and jitter_old:
+                    t[-jitter_new:].copy_(s[-jitter_old:])
+                elif jitter_new and name.endswith(".weight"):
+                    t[-jitter_new:].zero_()  # each frame's shares and depth their built biases
                 copied += 1
             else:
                 fresh.append(name)

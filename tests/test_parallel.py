@@ -16,12 +16,12 @@ import soundfile as sf
 import torch
 from click.testing import CliRunner
 from conftest import TINY_PARALLEL, tiny_model, tiny_parallel, tone, tone_notes
+from nsynth.decoders.parallel import ParallelDecoder, fold, harmonic_bank, stft_loss, unfold, wander
 
 import nsynth
 from nsynth.cli import main
 from nsynth.config import ModelConfig, ParallelDecoderConfig, get_preset
 from nsynth.data import open_dataset
-from nsynth.decoders.parallel import ParallelDecoder, fold, harmonic_bank, stft_loss, unfold
 from nsynth.errors import OptionError
 from nsynth.generation.render import encode_audio, generate_audio
 from nsynth.training import CropBatches, TrainConfig, load_codes, train
@@ -152,9 +152,16 @@ def test_the_fir_filter_follows_the_level_and_adds_no_fold_images():
         assert near(image) < 1e-3 * near(f), image
 
 
-# the decoder's options: the filter's conditioning at every layer or at its input; noise locked to the harmonics
-COND = [{}, {"filter_cond": "input"}, {"harmonic_noise": 0.1}]
-COND_IDS = ["layers", "input", "locked-noise"]
+# the decoder's options: the filter's conditioning at every layer or at its input; noise locked to
+# the harmonics; the jittered bank (alone and with the locked noise: both take their noise from one draw)
+COND = [
+    {},
+    {"filter_cond": "input"},
+    {"harmonic_noise": 0.1},
+    {"jitter_cents": 30.0},
+    {"jitter_cents": 30.0, "harmonic_noise": 0.1},
+]
+COND_IDS = ["layers", "input", "locked-noise", "jitter", "jitter+locked-noise"]
 
 
 @pytest.mark.parametrize("cond", COND, ids=COND_IDS)
@@ -515,6 +522,97 @@ def test_a_model_with_harmonic_noise_trains_it_and_starts_silent_when_derived(tm
     z = emb[0].T.numpy()
     go = lambda seed: generate_audio(new, [z], [60], sampling=nsynth.Sampling(seed=seed, progress=False))[0]  # noqa: E731
     assert np.array_equal(go(1), go(1)) and not np.array_equal(go(1), go(2))
+
+
+def test_the_wander_is_slow_unit_rms_noise():
+    white = torch.rand(2, 32000, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    w = wander(white, SR, 8.0)
+    assert w.shape == (2, 32000) and torch.allclose(w.pow(2).mean(-1), torch.ones(2, dtype=w.dtype))
+    spec = torch.fft.rfft(w).abs().pow(2)
+    freqs = torch.fft.rfftfreq(32000, 1 / SR)
+    assert spec[:, freqs > 32].sum() < 1e-6 * spec.sum()  # a Gaussian of 8 Hz: nothing past 4 std
+    assert not torch.allclose(w[0], w[1])
+
+
+def _jittered_tone(share: float, depth: float, seconds: float = 2.0, f0: float = 220.0) -> np.ndarray:
+    """A tiny parallel decoder's source with jitter_cents 40 whose control net outputs constants:
+    8 equal harmonics of ``f0``, this pre-sigmoid ``share`` of each in the jittered bank and
+    ``depth``, no noise."""
+    cfg = ParallelDecoderConfig(harmonics=8, noise_bands=17, control_hop=64, filter_layers=0, jitter_cents=40.0)
+    dec = ParallelDecoder(4, 64, SR, cfg).eval()
+    out = dec.control.out
+    with torch.no_grad():
+        out.weight.zero_()
+        out.bias.zero_()
+        out.bias[0] = 0.0  # overall amplitude
+        out.bias[1 + 8 : 1 + 8 + 17] = -30.0  # the band noise silent
+        out.bias[1 + 8 + 17 : 1 + 8 + 17 + 8] = share
+        out.bias[-1] = depth
+        t = int(seconds * SR) // 64 * 64
+        white = torch.rand(1, t, generator=torch.Generator().manual_seed(1)) * 2 - 1
+        f0s = torch.full((1, t), f0, dtype=torch.float64)
+        harm, noise, _ = dec.source(torch.zeros(1, 4, t // 64), f0s, white=white)
+    assert noise.abs().max() < 1e-4
+    return harm[0].numpy()
+
+
+def _line_widths(x: np.ndarray, f0: float) -> np.ndarray:
+    """Power-weighted RMS distance (Hz) from k f0 of the spectrum within f0 / 2 of harmonics 1 ... 8."""
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / SR)
+    out = []
+    for k in range(1, 9):
+        near = np.abs(freqs - k * f0) < f0 / 2
+        out.append(np.sqrt((spec[near] * (freqs[near] - k * f0) ** 2).sum() / spec[near].sum()))
+    return np.array(out)
+
+
+def test_the_jittered_bank_broadens_each_partial_in_proportion_to_its_number():
+    sharp = _line_widths(_jittered_tone(share=-30.0, depth=10.0), 220.0)
+    spread = _line_widths(_jittered_tone(share=30.0, depth=10.0), 220.0)
+    assert sharp.max() < 3.0  # the bank at k f0: lines a few Hz wide (the window's)
+    # 40 cents RMS is 2.3 % of k f0 (5 Hz at k = 1, 41 Hz at 8): the widths grow with k, not as a band
+    assert spread[7] > 25.0 and np.allclose(spread / np.arange(1, 9), spread[0], rtol=0.1), spread
+    shallow = _line_widths(_jittered_tone(share=30.0, depth=-2.0), 220.0)  # sigmoid(-2): 12 % of the depth
+    assert sharp[7] < shallow[7] < 0.3 * spread[7]
+    freqs = np.fft.rfftfreq(32000, 1 / SR)
+    line = {  # the power within 2 Hz of the 8th harmonic: all of it sharp, half, none
+        share: (np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2)[np.abs(freqs - 8 * 220.0) < 2].sum()
+        for share, x in ((s, _jittered_tone(s, 10.0)) for s in (-30.0, 0.0, 30.0))
+    }
+    assert line[30.0] < 0.1 * line[-30.0] and 2 * line[30.0] < line[0.0] < 0.6 * line[-30.0], line
+
+
+def test_a_jittered_model_trains_its_shares_and_depth_and_starts_near_its_parent(tmp_path, tiny_parallel_ckpt):
+    model = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], "jitter_cents": 30.0}).train()
+    x = torch.from_numpy(np.stack([tone(440, 0.064), tone(330, 0.064)]))
+    model.loss(x, torch.tensor([69, 64])).backward()
+    out = model.decoder.control.out
+    assert out.weight.shape[0] == 1 + 8 + 17 + 8 + 1  # tiny: 8 harmonics, 17 bands; 8 shares and a depth
+    assert out.weight.grad[-9:-1].abs().sum() > 0 and out.weight.grad[-1].abs().sum() > 0
+    script = Path(__file__).resolve().parents[1] / "scripts" / "derive_init.py"
+    derived = tmp_path / "jitter.safetensors"
+    r = subprocess.run(
+        [sys.executable, str(script), str(tiny_parallel_ckpt), str(derived), "--decoder", "jitter_cents=30"],
+        capture_output=True, text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    old, new = nsynth.load_model(tiny_parallel_ckpt), nsynth.load_model(derived)
+    assert new.config.decoder.jitter_cents == 30.0
+    emb, pitch = torch.randn(1, 16, 6), torch.tensor([60])
+    white = torch.rand(1, 6 * 64, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    with torch.no_grad():  # 5 % of each harmonic jittered: near the parent, not equal to it
+        a, b = old.synthesize(emb, pitch, white=white), new.synthesize(emb, pitch, white=white)
+        assert 0 < (a - b).norm() < 0.1 * a.norm()
+    z = emb[0].T.numpy()
+    go = lambda seed: generate_audio(new, [z], [60], sampling=nsynth.Sampling(seed=seed, progress=False))[0]  # noqa: E731
+    assert np.array_equal(go(1), go(1)) and not np.array_equal(go(1), go(2))
+
+
+@pytest.mark.parametrize("fields", [{"jitter_cents": -1.0}, {"jitter_cents": 30.0, "jitter_rate": 0.0}])
+def test_an_impossible_jitter_is_refused(fields):
+    with pytest.raises(ValueError, match="jitter_cents must be in"):
+        tiny_parallel(decoder={**TINY_PARALLEL["decoder"], **fields})
 
 
 def _detuned_notes(root: Path) -> dict[int, float]:
