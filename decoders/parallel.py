@@ -133,27 +133,31 @@ def filtered_noise(
     return torch.istft(shaped, n_fft, hop, window=window, center=True, length=n)
 
 
+def lowpassed_noise(x: torch.Tensor, sample_rate: int, sigma: torch.Tensor | float) -> torch.Tensor:
+    """(B, T) noise -> (B, T) the noise through a Gaussian low-pass of std ``sigma`` Hz (a float,
+    or (B,) one per row), applied over the whole note by FFT (so no side lobes), scaled to unit
+    RMS; computed in ``x``'s dtype."""
+    t = x.shape[-1]
+    spec = torch.fft.rfft(x, n=t)
+    freqs = torch.fft.rfftfreq(t, 1.0 / sample_rate, dtype=x.dtype, device=x.device)
+    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1, 1)
+    y = torch.fft.irfft(spec * torch.exp(-0.5 * (freqs[None] / sigma) ** 2), n=t)
+    return y / y.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-12)
+
+
 def wander(white: torch.Tensor, sample_rate: int, rate: float) -> torch.Tensor:
-    """(B, T) white noise -> (B, T) a slow random curve of unit RMS: the noise through a Gaussian
-    low-pass of std ``rate`` Hz, applied over the whole note by FFT (the jittered bank's FM)."""
-    t = white.shape[-1]
-    spec = torch.fft.rfft(white.double(), n=t)
-    freqs = torch.fft.rfftfreq(t, 1.0 / sample_rate, dtype=torch.float64, device=white.device)
-    w = torch.fft.irfft(spec * torch.exp(-0.5 * (freqs / rate) ** 2), n=t)
-    return w / w.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-12)
+    """(B, T) white noise -> (B, T) a slow random curve of unit RMS, in float64: the noise
+    low-passed by a Gaussian of std ``rate`` Hz (the jittered bank's FM)."""
+    return lowpassed_noise(white.double(), sample_rate, rate)
 
 
 def narrowband_carrier(white: torch.Tensor, f0: torch.Tensor, sample_rate: int, width: float) -> torch.Tensor:
     """(B, T) white noise, (B, T) f0 in Hz -> (B, T) low-passed noise of unit RMS: a Gaussian
-    low-pass of std ``width`` times the note's median f0 (applied over the whole note by FFT,
-    so no side lobes), the noise that, multiplied onto a harmonic bank, gives each harmonic a
-    narrow band of noise of its own (at f0 / 2 from a harmonic it is 12.5 / width^2 dB down)."""
-    t = white.shape[-1]
-    spec = torch.fft.rfft(white.float(), n=t)
-    freqs = torch.fft.rfftfreq(t, 1.0 / sample_rate).to(white.device)
+    low-pass of std ``width`` times the note's median f0, the noise that, multiplied onto a
+    harmonic bank, gives each harmonic a narrow band of noise of its own (at f0 / 2 from a
+    harmonic it is 12.5 / width^2 dB down)."""
     sigma = width * f0.float().median(-1).values.clamp(min=1.0)  # (B,)
-    nu = torch.fft.irfft(spec * torch.exp(-0.5 * (freqs[None] / sigma[:, None]) ** 2), n=t)
-    return nu / nu.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=1e-12)
+    return lowpassed_noise(white.float(), sample_rate, sigma)
 
 
 class ControlNet(nn.Module):

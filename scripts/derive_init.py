@@ -73,6 +73,7 @@ def main() -> None:
     same_harmonics = k_old == 1 + new.config.decoder.harmonics
     bands_old, bands_new = old.config.decoder.noise_bands, new.config.decoder.noise_bands
     locked_old, locked_new = (k_old if m.config.decoder.harmonic_noise else 0 for m in (old, new))
+    jitter_old, jitter_new = (k_old if m.config.decoder.jitter_cents else 0 for m in (old, new))
     copied, fresh = 0, []
     with torch.no_grad():
         for name, t in dst.items():
@@ -92,7 +93,6 @@ def main() -> None:
                     t[lo_new : lo_new + locked_new].zero_()  # weights, and the distribution's biases: even
                     if name.endswith(".bias"):
                         t[lo_new] = args.locked_bias
-                jitter_new, jitter_old = (k_old if m.config.decoder.jitter_cents else 0 for m in (new, old))
                 if jitter_new and jitter_old:
                     t[-jitter_new:].copy_(s[-jitter_old:])
                 elif jitter_new and name.endswith(".weight"):
