@@ -10,6 +10,8 @@ Nothing is drawn sample by sample: the whole note comes out of one forward pass.
            (+ nu(t) sum_k B b_k sin(k phi) with harmonic_noise: nu a narrow low-passed noise)
     (with jitter_cents, harm = sum_k A a_k ((1 - m_k) sin(k phi) + m_k sin(k psi)): psi the phase
      of f0 2^(d(t) w(t) / 1200), w a unit-RMS noise low-passed at jitter_rate, d the depth in cents)
+    (with alias_limit > 1/2, + sum_k A g c_k sin(k phi) over nyquist <= k f0 < alias_limit sr:
+     the folded harmonics, c_k the softmax of the same logits over them, g a gain in (0, 1))
     y      = harm + noise + filter(harm, noise, h)          the filter's output conv starts at zero
     filter = level * (fir_h(harm / level) + fir_n(noise / level) + offset)   (filter_taps > 0)
 
@@ -38,6 +40,7 @@ from nsynth.config import ParallelDecoderConfig
 
 NOISE_BIAS = -5.0  # initial pre-activation of the noise gains: the source starts nearly noiseless
 JITTER_SHARE_BIAS = -3.0  # initial pre-activation of each harmonic's share in the jittered bank
+ALIAS_BIAS = -5.0  # initial pre-activation of the folded harmonics' gain: 0.7 % of the amplitude, -43 dB
 FILTER_COND = 16  # channels of the control features inside the WaveNet filter
 
 
@@ -164,7 +167,8 @@ class ControlNet(nn.Module):
     """Control-rate conditioning (B, C, Tc) and normalised log f0 (B, 1, Tc) -> hidden features
     (B, width, Tc) and the source's parameters (B, 1 + harmonics + noise_bands, Tc), plus
     1 + harmonics more with ``harmonic_noise`` (the locked noise's amplitude and distribution) and
-    harmonics + 1 more with ``jitter_cents`` (each harmonic's share in the jittered bank, its depth)."""
+    harmonics + 1 more with ``jitter_cents`` (each harmonic's share in the jittered bank, its depth)
+    and 1 more with ``alias_limit`` > 0.5 (the folded harmonics' gain), in that order."""
 
     def __init__(self, cond_channels: int, cfg: ParallelDecoderConfig) -> None:
         super().__init__()
@@ -176,15 +180,19 @@ class ControlNet(nn.Module):
         self.mixes = nn.ModuleList(nn.Conv1d(w, w, 1) for _ in cfg.control_dilations())
         locked = 1 + cfg.harmonics if cfg.harmonic_noise else 0  # its amplitude and distribution
         jitter = cfg.harmonics + 1 if cfg.jitter_cents else 0
-        self.out = nn.Conv1d(w, 1 + cfg.harmonics + cfg.noise_bands + locked + jitter, 1)
+        alias = 1 if cfg.alias_limit > 0.5 else 0
+        self.out = nn.Conv1d(w, 1 + cfg.harmonics + cfg.noise_bands + locked + jitter + alias, 1)
         with torch.no_grad():
             self.out.bias[1 + cfg.harmonics :].fill_(NOISE_BIAS)
             if locked:  # an even distribution; the amplitude starts nearly silent
                 start = 1 + cfg.harmonics + cfg.noise_bands
                 self.out.bias[start + 1 : start + locked].zero_()
             if jitter:  # ~5 % of each harmonic in the jittered bank, at half the depth
-                self.out.bias[-jitter:].fill_(JITTER_SHARE_BIAS)
-                self.out.bias[-1].zero_()
+                end = self.out.bias.shape[0] - alias
+                self.out.bias[end - jitter : end].fill_(JITTER_SHARE_BIAS)
+                self.out.bias[end - 1].zero_()
+            if alias:
+                self.out.bias[-1].fill_(ALIAS_BIAS)
 
     def forward(self, cond: torch.Tensor, log_f0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.inp(torch.cat([cond, log_f0], 1))
@@ -319,30 +327,46 @@ class ParallelDecoder(nn.Module):
         log_f0 = ((12 * torch.log2(f0_c.clamp(min=1.0) / 440.0) + 69.0 - 64.0) / 32.0)[:, None]
         hidden, p = self.control(c, log_f0)
         k, bands = cfg.harmonics, cfg.noise_bands
+        nyquist, limit = self.sample_rate / 2, cfg.alias_limit * self.sample_rate
+        alias_gain = None
+        if limit > nyquist:  # the last row: the folded harmonics' gain per frame
+            alias_gain, p = torch.sigmoid(p[:, -1:]), p[:, :-1]
         # Harmonics that reach Nyquist anywhere in a control frame are silenced there, and the
-        # distribution is over the rest (all silent where even the fundamental is too high).
-        f0_top = f0_frames.amax(-1)
+        # distribution is over the rest (all silent where even the fundamental is too high);
+        # with alias_limit, those wholly above it and under the limit fold back, with their own
+        # distribution (the same logits) and gain.
+        f0_top, f0_low = f0_frames.amax(-1), f0_frames.amin(-1)
         ks = torch.arange(1, k + 1, device=f0.device, dtype=torch.float32)[None, :, None]
-        audible = ks * f0_top[:, None] < self.sample_rate / 2
-        k_used = max(1, int(audible.any(-1).any(0).sum()))  # harmonics audible somewhere in the batch
+        audible = ks * f0_top[:, None] < nyquist
+        folded = (ks * f0_low[:, None] >= nyquist) & (ks * f0_top[:, None] < limit)
+        made = audible | folded if alias_gain is not None else audible
+        k_used = max(1, int(made.any(-1).any(0).sum()))  # harmonics made somewhere in the batch
         # (harmonics below Nyquist at the batch's highest f0 need no mask: only the rest are masked)
-        safe = int((ks[0, :k_used, 0] * f0.max().float() < self.sample_rate / 2).sum())
+        safe = int((ks[0, :k_used, 0] * f0.max().float() < nyquist).sum())
+        f0_k = ks[:, :k_used] * f0.float()[:, None]  # (B, k_used, T) each harmonic's frequency
 
-        def bank(q: torch.Tensor) -> torch.Tensor:
-            """(B, 1 + K, Tc) amplitude and distribution logits -> (B, k_used, T) amplitudes."""
-            logits = q[:, 1 : 1 + k_used].masked_fill(~audible[:, :k_used], -1e4)
-            dist = torch.softmax(logits, dim=1) * audible[:, :k_used]
+        def distribution(logits: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+            """Softmax of (B, k_used, Tc) logits over the harmonics ``where`` is true, 0 elsewhere."""
+            return torch.softmax(logits.masked_fill(~where, -1e4), dim=1) * where
+
+        def bank(q: torch.Tensor, gain: torch.Tensor | None = None) -> torch.Tensor:
+            """(B, 1 + K, Tc) amplitude and distribution logits -> (B, k_used, T) amplitudes; with
+            ``gain`` (B, 1, Tc), the folded harmonics' as well."""
+            amplitude = exp_sigmoid(q[:, :1])
+            amps = stretch(amplitude * distribution(q[:, 1 : 1 + k_used], audible[:, :k_used]), t)
             # The amplitudes run between frame centres, so a neighbour frame's would leak into a
             # frame where a harmonic is silenced: silence each harmonic per sample, where k f0 >= sr / 2.
-            amps = stretch(exp_sigmoid(q[:, :1]) * dist, t)
             if safe < k_used:
-                amps[:, safe:] *= ks[:, safe:k_used] * f0.float()[:, None] < self.sample_rate / 2
+                amps[:, safe:] *= f0_k[:, safe:] < nyquist
+            if gain is not None:  # and each folded one where it is over Nyquist, under the limit
+                dist = distribution(q[:, 1 : 1 + k_used], folded[:, :k_used])
+                amps = amps + stretch(amplitude * gain * dist, t) * ((f0_k >= nyquist) & (f0_k < limit))
             return amps
 
         if (cfg.harmonic_noise or cfg.jitter_cents) and white is None:  # one draw for every noise
             gen_dev = generator.device if generator is not None else f0.device
             white = (torch.rand(b, t, generator=generator, device=gen_dev) * 2 - 1).to(f0.device)
-        amps = bank(p[:, : 1 + k])
+        amps = bank(p[:, : 1 + k], alias_gain)
         if not cfg.jitter_cents:
             harm = harmonic_bank(f0, amps, self.sample_rate)
         else:
@@ -352,7 +376,8 @@ class ParallelDecoder(nn.Module):
             # the same draw, shifted by half the note (uncorrelated with the band noise's)
             w = wander(torch.roll(white, t // 2, -1), self.sample_rate, cfg.jitter_rate)
             f0_j = f0 * torch.exp2(depth.double() * w / 1200)
-            under = ks[:, :k_used] * f0_j.float()[:, None] < self.sample_rate / 2  # per sample, as f0_j moves
+            # per sample, as f0_j moves: under Nyquist (or, folding, under the limit)
+            under = ks[:, :k_used] * f0_j.float()[:, None] < (limit if alias_gain is not None else nyquist)
             harm = harmonic_bank(f0, amps * (1 - share), self.sample_rate)
             harm = harm + harmonic_bank(f0_j, amps * share * under, self.sample_rate)
             p = p[:, : -(k + 1)]

@@ -13,6 +13,9 @@ tensor of matching name and shape copied from IN, and
 - where ``jitter_cents`` is turned on, its rows (each harmonic's share in the jittered bank and
   the depth) with zero weights and their built biases: 5 % of each harmonic jittered, at half
   the depth, the same for every note;
+- where ``alias_limit`` is turned on (> 0.5), its row (the folded harmonics' gain, the last)
+  with zero weights and its built bias: the folded harmonics at 0.7 % of the amplitude (-43 dB),
+  the rest as IN;
 - with ``--fresh-filter``, the WaveNet filter as built (its output conv zero: the identity), so
   that filters of different shapes or conditioning start from the same place.
 
@@ -74,6 +77,7 @@ def main() -> None:
     bands_old, bands_new = old.config.decoder.noise_bands, new.config.decoder.noise_bands
     locked_old, locked_new = (k_old if m.config.decoder.harmonic_noise else 0 for m in (old, new))
     jitter_old, jitter_new = (k_old if m.config.decoder.jitter_cents else 0 for m in (old, new))
+    alias_old, alias_new = (1 if m.config.decoder.alias_limit > 0.5 else 0 for m in (old, new))
     copied, fresh = 0, []
     with torch.no_grad():
         for name, t in dst.items():
@@ -93,10 +97,15 @@ def main() -> None:
                     t[lo_new : lo_new + locked_new].zero_()  # weights, and the distribution's biases: even
                     if name.endswith(".bias"):
                         t[lo_new] = args.locked_bias
+                end_new, end_old = t.shape[0] - alias_new, s.shape[0] - alias_old  # where the jitter rows end
                 if jitter_new and jitter_old:
-                    t[-jitter_new:].copy_(s[-jitter_old:])
+                    t[end_new - jitter_new : end_new].copy_(s[end_old - jitter_old : end_old])
                 elif jitter_new and name.endswith(".weight"):
-                    t[-jitter_new:].zero_()  # each frame's shares and depth their built biases
+                    t[end_new - jitter_new : end_new].zero_()  # each frame's shares and depth their built biases
+                if alias_new and alias_old:
+                    t[-1].copy_(s[-1])
+                elif alias_new and name.endswith(".weight"):
+                    t[-1].zero_()  # the gain its built bias in every frame
                 copied += 1
             else:
                 fresh.append(name)

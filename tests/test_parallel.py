@@ -153,15 +153,18 @@ def test_the_fir_filter_follows_the_level_and_adds_no_fold_images():
 
 
 # the decoder's options: the filter's conditioning at every layer or at its input; noise locked to
-# the harmonics; the jittered bank (alone and with the locked noise: both take their noise from one draw)
+# the harmonics; the jittered bank (alone and with the locked noise: both take their noise from one
+# draw); the folded harmonics (alone and with every other row of the control net's output)
 COND = [
     {},
     {"filter_cond": "input"},
     {"harmonic_noise": 0.1},
     {"jitter_cents": 30.0},
     {"jitter_cents": 30.0, "harmonic_noise": 0.1},
+    {"alias_limit": 1.5},
+    {"alias_limit": 1.5, "jitter_cents": 30.0, "harmonic_noise": 0.1},
 ]
-COND_IDS = ["layers", "input", "locked-noise", "jitter", "jitter+locked-noise"]
+COND_IDS = ["layers", "input", "locked-noise", "jitter", "jitter+locked-noise", "alias", "alias+jitter+locked-noise"]
 
 
 @pytest.mark.parametrize("cond", COND, ids=COND_IDS)
@@ -613,6 +616,105 @@ def test_a_jittered_model_trains_its_shares_and_depth_and_starts_near_its_parent
 def test_an_impossible_jitter_is_refused(fields):
     with pytest.raises(ValueError, match="jitter_cents must be in"):
         tiny_parallel(decoder={**TINY_PARALLEL["decoder"], **fields})
+
+
+def _folding_source(gain: float, alias_limit: float = 1.5, f0=1100.0, t: int = 16000):
+    """A source of 16 equal harmonics (constant controls, no noise) with the folded harmonics'
+    gain at pre-sigmoid ``gain``: (its harmonic part (T,), the amplitudes it gave the bank (16, T))."""
+    cfg = ParallelDecoderConfig(harmonics=16, noise_bands=17, control_hop=64, filter_layers=0, alias_limit=alias_limit)
+    dec = ParallelDecoder(4, 64, SR, cfg).eval()
+    mod = sys.modules[ParallelDecoder.__module__]
+    seen = {}
+
+    def spy(f0s, amplitudes, sr):
+        seen["amps"] = amplitudes
+        return harmonic_bank(f0s, amplitudes, sr)
+
+    with torch.no_grad():
+        dec.control.out.weight.zero_()
+        dec.control.out.bias.zero_()
+        dec.control.out.bias[1 + 16 : 1 + 16 + 17] = -30.0  # the band noise silent
+        if alias_limit > 0.5:
+            dec.control.out.bias[-1] = gain
+        f0s = f0 if isinstance(f0, torch.Tensor) else torch.full((1, t), f0, dtype=torch.float64)
+        real, mod.harmonic_bank = mod.harmonic_bank, spy
+        try:
+            harm, noise, _ = dec.source(torch.zeros(1, 4, f0s.shape[-1] // 64), f0s, white=torch.zeros_like(f0s).float())
+        finally:
+            mod.harmonic_bank = real
+    assert noise.abs().max() < 1e-4
+    return harm[0].numpy(), seen["amps"][0]
+
+
+def _line_levels(x: np.ndarray, freqs_hz) -> np.ndarray:
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    f = np.fft.rfftfreq(x.size, 1 / SR)
+    return np.array([spec[np.abs(f - q) < 3].max() for q in freqs_hz])
+
+
+def test_folded_harmonics_sound_where_a_renderer_without_band_limiting_puts_them():
+    f0 = 1100.0  # harmonics 1 ... 7 under 8 kHz; 8 ... 16 (8.8 ... 17.6 kHz) fold to |16 kHz - k f0|
+    audible = [k * f0 for k in range(1, 8)]
+    folded = [abs(SR - k * f0) for k in range(8, 17)]  # 7.2, 6.1, ... 0.6 kHz, then 0.5 and 1.6
+    loud, _ = _folding_source(gain=30.0)
+    off, _ = _folding_source(gain=0.0, alias_limit=0.5)
+    # each folded line as loud as an audible one over 9 (its share of the gain) against 7
+    assert np.allclose(_line_levels(loud, folded) / _line_levels(loud, audible).mean(), 7 / 9, rtol=0.05)
+    assert np.allclose(_line_levels(loud, audible), _line_levels(off, audible), rtol=1e-3)
+    assert _line_levels(off, folded).max() < 1e-4 * _line_levels(off, audible).min()  # off: none
+    built, _ = _folding_source(gain=-5.0)  # ALIAS_BIAS: 0.7 % of the amplitude, -45 dB a line
+    ratio = _line_levels(built, folded).mean() / _line_levels(built, audible).mean()
+    assert np.isclose(ratio, 7 / 9 / (1 + math.exp(5.0)), rtol=0.05), ratio
+    gap = _line_levels(loud, [(k + 0.5) * f0 for k in range(1, 7)])  # and nothing else: mid-gap silent
+    assert gap.max() < 1e-3 * _line_levels(loud, audible).min()
+
+
+def test_no_harmonic_is_made_at_or_above_the_alias_limit_along_a_glide():
+    t = 64 * 40
+    f0 = torch.linspace(1000.0, 3000.0, t, dtype=torch.float64)[None]  # harmonics cross 8 and 16 kHz
+    _, amps = _folding_source(gain=30.0, alias_limit=1.0, f0=f0)
+    kf0 = torch.arange(1, amps.shape[0] + 1)[:, None] * f0[0].float()
+    assert (kf0 >= SR).any() and amps[kf0 >= SR].abs().max() == 0
+    assert amps[(kf0 >= SR / 2) & (kf0 < SR)].abs().max() > 0.01
+    _, quiet = _folding_source(gain=-30.0, alias_limit=1.0, f0=f0)  # gain ~0: as without folding
+    assert quiet[kf0 >= SR / 2].abs().max() < 1e-9
+    assert torch.allclose(quiet[kf0 < SR / 2], amps[kf0 < SR / 2])
+
+
+def test_a_folding_model_trains_its_gain_starts_near_its_parent_and_batches(tmp_path, tiny_parallel_ckpt):
+    model = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], "alias_limit": 1.5}).train()
+    x = torch.from_numpy(np.stack([tone(2637, 0.064), tone(2093, 0.064)]))  # MIDI 100, 96: 3 and 3 audible
+    model.loss(x, torch.tensor([100, 96])).backward()
+    out = model.decoder.control.out
+    assert out.weight.shape[0] == 1 + 8 + 17 + 1  # tiny: 8 harmonics, 17 bands; the gain last
+    assert out.weight.grad[-1].abs().sum() > 0 and out.bias.grad[-1] != 0
+    script = Path(__file__).resolve().parents[1] / "scripts" / "derive_init.py"
+    derived = tmp_path / "alias.safetensors"
+    r = subprocess.run(
+        [sys.executable, str(script), str(tiny_parallel_ckpt), str(derived), "--decoder", "alias_limit=1.5"],
+        capture_output=True, text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    old, new = nsynth.load_model(tiny_parallel_ckpt), nsynth.load_model(derived)
+    assert new.config.decoder.alias_limit == 1.5
+    emb = torch.randn(1, 16, 6)
+    white = torch.rand(1, 6 * 64, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    with torch.no_grad():
+        for pitch, folds in ((60, False), (100, True)):  # 8 x 262 Hz is under Nyquist: nothing folds
+            a, b = (m.synthesize(emb, torch.tensor([pitch]), white=white) for m in (old, new))
+            assert (0 < (a - b).norm() < 0.05 * a.norm()) if folds else torch.allclose(a, b, atol=1e-6), pitch
+    short, long = tone(2637, 0.2), tone(1760, 0.5)  # the longer note folds fewer harmonics
+    e_short, e_long = encode_audio(new, [short, long])
+    go = lambda embs, pitches: generate_audio(  # noqa: E731
+        new, embs, pitches, sampling=nsynth.Sampling(seed=5, progress=False), draws=[0] * len(embs)
+    )
+    np.testing.assert_allclose(go([e_short, e_long], [100, 93])[0], go([e_short], [100])[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("limit", [0.25, 5.0])
+def test_an_impossible_alias_limit_is_refused(limit):
+    with pytest.raises(ValueError, match="alias_limit must be in"):
+        tiny_parallel(decoder={**TINY_PARALLEL["decoder"], "alias_limit": limit})
 
 
 def _detuned_notes(root: Path) -> dict[int, float]:
