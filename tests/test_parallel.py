@@ -639,7 +639,8 @@ def _folding_source(gain: float, alias_limit: float = 1.5, f0=1100.0, t: int = 1
         f0s = f0 if isinstance(f0, torch.Tensor) else torch.full((1, t), f0, dtype=torch.float64)
         real, mod.harmonic_bank = mod.harmonic_bank, spy
         try:
-            harm, noise, _ = dec.source(torch.zeros(1, 4, f0s.shape[-1] // 64), f0s, white=torch.zeros_like(f0s).float())
+            cond, white = torch.zeros(1, 4, f0s.shape[-1] // 64), torch.zeros_like(f0s).float()
+            harm, noise, _ = dec.source(cond, f0s, white=white)
         finally:
             mod.harmonic_bank = real
     assert noise.abs().max() < 1e-4
