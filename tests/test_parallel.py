@@ -586,6 +586,16 @@ def test_the_jittered_bank_broadens_each_partial_in_proportion_to_its_number():
     assert line[30.0] < 0.1 * line[-30.0] and 2 * line[30.0] < line[0.0] < 0.6 * line[-30.0], line
 
 
+def _derived(tmp_path: Path, parent: Path, field: str):
+    """(parent, the variant ``scripts/derive_init.py`` makes of it with ``--decoder FIELD``), loaded."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "derive_init.py"
+    derived = tmp_path / "derived.safetensors"
+    cmd = [sys.executable, str(script), str(parent), str(derived), "--decoder", field]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return nsynth.load_model(parent), nsynth.load_model(derived)
+
+
 def test_a_jittered_model_trains_its_shares_and_depth_and_starts_near_its_parent(tmp_path, tiny_parallel_ckpt):
     model = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], "jitter_cents": 30.0}).train()
     x = torch.from_numpy(np.stack([tone(440, 0.064), tone(330, 0.064)]))
@@ -593,14 +603,7 @@ def test_a_jittered_model_trains_its_shares_and_depth_and_starts_near_its_parent
     out = model.decoder.control.out
     assert out.weight.shape[0] == 1 + 8 + 17 + 8 + 1  # tiny: 8 harmonics, 17 bands; 8 shares and a depth
     assert out.weight.grad[-9:-1].abs().sum() > 0 and out.weight.grad[-1].abs().sum() > 0
-    script = Path(__file__).resolve().parents[1] / "scripts" / "derive_init.py"
-    derived = tmp_path / "jitter.safetensors"
-    r = subprocess.run(
-        [sys.executable, str(script), str(tiny_parallel_ckpt), str(derived), "--decoder", "jitter_cents=30"],
-        capture_output=True, text=True,
-    )
-    assert r.returncode == 0, r.stderr
-    old, new = nsynth.load_model(tiny_parallel_ckpt), nsynth.load_model(derived)
+    old, new = _derived(tmp_path, tiny_parallel_ckpt, "jitter_cents=30")
     assert new.config.decoder.jitter_cents == 30.0
     emb, pitch = torch.randn(1, 16, 6), torch.tensor([60])
     white = torch.rand(1, 6 * 64, generator=torch.Generator().manual_seed(3)) * 2 - 1
@@ -689,14 +692,7 @@ def test_a_folding_model_trains_its_gain_starts_near_its_parent_and_batches(tmp_
     out = model.decoder.control.out
     assert out.weight.shape[0] == 1 + 8 + 17 + 1  # tiny: 8 harmonics, 17 bands; the gain last
     assert out.weight.grad[-1].abs().sum() > 0 and out.bias.grad[-1] != 0
-    script = Path(__file__).resolve().parents[1] / "scripts" / "derive_init.py"
-    derived = tmp_path / "alias.safetensors"
-    r = subprocess.run(
-        [sys.executable, str(script), str(tiny_parallel_ckpt), str(derived), "--decoder", "alias_limit=1.5"],
-        capture_output=True, text=True,
-    )
-    assert r.returncode == 0, r.stderr
-    old, new = nsynth.load_model(tiny_parallel_ckpt), nsynth.load_model(derived)
+    old, new = _derived(tmp_path, tiny_parallel_ckpt, "alias_limit=1.5")
     assert new.config.decoder.alias_limit == 1.5
     emb = torch.randn(1, 16, 6)
     white = torch.rand(1, 6 * 64, generator=torch.Generator().manual_seed(3)) * 2 - 1
