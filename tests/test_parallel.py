@@ -694,6 +694,8 @@ def test_a_folding_model_trains_its_gain_starts_near_its_parent_and_batches(tmp_
     assert out.weight.grad[-1].abs().sum() > 0 and out.bias.grad[-1] != 0
     old, new = _derived(tmp_path, tiny_parallel_ckpt, "alias_limit=1.5")
     assert new.config.decoder.alias_limit == 1.5
+    shown = run("info", tmp_path / "derived.safetensors")
+    assert shown.exit_code == 0 and "8 harmonics (folded above Nyquist up to 1.5 x sr) + 17 noise bands" in shown.output
     emb = torch.randn(1, 16, 6)
     white = torch.rand(1, 6 * 64, generator=torch.Generator().manual_seed(3)) * 2 - 1
     with torch.no_grad():
