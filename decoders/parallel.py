@@ -343,7 +343,10 @@ class ParallelDecoder(nn.Module):
         k_used = max(1, int(made.any(-1).any(0).sum()))  # harmonics made somewhere in the batch
         # (harmonics below Nyquist at the batch's highest f0 need no mask: only the rest are masked)
         safe = int((ks[0, :k_used, 0] * f0.max().float() < nyquist).sum())
-        f0_k = ks[:, :k_used] * f0.float()[:, None]  # (B, k_used, T) each harmonic's frequency
+        # the first harmonic folded anywhere in the batch (k_used where none is): the rest need no work
+        first = int(folded[:, :k_used].any(-1).any(0).float().argmax()) if bool(folded[:, :k_used].any()) else k_used
+        lo = min(safe, first)
+        f0_k = ks[:, lo:k_used] * f0.float()[:, None]  # (B, k_used - lo, T) the frequencies of harmonics lo + 1 ...
 
         def distribution(logits: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
             """Softmax of (B, k_used, Tc) logits over the harmonics ``where`` is true, 0 elsewhere."""
@@ -357,10 +360,11 @@ class ParallelDecoder(nn.Module):
             # The amplitudes run between frame centres, so a neighbour frame's would leak into a
             # frame where a harmonic is silenced: silence each harmonic per sample, where k f0 >= sr / 2.
             if safe < k_used:
-                amps[:, safe:] *= f0_k[:, safe:] < nyquist
-            if gain is not None:  # and each folded one where it is over Nyquist, under the limit
-                dist = distribution(q[:, 1 : 1 + k_used], folded[:, :k_used])
-                amps = amps + stretch(amplitude * gain * dist, t) * ((f0_k >= nyquist) & (f0_k < limit))
+                amps[:, safe:] *= f0_k[:, safe - lo :] < nyquist
+            if gain is not None and first < k_used:  # and each folded one where it is over Nyquist, under the limit
+                dist = distribution(q[:, 1 + first : 1 + k_used], folded[:, first:k_used])
+                f = f0_k[:, first - lo :]
+                amps[:, first:] += stretch(amplitude * gain * dist, t) * ((f >= nyquist) & (f < limit))
             return amps
 
         if (cfg.harmonic_noise or cfg.jitter_cents) and white is None:  # one draw for every noise
