@@ -180,7 +180,7 @@ class ControlNet(nn.Module):
         self.mixes = nn.ModuleList(nn.Conv1d(w, w, 1) for _ in cfg.control_dilations())
         locked = 1 + cfg.harmonics if cfg.harmonic_noise else 0  # its amplitude and distribution
         jitter = cfg.harmonics + 1 if cfg.jitter_cents else 0
-        alias = 1 if cfg.alias_limit > 0.5 else 0
+        alias = 1 if cfg.folds else 0
         self.out = nn.Conv1d(w, 1 + cfg.harmonics + cfg.noise_bands + locked + jitter + alias, 1)
         with torch.no_grad():
             self.out.bias[1 + cfg.harmonics :].fill_(NOISE_BIAS)
@@ -329,7 +329,7 @@ class ParallelDecoder(nn.Module):
         k, bands = cfg.harmonics, cfg.noise_bands
         nyquist, limit = self.sample_rate / 2, cfg.alias_limit * self.sample_rate
         alias_gain = None
-        if limit > nyquist:  # the last row: the folded harmonics' gain per frame
+        if cfg.folds:  # the last row: the folded harmonics' gain per frame
             alias_gain, p = torch.sigmoid(p[:, -1:]), p[:, :-1]
         # Harmonics that reach Nyquist anywhere in a control frame are silenced there, and the
         # distribution is over the rest (all silent where even the fundamental is too high);
@@ -339,12 +339,13 @@ class ParallelDecoder(nn.Module):
         ks = torch.arange(1, k + 1, device=f0.device, dtype=torch.float32)[None, :, None]
         audible = ks * f0_top[:, None] < nyquist
         folded = (ks * f0_low[:, None] >= nyquist) & (ks * f0_top[:, None] < limit)
-        made = audible | folded if alias_gain is not None else audible
-        k_used = max(1, int(made.any(-1).any(0).sum()))  # harmonics made somewhere in the batch
+        # (without folding the limit is Nyquist and none is folded)
+        k_used = max(1, int((audible | folded).any(-1).any(0).sum()))  # harmonics made somewhere in the batch
         # (harmonics below Nyquist at the batch's highest f0 need no mask: only the rest are masked)
         safe = int((ks[0, :k_used, 0] * f0.max().float() < nyquist).sum())
         # the first harmonic folded anywhere in the batch (k_used where none is): the rest need no work
-        first = int(folded[:, :k_used].any(-1).any(0).float().argmax()) if bool(folded[:, :k_used].any()) else k_used
+        folded_any = folded[:, :k_used].any(-1).any(0)  # (k_used,)
+        first = int(folded_any.long().argmax()) if bool(folded_any.any()) else k_used
         lo = min(safe, first)
         f0_k = ks[:, lo:k_used] * f0.float()[:, None]  # (B, k_used - lo, T) the frequencies of harmonics lo + 1 ...
 
@@ -380,8 +381,8 @@ class ParallelDecoder(nn.Module):
             # the same draw, shifted by half the note (uncorrelated with the band noise's)
             w = wander(torch.roll(white, t // 2, -1), self.sample_rate, cfg.jitter_rate)
             f0_j = f0 * torch.exp2(depth.double() * w / 1200)
-            # per sample, as f0_j moves: under Nyquist (or, folding, under the limit)
-            under = ks[:, :k_used] * f0_j.float()[:, None] < (limit if alias_gain is not None else nyquist)
+            # per sample, as f0_j moves: under the limit (Nyquist, without folding)
+            under = ks[:, :k_used] * f0_j.float()[:, None] < limit
             harm = harmonic_bank(f0, amps * (1 - share), self.sample_rate)
             harm = harm + harmonic_bank(f0_j, amps * share * under, self.sample_rate)
             p = p[:, : -(k + 1)]

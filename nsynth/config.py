@@ -125,6 +125,11 @@ class ParallelDecoderConfig:
     alias_limit: float = 0.5
 
     @property
+    def folds(self) -> bool:
+        """Whether harmonics over Nyquist are made, folded (``alias_limit`` > 0.5)."""
+        return self.alias_limit > 0.5
+
+    @property
     def noise_fft(self) -> int:
         return 2 * (self.noise_bands - 1)
 

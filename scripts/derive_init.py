@@ -77,7 +77,7 @@ def main() -> None:
     bands_old, bands_new = old.config.decoder.noise_bands, new.config.decoder.noise_bands
     locked_old, locked_new = (k_old if m.config.decoder.harmonic_noise else 0 for m in (old, new))
     jitter_old, jitter_new = (k_old if m.config.decoder.jitter_cents else 0 for m in (old, new))
-    alias_old, alias_new = (1 if m.config.decoder.alias_limit > 0.5 else 0 for m in (old, new))
+    alias_old, alias_new = (1 if m.config.decoder.folds else 0 for m in (old, new))
     copied, fresh = 0, []
     with torch.no_grad():
         for name, t in dst.items():

@@ -482,7 +482,7 @@ def info(checkpoint: Path | None, checkpoint_option: Path | None) -> None:
         fir = f", {2 * d.filter_taps + 1}-tap FIR" if d.filter_taps else ""
         fir += ", conditioned at its input" if d.filter_cond == "input" else ""
         filt = f"WaveNet filter {d.filter_layers}x{d.filter_channels} (fold {d.filter_fold}{fir})"
-        extra = f" (folded above Nyquist up to {d.alias_limit:g} x sr)" if d.alias_limit > 0.5 else ""
+        extra = f" (folded above Nyquist up to {d.alias_limit:g} x sr)" if d.folds else ""
         extra += f", jittered by up to {d.jitter_cents:g} cents" if d.jitter_cents else ""
         extra += f", noise locked to them ({d.harmonic_noise:g} f0)" if d.harmonic_noise else ""
         click.echo(
