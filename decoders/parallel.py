@@ -81,6 +81,14 @@ def at_frame_centres(x: torch.Tensor, frame_hop: int, control_hop: int, n: int) 
     return x[..., lo] * (1 - w) + x[..., hi] * w
 
 
+def phase(f0: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """(B, T) Hz per sample -> (B, T) float64 phase phi(t) = 2 pi sum_{s < t} f0(s) / sr, wrapped
+    to one cycle (``harmonic_bank`` says why it starts at 0 and is accumulated in float64)."""
+    cycles = torch.cumsum(f0.double() / sample_rate, dim=-1)
+    cycles = F.pad(cycles[..., :-1], (1, 0))  # exclusive: the phase before sample t's own step
+    return (cycles - torch.floor(cycles)) * (2 * math.pi)
+
+
 def harmonic_bank(f0: torch.Tensor, amplitudes: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """Sum of sinusoids at k * f0 along the f0 curve, sum_k a_k(t) sin(k phi(t)).
 
@@ -96,9 +104,7 @@ def harmonic_bank(f0: torch.Tensor, amplitudes: torch.Tensor, sample_rate: int) 
         recurrence on sin(k phi) = U_(k-1)(cos phi) sin phi, in float64: K multiply-adds per
         sample and no (B, K, T) table of sines.
     """
-    cycles = torch.cumsum(f0.double() / sample_rate, dim=-1)
-    cycles = F.pad(cycles[..., :-1], (1, 0))  # exclusive: the phase before sample t's own step
-    phi = (cycles - torch.floor(cycles)) * (2 * math.pi)
+    phi = phase(f0, sample_rate)
     two_x = 2 * torch.cos(phi)
     b1 = torch.zeros_like(phi)
     b2 = torch.zeros_like(phi)
@@ -353,28 +359,46 @@ class ParallelDecoder(nn.Module):
             """Softmax of (B, k_used, Tc) logits over the harmonics ``where`` is true, 0 elsewhere."""
             return torch.softmax(logits.masked_fill(~where, -1e4), dim=1) * where
 
-        def bank(q: torch.Tensor, gain: torch.Tensor | None = None) -> torch.Tensor:
-            """(B, 1 + K, Tc) amplitude and distribution logits -> (B, k_used, T) amplitudes; with
-            ``gain`` (B, 1, Tc), the folded harmonics' as well."""
+        def frames(q: torch.Tensor, gain: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+            """(B, 1 + K, Tc) amplitude and distribution logits -> (B, k_used, Tc) amplitudes per
+            control frame; with ``gain`` (B, 1, Tc), the folded harmonics' (B, k_used - first, Tc)
+            as well (None: none folds)."""
             amplitude = exp_sigmoid(q[:, :1])
-            amps = stretch(amplitude * distribution(q[:, 1 : 1 + k_used], audible[:, :k_used]), t)
+            amps = amplitude * distribution(q[:, 1 : 1 + k_used], audible[:, :k_used])
+            if gain is None or first >= k_used:
+                return amps, None
+            return amps, amplitude * gain * distribution(q[:, 1 + first : 1 + k_used], folded[:, first:k_used])
+
+        def bank(q: torch.Tensor, gain: torch.Tensor | None = None) -> torch.Tensor:
+            """``frames``' amplitudes per sample: (B, k_used, T)."""
+            frame_amps, frame_folded = frames(q, gain)
+            amps = stretch(frame_amps, t)
             # The amplitudes run between frame centres, so a neighbour frame's would leak into a
             # frame where a harmonic is silenced: silence each harmonic per sample, where k f0 >= sr / 2.
             if safe < k_used:
                 amps[:, safe:] *= f0_k[:, safe - lo :] < nyquist
-            if gain is not None and first < k_used:  # and each folded one where it is over Nyquist, under the limit
-                dist = distribution(q[:, 1 + first : 1 + k_used], folded[:, first:k_used])
+            if frame_folded is not None:  # and each folded one where it is over Nyquist, under the limit
                 f = f0_k[:, first - lo :]
-                amps[:, first:] += stretch(amplitude * gain * dist, t) * ((f >= nyquist) & (f < limit))
+                amps[:, first:] += stretch(frame_folded, t) * ((f >= nyquist) & (f < limit))
             return amps
+
+        def harmonics(f: torch.Tensor, q: torch.Tensor, gain: torch.Tensor | None = None) -> torch.Tensor:
+            """The bank's (B, T) sum along ``f``: without gradients on the CPU in one compiled pass
+            (``nsynth.bank_kernel``, equal within float rounding), else through ``bank``'s tables."""
+            if f.device.type == "cpu" and not torch.is_grad_enabled():
+                from nsynth.bank_kernel import fused_bank
+
+                frame_amps, frame_folded = frames(q, gain)
+                return fused_bank(f, phase(f, self.sample_rate), frame_amps, frame_folded, safe, first, nyquist, limit)
+            return harmonic_bank(f, bank(q, gain), self.sample_rate)
 
         if (cfg.harmonic_noise or cfg.jitter_cents) and white is None:  # one draw for every noise
             gen_dev = generator.device if generator is not None else f0.device
             white = (torch.rand(b, t, generator=generator, device=gen_dev) * 2 - 1).to(f0.device)
-        amps = bank(p[:, : 1 + k], alias_gain)
         if not cfg.jitter_cents:
-            harm = harmonic_bank(f0, amps, self.sample_rate)
+            harm = harmonics(f0, p[:, : 1 + k], alias_gain)
         else:
+            amps = bank(p[:, : 1 + k], alias_gain)
             q = p[:, -(k + 1) :]
             share = stretch(torch.sigmoid(q[:, :k_used]), t)  # (B, k_used, T)
             depth = stretch(cfg.jitter_cents * torch.sigmoid(q[:, k:]), t)[:, 0]  # (B, T) cents
@@ -391,7 +415,7 @@ class ParallelDecoder(nn.Module):
         noise = filtered_noise(exp_sigmoid(p[:, 1 + k : 1 + k + bands]), t, generator, white)
         # the locked noise's carrier: the same draw, time-reversed (uncorrelated with the band noise's)
         carrier = narrowband_carrier(white.flip(-1), f0, self.sample_rate, cfg.harmonic_noise)
-        locked = carrier * harmonic_bank(f0, bank(p[:, 1 + k + bands :]), self.sample_rate)
+        locked = carrier * harmonics(f0, p[:, 1 + k + bands :])
         return harm, noise + locked, hidden
 
     def forward(

@@ -242,6 +242,51 @@ def test_a_note_is_the_same_alone_and_beside_a_longer_one(cond):
     assert pair[0].shape == (e_long.shape[0] * 64,)
 
 
+@pytest.mark.parametrize("cond", COND, ids=COND_IDS)
+def test_the_compiled_bank_equals_the_torch_tables_it_replaces(cond, monkeypatch):
+    """Without gradients on the CPU the harmonics are summed in one compiled pass
+    (``nsynth.bank_kernel``); training sums them through torch's (B, K, T) tables. The same
+    source and the same notes within float rounding, for every option, two notes of a batch
+    along glides whose harmonics cross Nyquist (and fold, up to the alias limit)."""
+    model = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], **cond}).eval()
+    frames = 40
+    t = frames * 64
+    f0 = torch.stack([torch.linspace(900.0, 5000.0, t), torch.linspace(3000.0, 200.0, t)]).double()
+    emb, pitch = torch.randn(2, 16, frames, generator=torch.Generator().manual_seed(1)), torch.tensor([72, 60])
+    white = torch.rand(2, t, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    with torch.no_grad():
+        c = model.conditioning(emb, pitch)
+    with torch.enable_grad():
+        tables = [x.detach() for x in model.decoder.source(c, f0, white=white)[:2]]
+        note_tables = model.synthesize(emb, pitch, white=white).detach()
+    mod = sys.modules[ParallelDecoder.__module__]
+    calls = []
+    real = mod.harmonic_bank
+    monkeypatch.setattr(mod, "harmonic_bank", lambda *a: calls.append(1) or real(*a))
+    with torch.no_grad():
+        fused = model.decoder.source(c, f0, white=white)[:2]
+        note_fused = model.synthesize(emb, pitch, white=white)
+    # the tables are only built where the jittered bank needs them (twice per pass)
+    assert len(calls) == (4 if cond.get("jitter_cents") else 0)
+    assert tables[0].abs().max() > 0.05
+    for a, b in zip(fused, tables):
+        torch.testing.assert_close(a, b, atol=2e-6, rtol=0)
+    torch.testing.assert_close(note_fused, note_tables, atol=2e-6, rtol=0)
+
+
+def test_the_compiled_bank_equals_the_tables_on_the_shipped_model():
+    model = nsynth.load_model("parallel").eval()
+    emb = torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(0))
+    pitch = torch.tensor([40, 84])
+    white = torch.rand(2, 16 * 512, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        fused = model.synthesize(emb, pitch, white=white)
+    with torch.enable_grad():
+        tables = model.synthesize(emb, pitch, white=white).detach()
+    assert tables.abs().max() > 0.01
+    torch.testing.assert_close(fused, tables, atol=2e-6, rtol=0)
+
+
 @pytest.mark.parametrize(
     "option,value,shown",
     [
@@ -643,7 +688,9 @@ def _folding_source(gain: float, alias_limit: float = 1.5, f0=1100.0, t: int = 1
         real, mod.harmonic_bank = mod.harmonic_bank, spy
         try:
             cond, white = torch.zeros(1, 4, f0s.shape[-1] // 64), torch.zeros_like(f0s).float()
-            harm, noise, _ = dec.source(cond, f0s, white=white)
+            with torch.enable_grad():  # the torch path, whose tables the spy sees
+                harm, noise, _ = dec.source(cond, f0s, white=white)
+            harm, noise = harm.detach(), noise.detach()
         finally:
             mod.harmonic_bank = real
     assert noise.abs().max() < 1e-4
