@@ -67,6 +67,14 @@ def main() -> None:
         help="An earlier run this one started from (--init-from its EMA weights at STEP): its samples"
         " and wall time up to STEP are added to the record. Repeat for a chain, oldest first.",
     )
+    ap.add_argument(
+        "--prior-record",
+        action="append",
+        default=[],
+        metavar="SAMPLES:SECONDS",
+        help="Samples and training wall seconds of an earlier stage whose run folder is gone (from the"
+        " metadata of the weights it left, or the training log): added to the record. Repeatable.",
+    )
     ap.add_argument("--status-note", default="", help="What the CLI tells users of a prototype default model.")
     ap.add_argument("--heldout", default="", help="Held-out figures to record (nsynth evaluate's, in one line).")
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "nsynth" / "weights" / DEFAULT_WEIGHTS)
@@ -99,6 +107,13 @@ def main() -> None:
         meta["samples_seen"] = str(int(meta["samples_seen"]) + samples)
         meta["wall_seconds"] = f"{float(meta['wall_seconds']) + seconds:.0f}"
         meta["init_from"] += f" (after {run_dir} to step {step})"
+    for record in args.prior_record:
+        try:
+            samples, seconds = (float(v) for v in record.split(":"))
+        except ValueError:
+            ap.error(f"--prior-record {record!r}: expected SAMPLES:SECONDS, two numbers")
+        meta["samples_seen"] = str(int(meta["samples_seen"]) + int(samples))
+        meta["wall_seconds"] = f"{float(meta['wall_seconds']) + seconds:.0f}"
     if args.status_note:
         meta["status_note"] = args.status_note
     if args.heldout:

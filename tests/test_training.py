@@ -91,6 +91,15 @@ def test_tiny_model_overfits_one_note(tmp_path, tiny_data):
     assert meta["status"] == "prototype" and meta["step"] == "150" and meta["samples_seen"] == str(150 * 4 * 512)
     with open(tmp_path / "run" / "metrics.csv") as f:
         assert meta["wall_seconds"] == f"{float(list(csv.DictReader(f))[-1]['seconds']):.0f}"
+    # an earlier stage whose run folder is gone adds its samples and seconds to the record
+    script = [sys.executable, str(ROOT / "scripts" / "package_model.py"), str(tmp_path / "run")]
+    chained = tmp_path / "chained.safetensors"
+    subprocess.run([*script, "-o", str(chained), "--prior-record", "1000:20"], check=True, capture_output=True)
+    meta2 = nsynth.read_info(chained).metadata
+    assert int(meta2["samples_seen"]) == int(meta["samples_seen"]) + 1000
+    assert float(meta2["wall_seconds"]) == float(meta["wall_seconds"]) + 20
+    bad = subprocess.run([*script, "-o", str(chained), "--prior-record", "1000"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "--prior-record '1000'" in bad.stderr and "Traceback" not in bad.stderr
     # a new run can start from those weights (fine-tuning / continuing a shipped model)
     cont = TrainConfig(steps=1, batch_size=4, crop=512, lr=1e-9, schedule="constant", warmup=1, workers=0, log_every=1)
     train(
