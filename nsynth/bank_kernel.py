@@ -1,9 +1,11 @@
-"""The parallel decoder's harmonic bank compiled with numba, for generation: each sample's
-amplitudes read from the control frames, masked at Nyquist and folded, and summed over the
-harmonics by Clenshaw's recurrence in one pass, instead of (B, K, T) tables of amplitudes and
-masks and a torch pass over the note per harmonic (cached on disk by numba, so compiled once
-per install). Tested equal to ``ParallelDecoder``'s torch path within float rounding; training
-keeps the torch path (it needs gradients)."""
+"""The parallel decoder's harmonic bank and its filter's time-varying FIR compiled with numba,
+for generation. The bank: each sample's amplitudes read from the control frames, masked at
+Nyquist and folded, and summed over the harmonics by Clenshaw's recurrence in one pass, instead
+of (B, K, T) tables of amplitudes and masks and a torch pass over the note per harmonic. The
+FIR: each sample's taps read from the folded steps and applied in the same pass, instead of a
+(B, 71, T) table of coefficients and two einsums over strided windows. Cached on disk by numba,
+so compiled once per install. Tested equal to ``ParallelDecoder``'s torch path within float
+rounding; training keeps the torch path (it needs gradients)."""
 
 from __future__ import annotations
 
@@ -93,3 +95,47 @@ def fused_bank(
     if needs_compiling(bank_kernel, args):
         log.info("compiling the harmonic bank kernel (once: later runs load it from numba's cache) ...")
     return torch.from_numpy(bank_kernel(*args)).float()
+
+
+@njit(cache=True)
+def fir_kernel(harm: np.ndarray, noise: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """The parallel filter's output (before its level): for (B, T) float32 ``harm`` and ``noise``
+    and (B, 2 (2 D + 1) + 1, N) float32 coefficients per folded step (N dividing T), each read at
+    sample t by linear interpolation between step centres (as ``bank_kernel`` reads its frames),
+    y(t) = sum_d c_d(t) harm(t + d - D) + sum_d c_(2 D + 1 + d)(t) noise(t + d - D) + c_last(t),
+    zero beyond the ends. Returns (B, T) float32."""
+    b_n, t_n = harm.shape
+    rows, n = coef.shape[1], coef.shape[2]
+    k = (rows - 1) // 2
+    d_half = (k - 1) // 2
+    scale = np.float32(n) / np.float32(t_n)
+    out = np.empty((b_n, t_n), np.float32)
+    for t in range(t_n):
+        src = scale * np.float32(t + 0.5) - np.float32(0.5)
+        if src < 0:
+            src = np.float32(0.0)
+        lo = int(src)
+        w = src - np.float32(lo)
+        hi = lo + 1 if lo < n - 1 else lo
+        v = np.float32(1.0) - w
+        for b in range(b_n):
+            acc = v * coef[b, rows - 1, lo] + w * coef[b, rows - 1, hi]
+            for d in range(k):
+                j = t + d - d_half
+                if j < 0 or j >= t_n:
+                    continue
+                ch = v * coef[b, d, lo] + w * coef[b, d, hi]
+                cn = v * coef[b, k + d, lo] + w * coef[b, k + d, hi]
+                acc += ch * harm[b, j] + cn * noise[b, j]
+            out[b, t] = acc
+    return out
+
+
+def fused_fir(harm: torch.Tensor, noise: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """``fir_kernel`` on torch tensors: (B, T), (B, T), (B, 2 (2 D + 1) + 1, N) -> (B, T) float32."""
+    args = tuple(np.ascontiguousarray(x.detach().float().numpy()) for x in (harm, noise, coef))
+    from nsynth.jit import needs_compiling
+
+    if needs_compiling(fir_kernel, args):
+        log.info("compiling the filter's FIR kernel (once: later runs load it from numba's cache) ...")
+    return torch.from_numpy(fir_kernel(*args))

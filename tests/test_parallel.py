@@ -243,10 +243,10 @@ def test_a_note_is_the_same_alone_and_beside_a_longer_one(cond):
 
 
 @pytest.mark.parametrize("cond", COND, ids=COND_IDS)
-def test_the_compiled_bank_equals_the_torch_tables_it_replaces(cond, monkeypatch):
-    """Without gradients on the CPU the harmonics are summed in one compiled pass
-    (``nsynth.bank_kernel``); training sums them through torch's (B, K, T) tables. The same
-    source and the same notes within float rounding, for every option, two notes of a batch
+def test_the_compiled_kernels_equal_the_torch_tables_they_replace(cond, monkeypatch):
+    """Without gradients on the CPU the harmonics are summed, and the filter's FIR run, in one
+    compiled pass each (``nsynth.bank_kernel``); training goes through torch's (B, K, T) tables.
+    The same source and the same notes within float rounding, for every option, two notes of a batch
     along glides whose harmonics cross Nyquist (and fold, up to the alias limit)."""
     model = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], **cond}).eval()
     frames = 40
@@ -274,7 +274,7 @@ def test_the_compiled_bank_equals_the_torch_tables_it_replaces(cond, monkeypatch
     torch.testing.assert_close(note_fused, note_tables, atol=2e-6, rtol=0)
 
 
-def test_the_compiled_bank_equals_the_tables_on_the_shipped_model():
+def test_the_compiled_kernels_equal_the_tables_on_the_shipped_model():
     model = nsynth.load_model("parallel").eval()
     emb = torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(0))
     pitch = torch.tensor([40, 84])
