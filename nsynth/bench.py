@@ -3,13 +3,15 @@
 For each preset and batch size: ``naive`` (recompute the receptive field every step, a
 short run), ``reference`` (eager cached loop) and ``fast`` (fused CPU kernel / CUDA
 graphs), in samples/s (summed over the batch), and the encoder's speed as a multiple of
-real time. Models are randomly initialised: speed does not depend on the weights.
+real time. Presets are randomly initialised (speed does not depend on the weights); a weights
+file given instead of a preset is timed with its own config.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -20,7 +22,7 @@ from nsynth.generation.render import encode_audio
 from nsynth.generation.options import Sampling
 from nsynth.generation.reference import CachedDecoder
 from nsynth.postfilter import pitch_postfilter
-from nsynth.weights import build_model
+from nsynth.weights import build_model, load_model
 
 
 @dataclass
@@ -161,7 +163,10 @@ def bench(
     for preset in presets:
         rows.say(f"{preset}: timing ...")
         torch.manual_seed(0)
-        model = build_model(preset).to(device).eval()
+        if Path(preset).is_file():  # a weights file: its own config (a shipped model's folding, say)
+            model, preset = load_model(preset).to(device).eval(), Path(preset).stem
+        else:
+            model = build_model(preset).to(device).eval()
         rows.append(_encoder_row(preset, model, device, repeats))
         if model.parallel:
             rows.extend(_parallel_rows(preset, model, batches, device, repeats))

@@ -448,6 +448,17 @@ def test_bench_puts_the_parallel_decoder_beside_the_drawing_one():
     assert "parallel / pitched fast" in text
 
 
+def test_bench_times_a_weights_file_with_its_own_config(tmp_path):
+    from nsynth.bench import bench
+
+    folded = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], "alias_limit": 1.5})
+    path = tmp_path / "folded.safetensors"
+    nsynth.save_model(folded, path)
+    rows = bench([str(path)], [1], torch.device("cpu"), seconds=0.1, naive=False, repeats=1)
+    assert [(r.preset, r.backend) for r in rows] == [("folded", "encoder"), ("folded", "parallel")]
+    assert rows[1].samples_per_s > 0
+
+
 def test_a_bad_file_is_reported_above_the_progress_bar_never_on_its_line(tmp_path):
     good, bad, other = tmp_path / "good.wav", tmp_path / "bad.wav", tmp_path / "other.wav"
     sf.write(good, tone(440, 0.2), SR)

@@ -382,7 +382,12 @@ def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop:
 
 
 @click.command()
-@click.option("--presets", default="pitched,parallel,mini,nsynth", show_default=True, help="Comma-separated presets.")
+@click.option(
+    "--presets",
+    default="pitched,parallel,mini,nsynth",
+    show_default=True,
+    help="Comma-separated presets, or weights files (timed with their own config).",
+)
 @click.option("--batches", default=None, help="Comma-separated batch sizes [default: 1,8,16; on GPU also 64,512].")
 @click.option(
     "--seconds",
