@@ -3,7 +3,8 @@
 
     python scripts/package_model.py RUN_DIR [--status prototype|release] [--note "..."]
 
-Copies RUN_DIR/model.safetensors to nsynth/weights/<DEFAULT_WEIGHTS> (the default of every
+RUN_DIR may also be a run's EMA weights file whose folder is gone (its samples and seconds then
+come from --prior-record). Copies RUN_DIR/model.safetensors to nsynth/weights/<DEFAULT_WEIGHTS> (the default of every
 command), adding the training record from RUN_DIR (config.json, last metrics row) to the
 file's metadata. ``--status prototype`` makes the CLI say so when the default is used.
 """
@@ -79,15 +80,22 @@ def main() -> None:
     ap.add_argument("--heldout", default="", help="Held-out figures to record (nsynth evaluate's, in one line).")
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "nsynth" / "weights" / DEFAULT_WEIGHTS)
     args = ap.parse_args()
-    src = args.run_dir / "model.safetensors"
+    # RUN_DIR, or a run's EMA weights file whose folder is gone: its record is then only what the
+    # file itself says (step, validation loss) plus --prior-record
+    bare = args.run_dir.is_file()
+    src = args.run_dir if bare else args.run_dir / "model.safetensors"
     model = load_model(src)
     info = read_info(src)
-    run = json.loads((args.run_dir / "config.json").read_text())
     step = int(info.metadata.get("step", "0") or 0)
-    with open(args.run_dir / "metrics.csv") as f:  # rows past the weights' step (a run killed after it) left out
-        rows = [r for r in csv.DictReader(f) if not step or int(r["step"]) <= step]
+    if bare:
+        run, rows = {}, []
+        valid = [{"valid_loss": info.metadata["valid_loss"]}] if info.metadata.get("valid_loss") else []
+    else:
+        run = json.loads((args.run_dir / "config.json").read_text())
+        with open(args.run_dir / "metrics.csv") as f:  # rows past the weights' step (a run killed after it) left out
+            rows = [r for r in csv.DictReader(f) if not step or int(r["step"]) <= step]
+        valid = [r for r in rows if r.get("valid_loss")]
     last = rows[-1] if rows else {}
-    valid = [r for r in rows if r.get("valid_loss")]
     meta = {
         "preset": args.preset,
         "status": args.status,
@@ -95,7 +103,7 @@ def main() -> None:
         "step": info.metadata.get("step", ""),
         "train_loss": last.get("loss", ""),
         "valid_loss": valid[-1]["valid_loss"] if valid else "",
-        "samples_seen": str(step * run["train"]["batch_size"] * run["train"]["crop"]),
+        "samples_seen": str(step * run["train"]["batch_size"] * run["train"]["crop"]) if run else "0",
         "wall_seconds": f"{training_seconds(rows):.0f}",
         "device": run.get("device", ""),
         "train_data": run.get("train_data", ""),

@@ -98,6 +98,13 @@ def test_tiny_model_overfits_one_note(tmp_path, tiny_data):
     meta2 = nsynth.read_info(chained).metadata
     assert int(meta2["samples_seen"]) == int(meta["samples_seen"]) + 1000
     assert float(meta2["wall_seconds"]) == float(meta["wall_seconds"]) + 20
+    # a bare weights file (its run folder gone): the record is its own step and validation loss plus the priors
+    bare = tmp_path / "bare.safetensors"
+    weights = str(tmp_path / "run" / "model.safetensors")
+    subprocess.run([*script[:2], weights, "-o", str(bare), "--prior-record", "5000:7"], check=True, capture_output=True)
+    meta3 = nsynth.read_info(bare).metadata
+    assert (meta3["step"], meta3["samples_seen"], meta3["wall_seconds"]) == ("150", "5000", "7")
+    assert meta3["train_data"] == "" and nsynth.load_model(bare).config == _config()
     bad = subprocess.run([*script, "-o", str(chained), "--prior-record", "1000"], capture_output=True, text=True)
     assert bad.returncode != 0 and "--prior-record '1000'" in bad.stderr and "Traceback" not in bad.stderr
     # a new run can start from those weights (fine-tuning / continuing a shipped model)
