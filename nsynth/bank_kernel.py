@@ -20,6 +20,20 @@ log = logging.getLogger("nsynth")
 
 
 @njit(cache=True)
+def _between(t: int, scale: np.float32, frames: int) -> tuple[int, int, np.float32, np.float32]:
+    """The frames around output sample t and their weights (lo, hi, 1 - w, w), as torch's
+    ``F.interpolate(mode="linear", align_corners=False)`` reads them (in float32), held at the
+    ends; ``scale`` is frames / samples."""
+    src = scale * np.float32(t + 0.5) - np.float32(0.5)
+    if src < 0:
+        src = np.float32(0.0)
+    lo = int(src)
+    w = src - np.float32(lo)
+    hi = lo + 1 if lo < frames - 1 else lo
+    return lo, hi, np.float32(1.0) - w, w
+
+
+@njit(cache=True)
 def bank_kernel(
     f0: np.ndarray,
     phi: np.ndarray,
@@ -43,15 +57,7 @@ def bank_kernel(
     has_fold = folded.shape[1] > 0
     out = np.empty((b_n, t_n))
     for t in range(t_n):
-        # the frames around sample t and its weight between their centres, as torch's
-        # F.interpolate(mode="linear", align_corners=False) reads them (in float32), held at the ends
-        src = scale * np.float32(t + 0.5) - np.float32(0.5)
-        if src < 0:
-            src = np.float32(0.0)
-        lo = int(src)
-        w = src - np.float32(lo)
-        hi = lo + 1 if lo < tc - 1 else lo
-        v = np.float32(1.0) - w
+        lo, hi, v, w = _between(t, scale, tc)
         for b in range(b_n):
             f = f0[b, t]
             p = phi[b, t]
@@ -111,13 +117,7 @@ def fir_kernel(harm: np.ndarray, noise: np.ndarray, coef: np.ndarray) -> np.ndar
     scale = np.float32(n) / np.float32(t_n)
     out = np.empty((b_n, t_n), np.float32)
     for t in range(t_n):
-        src = scale * np.float32(t + 0.5) - np.float32(0.5)
-        if src < 0:
-            src = np.float32(0.0)
-        lo = int(src)
-        w = src - np.float32(lo)
-        hi = lo + 1 if lo < n - 1 else lo
-        v = np.float32(1.0) - w
+        lo, hi, v, w = _between(t, scale, n)
         for b in range(b_n):
             acc = v * coef[b, rows - 1, lo] + w * coef[b, rows - 1, hi]
             for d in range(k):
