@@ -261,7 +261,7 @@ class WaveNetFilter(nn.Module):
         out = self.out(F.leaky_relu(s, 0.2))
         if not self.taps:
             return unfold(deimage(out))
-        if harm.device.type == "cpu" and not torch.is_grad_enabled():  # generating: one compiled pass
+        if compiled(harm):  # generating: one compiled pass
             from nsynth.bank_kernel import fused_fir
 
             return level * fused_fir(harm, noise, out)  # equal to the lines below within float rounding
@@ -269,6 +269,14 @@ class WaveNetFilter(nn.Module):
         coef = stretch(out, harm.shape[-1])  # (B, 2 k + 1, T): smooth between folded steps
         shaped = varying_fir(harm, coef[:, :k]) + varying_fir(noise, coef[:, k : 2 * k]) + coef[:, 2 * k]
         return level * shaped
+
+
+def compiled(x: torch.Tensor) -> bool:
+    """Whether generation runs the compiled kernels (``nsynth.bank_kernel``) on ``x``'s pass: on
+    the CPU, in float32, with no gradient wanted and no trace being recorded; training, other
+    devices and dtypes take torch's path (the kernels are tested equal to it)."""
+    cpu32 = x.device.type == "cpu" and x.dtype == torch.float32
+    return cpu32 and not torch.is_grad_enabled() and not torch.jit.is_tracing()
 
 
 def gate(z: torch.Tensor, c: int) -> torch.Tensor:
@@ -389,7 +397,7 @@ class ParallelDecoder(nn.Module):
         def harmonics(f: torch.Tensor, q: torch.Tensor, gain: torch.Tensor | None = None) -> torch.Tensor:
             """The bank's (B, T) sum along ``f``: without gradients on the CPU in one compiled pass
             (``nsynth.bank_kernel``, equal within float rounding), else through ``bank``'s tables."""
-            if f.device.type == "cpu" and not torch.is_grad_enabled():
+            if compiled(q):
                 from nsynth.bank_kernel import fused_bank
 
                 frame_amps, frame_folded = frames(q, gain)

@@ -163,8 +163,8 @@ def bench(
     for preset in presets:
         rows.say(f"{preset}: timing ...")
         torch.manual_seed(0)
-        if Path(preset).is_file():  # a weights file: its own config (a shipped model's folding, say)
-            model, preset = load_model(preset).to(device).eval(), Path(preset).stem
+        if preset.endswith(".safetensors"):  # a weights file: its own config (a shipped model's folding, say)
+            model, preset = load_model(preset).to(device).eval(), Path(preset).name
         else:
             model = build_model(preset).to(device).eval()
         rows.append(_encoder_row(preset, model, device, repeats))

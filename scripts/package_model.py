@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 from pathlib import Path
 
 from nsynth.weights import DEFAULT_WEIGHTS, load_model, read_info, save_model
@@ -90,6 +91,8 @@ def main() -> None:
     if bare:
         run, rows = {}, []
         valid = [{"valid_loss": info.metadata["valid_loss"]}] if info.metadata.get("valid_loss") else []
+        if not args.prior_record and not info.metadata.get("samples_seen"):
+            print(f"warning: {src} has no run folder and no --prior-record: its record says 0 samples, 0 s")
     else:
         run = json.loads((args.run_dir / "config.json").read_text())
         with open(args.run_dir / "metrics.csv") as f:  # rows past the weights' step (a run killed after it) left out
@@ -103,8 +106,11 @@ def main() -> None:
         "step": info.metadata.get("step", ""),
         "train_loss": last.get("loss", ""),
         "valid_loss": valid[-1]["valid_loss"] if valid else "",
-        "samples_seen": str(step * run["train"]["batch_size"] * run["train"]["crop"]) if run else "0",
-        "wall_seconds": f"{training_seconds(rows):.0f}",
+        # a bare file packaged before carries its own record
+        "samples_seen": str(step * run["train"]["batch_size"] * run["train"]["crop"])
+        if run
+        else info.metadata.get("samples_seen", "0"),
+        "wall_seconds": f"{training_seconds(rows):.0f}" if run else info.metadata.get("wall_seconds", "0"),
         "device": run.get("device", ""),
         "train_data": run.get("train_data", ""),
         "init_from": run.get("init_from") or "",
@@ -118,8 +124,10 @@ def main() -> None:
     for record in args.prior_record:
         try:
             samples, seconds = (float(v) for v in record.split(":"))
+            if not (math.isfinite(samples) and math.isfinite(seconds) and samples >= 0 and seconds >= 0):
+                raise ValueError
         except ValueError:
-            ap.error(f"--prior-record {record!r}: expected SAMPLES:SECONDS, two numbers")
+            ap.error(f"--prior-record {record!r}: expected SAMPLES:SECONDS, two numbers >= 0")
         meta["samples_seen"] = str(int(meta["samples_seen"]) + int(samples))
         meta["wall_seconds"] = f"{float(meta['wall_seconds']) + seconds:.0f}"
     if args.status_note:

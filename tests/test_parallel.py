@@ -274,6 +274,23 @@ def test_the_compiled_kernels_equal_the_torch_tables_they_replace(cond, monkeypa
     torch.testing.assert_close(note_fused, note_tables, atol=2e-6, rtol=0)
 
 
+@pytest.mark.parametrize("f0", [SR / 4, SR / 6, SR / 2 / 7])
+def test_the_compiled_bank_equals_the_tables_with_a_harmonic_exactly_at_nyquist(f0):
+    """f0 with a harmonic exactly at Nyquist (where its sine is 0 at every sample, folded or not)
+    and the next ones folded: both paths agree on the masks' boundaries."""
+    model = tiny_parallel(decoder={**TINY_PARALLEL["decoder"], "alias_limit": 1.5}).eval()
+    emb, pitch = torch.randn(1, 16, 20, generator=torch.Generator().manual_seed(3)), torch.tensor([60])
+    f0s = torch.full((1, 20 * 64), f0, dtype=torch.float64)
+    white = torch.rand(1, 20 * 64, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    with torch.no_grad():
+        c = model.conditioning(emb, pitch)
+        fused = model.decoder.source(c, f0s, white=white)[0]
+    with torch.enable_grad():
+        tables = model.decoder.source(c, f0s, white=white)[0].detach()
+    assert tables.abs().max() > 0.01
+    torch.testing.assert_close(fused, tables, atol=1e-6, rtol=0)
+
+
 def test_the_compiled_kernels_equal_the_tables_on_the_shipped_model():
     model = nsynth.load_model("parallel").eval()
     emb = torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(0))
@@ -455,7 +472,7 @@ def test_bench_times_a_weights_file_with_its_own_config(tmp_path):
     path = tmp_path / "folded.safetensors"
     nsynth.save_model(folded, path)
     rows = bench([str(path)], [1], torch.device("cpu"), seconds=0.1, naive=False, repeats=1)
-    assert [(r.preset, r.backend) for r in rows] == [("folded", "encoder"), ("folded", "parallel")]
+    assert [(r.preset, r.backend) for r in rows] == [("folded.safetensors", "encoder"), ("folded.safetensors", "parallel")]
     assert rows[1].samples_per_s > 0
 
 

@@ -107,6 +107,8 @@ def test_tiny_model_overfits_one_note(tmp_path, tiny_data):
     assert meta3["train_data"] == "" and nsynth.load_model(bare).config == _config()
     bad = subprocess.run([*script, "-o", str(chained), "--prior-record", "1000"], capture_output=True, text=True)
     assert bad.returncode != 0 and "--prior-record '1000'" in bad.stderr and "Traceback" not in bad.stderr
+    nan = subprocess.run([*script, "-o", str(chained), "--prior-record", "nan:1"], capture_output=True, text=True)
+    assert nan.returncode != 0 and "--prior-record 'nan:1'" in nan.stderr and "Traceback" not in nan.stderr
     # a new run can start from those weights (fine-tuning / continuing a shipped model)
     cont = TrainConfig(steps=1, batch_size=4, crop=512, lr=1e-9, schedule="constant", warmup=1, workers=0, log_every=1)
     train(

@@ -386,7 +386,7 @@ def import_magenta(prefix: Path, out: Path, ema: bool, dilation_cycle: int, hop:
     "--presets",
     default="pitched,parallel,mini,nsynth",
     show_default=True,
-    help="Comma-separated presets, or weights files (timed with their own config).",
+    help="Comma-separated presets, or weights files (*.safetensors, timed with their own config).",
 )
 @click.option("--batches", default=None, help="Comma-separated batch sizes [default: 1,8,16; on GPU also 64,512].")
 @click.option(
