@@ -96,11 +96,7 @@ def fused_bank(
         g = np.ascontiguousarray(folded.detach().float().numpy())
     p = np.ascontiguousarray(phi.detach().double().numpy())
     args = (f, p, a, g, int(safe), int(first), float(nyquist), float(limit))
-    from nsynth.jit import needs_compiling
-
-    if needs_compiling(bank_kernel, args):
-        log.info("compiling the harmonic bank kernel (once: later runs load it from numba's cache) ...")
-    return torch.from_numpy(bank_kernel(*args)).float()
+    return torch.from_numpy(_run(bank_kernel, args, "the harmonic bank kernel")).float()
 
 
 @njit(cache=True)
@@ -134,8 +130,13 @@ def fir_kernel(harm: np.ndarray, noise: np.ndarray, coef: np.ndarray) -> np.ndar
 def fused_fir(harm: torch.Tensor, noise: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
     """``fir_kernel`` on torch tensors: (B, T), (B, T), (B, 2 (2 D + 1) + 1, N) -> (B, T) float32."""
     args = tuple(np.ascontiguousarray(x.detach().float().numpy()) for x in (harm, noise, coef))
+    return torch.from_numpy(_run(fir_kernel, args, "the filter's FIR kernel"))
+
+
+def _run(kernel, args: tuple, what: str) -> np.ndarray:
+    """``kernel(*args)``, saying first when this call compiles it (``nsynth.jit.needs_compiling``)."""
     from nsynth.jit import needs_compiling
 
-    if needs_compiling(fir_kernel, args):
-        log.info("compiling the filter's FIR kernel (once: later runs load it from numba's cache) ...")
-    return torch.from_numpy(fir_kernel(*args))
+    if needs_compiling(kernel, args):
+        log.info(f"compiling {what} (once: later runs load it from numba's cache) ...")
+    return kernel(*args)

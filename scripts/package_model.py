@@ -4,9 +4,10 @@
     python scripts/package_model.py RUN_DIR [--status prototype|release] [--note "..."]
 
 RUN_DIR may also be a run's EMA weights file whose folder is gone (its samples and seconds then
-come from --prior-record). Copies RUN_DIR/model.safetensors to nsynth/weights/<DEFAULT_WEIGHTS> (the default of every
-command), adding the training record from RUN_DIR (config.json, last metrics row) to the
-file's metadata. ``--status prototype`` makes the CLI say so when the default is used.
+come from its own metadata where it has them, plus --prior-record). Copies
+RUN_DIR/model.safetensors to nsynth/weights/<DEFAULT_WEIGHTS> (the default of every command),
+adding the training record from RUN_DIR (config.json, last metrics row) to the file's metadata.
+``--status prototype`` makes the CLI say so when the default is used.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def main() -> None:
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "nsynth" / "weights" / DEFAULT_WEIGHTS)
     args = ap.parse_args()
     # RUN_DIR, or a run's EMA weights file whose folder is gone: its record is then only what the
-    # file itself says (step, validation loss) plus --prior-record
+    # file itself says (step, validation loss, samples and seconds if packaged before) plus --prior-record
     bare = args.run_dir.is_file()
     src = args.run_dir if bare else args.run_dir / "model.safetensors"
     model = load_model(src)
@@ -115,11 +116,10 @@ def main() -> None:
         "train_data": run.get("train_data", ""),
         "init_from": run.get("init_from") or "",
     }
+    priors = []  # (samples, seconds) of each earlier stage
     for prior in args.prior:
         run_dir, step = str(prior).rsplit(":", 1)
-        samples, seconds = run_record(Path(run_dir), int(step))
-        meta["samples_seen"] = str(int(meta["samples_seen"]) + samples)
-        meta["wall_seconds"] = f"{float(meta['wall_seconds']) + seconds:.0f}"
+        priors.append(run_record(Path(run_dir), int(step)))
         meta["init_from"] += f" (after {run_dir} to step {step})"
     for record in args.prior_record:
         try:
@@ -128,7 +128,9 @@ def main() -> None:
                 raise ValueError
         except ValueError:
             ap.error(f"--prior-record {record!r}: expected SAMPLES:SECONDS, two numbers >= 0")
-        meta["samples_seen"] = str(int(meta["samples_seen"]) + int(samples))
+        priors.append((int(samples), seconds))
+    for samples, seconds in priors:
+        meta["samples_seen"] = str(int(meta["samples_seen"]) + samples)
         meta["wall_seconds"] = f"{float(meta['wall_seconds']) + seconds:.0f}"
     if args.status_note:
         meta["status_note"] = args.status_note
